@@ -1,0 +1,271 @@
+//! Requests and responses. JSON is internally tagged (`"type": "verify"`) and
+//! snake_case, so a frame is readable in a packet capture or a bug report.
+//! Codes and secrets travel as [`Sensitive`], whose `Debug` is redacted and
+//! whose memory is wiped on drop, so logging a request cannot leak them.
+
+use crate::ErrorCode;
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroize;
+
+/// Version 1 is the first; bump it for any incompatible change.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// A string that must never be logged: a code, a TOTP secret, a recovery code.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(transparent)]
+pub struct Sensitive(String);
+
+impl Sensitive {
+    pub fn new(s: impl Into<String>) -> Self {
+        Sensitive(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Sensitive {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl Drop for Sensitive {
+    fn drop(&mut self) {
+        self.0.zeroize();
+    }
+}
+
+/// Where a login comes from, as PAM reports it. Used for rate limiting per
+/// remote host and for the audit log; never for authorization.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginContext {
+    #[serde(default)]
+    pub service: String,
+    #[serde(default)]
+    pub rhost: Option<String>,
+    #[serde(default)]
+    pub tty: Option<String>,
+}
+
+/// HMAC algorithm of a TOTP enrollment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Algorithm {
+    #[default]
+    Sha1,
+    Sha256,
+    Sha512,
+}
+
+impl Algorithm {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Algorithm::Sha1 => "SHA1",
+            Algorithm::Sha256 => "SHA256",
+            Algorithm::Sha512 => "SHA512",
+        }
+    }
+}
+
+/// Optional choices for a new enrollment; the daemon fills in its defaults.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnrollParams {
+    /// Import an existing base32 secret (root only) instead of generating one.
+    #[serde(default)]
+    pub secret: Option<Sensitive>,
+    #[serde(default)]
+    pub algorithm: Option<Algorithm>,
+    #[serde(default)]
+    pub digits: Option<u8>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Request {
+    /// Must be the first request on every connection.
+    Hello {
+        version: u32,
+        client: String,
+    },
+    /// Asked before prompting: may this user be asked for a code right now?
+    Challenge {
+        user: String,
+        context: LoginContext,
+    },
+    /// Check a TOTP code or a recovery code.
+    Verify {
+        user: String,
+        code: Sensitive,
+        context: LoginContext,
+    },
+    /// Start an enrollment: the daemon creates (or imports) a secret and keeps
+    /// it pending until a correct code confirms it.
+    EnrollBegin {
+        user: String,
+        params: EnrollParams,
+    },
+    /// Confirm the pending enrollment with a code from the new authenticator.
+    /// A non-root user replacing an existing enrollment also proves the old
+    /// one with `current_code`.
+    EnrollConfirm {
+        user: String,
+        code: Sensitive,
+        #[serde(default)]
+        current_code: Option<Sensitive>,
+    },
+    Status {
+        user: String,
+    },
+    Remove {
+        user: String,
+    },
+    Unlock {
+        user: String,
+    },
+}
+
+/// How a successful verification was made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Method {
+    Totp,
+    Recovery,
+}
+
+/// Why a code was not accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Challenge {
+    /// Ask for a code.
+    Ready,
+    /// No confirmed enrollment for this account.
+    NotEnrolled,
+}
+
+/// What `status` reports about one account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusInfo {
+    pub user: String,
+    pub enrolled: bool,
+    pub algorithm: Option<Algorithm>,
+    pub digits: Option<u8>,
+    pub recovery_codes_left: u32,
+    pub consecutive_failures: u32,
+    pub locked: bool,
+    /// Seconds until the next attempt is allowed, when delayed.
+    pub retry_after_secs: Option<u64>,
+    /// Unix time of the enrollment.
+    pub enrolled_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Response {
+    Hello {
+        version: u32,
+        server: String,
+    },
+    /// Answer to `challenge`.
+    Challenge {
+        state: Challenge,
+    },
+    /// `recovery_codes_left` is reported when a recovery code was used.
+    Verified {
+        method: Method,
+        recovery_codes_left: Option<u32>,
+    },
+    /// Wrong code. `retry_after_secs` is set when this failure started a delay.
+    WrongCode {
+        retry_after_secs: Option<u64>,
+    },
+    /// The code was right but its time step was already used.
+    Replayed,
+    /// Too many recent failures: wait this long.
+    RateLimited {
+        retry_after_secs: u64,
+    },
+    /// Hard lock after too many failures; an admin must run `mfa unlock`.
+    Locked,
+    NotEnrolled,
+    /// Answer to `enroll_begin`: show these to the user.
+    Enrollment {
+        secret: Sensitive,
+        uri: String,
+        algorithm: Algorithm,
+        digits: u8,
+        period: u64,
+        expires_in_secs: u64,
+    },
+    /// Answer to `enroll_confirm`: shown once, stored only as hashes.
+    Enrolled {
+        recovery_codes: Vec<Sensitive>,
+    },
+    Status(StatusInfo),
+    Done,
+    Error {
+        code: ErrorCode,
+        message: String,
+    },
+}
+
+impl Response {
+    pub fn error(code: ErrorCode, message: impl Into<String>) -> Self {
+        Response::Error {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_are_readable_tagged_json() -> Result<(), serde_json::Error> {
+        let r = Request::Verify {
+            user: "ann".into(),
+            code: Sensitive::new("123456"),
+            context: LoginContext {
+                service: "sshd".into(),
+                rhost: Some("10.0.0.1".into()),
+                tty: None,
+            },
+        };
+        let json = serde_json::to_string(&r)?;
+        assert_eq!(
+            json,
+            r#"{"type":"verify","user":"ann","code":"123456","context":{"service":"sshd","rhost":"10.0.0.1","tty":null}}"#
+        );
+        assert_eq!(serde_json::from_str::<Request>(&json)?, r);
+        Ok(())
+    }
+
+    #[test]
+    fn debug_output_never_shows_a_code() {
+        let r = Request::Verify {
+            user: "ann".into(),
+            code: Sensitive::new("987654"),
+            context: LoginContext::default(),
+        };
+        let dbg = format!("{r:?}");
+        assert!(!dbg.contains("987654"), "{dbg}");
+        assert!(dbg.contains("[redacted]"));
+    }
+
+    #[test]
+    fn unknown_type_is_an_error() {
+        assert!(serde_json::from_str::<Request>(r#"{"type":"format_disk"}"#).is_err());
+    }
+
+    #[test]
+    fn error_codes_are_stable_strings() -> Result<(), serde_json::Error> {
+        let r = Response::error(ErrorCode::PermissionDenied, "no");
+        assert_eq!(
+            serde_json::to_string(&r)?,
+            r#"{"type":"error","code":"permission_denied","message":"no"}"#
+        );
+        Ok(())
+    }
+}

@@ -1,0 +1,28 @@
+//! The audit trail: one line per attempt and per administrative change, on
+//! stderr (the journal under systemd). Values are written with Rust's
+//! string escaping, so a user name with a newline cannot forge a line.
+//! Codes and secrets are never passed here.
+
+use crate::authz::Peer;
+use mfa_proto::{LoginContext, Method};
+
+pub fn attempt(user: &str, ctx: &LoginContext, method: Method, outcome: &str) {
+    let method = match method {
+        Method::Totp => "totp",
+        Method::Recovery => "recovery",
+    };
+    eprintln!(
+        "mfad: audit attempt user={user:?} service={:?} rhost={:?} tty={:?} method={method} outcome={outcome}",
+        ctx.service,
+        ctx.rhost.as_deref().unwrap_or(""),
+        ctx.tty.as_deref().unwrap_or(""),
+    );
+}
+
+pub fn admin(peer: &Peer, action: &str, user: &str) {
+    eprintln!(
+        "mfad: audit {action} user={user:?} by_uid={} by_pid={}",
+        peer.uid,
+        peer.pid.unwrap_or(0)
+    );
+}

@@ -1,0 +1,161 @@
+//! Who may act on which account. The caller's identity is the uid the
+//! kernel reports for the socket (SO_PEERCRED), read once per connection;
+//! nothing the client says about itself is trusted.
+
+use nix::unistd::{Gid, Group, Uid, User};
+use std::ffi::CString;
+
+/// The kernel-reported identity of a connection's peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Peer {
+    pub uid: u32,
+    pub gid: u32,
+    pub pid: Option<i32>,
+}
+
+/// What a peer may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// uid 0: everything, including importing secrets.
+    Root,
+    /// A member of the configured admin group: manage any account.
+    Admin,
+    /// Anyone else: only the account whose uid is the peer's.
+    User,
+}
+
+impl Role {
+    pub fn is_admin(self) -> bool {
+        matches!(self, Role::Root | Role::Admin)
+    }
+}
+
+/// Decide the role of `peer`. Group membership is read from NSS, so it
+/// covers supplementary groups, not just the primary gid in SO_PEERCRED.
+pub fn role(peer: &Peer, admin_group: &str) -> Role {
+    if peer.uid == 0 {
+        return Role::Root;
+    }
+    if admin_group.is_empty() {
+        return Role::User;
+    }
+    let Ok(Some(group)) = Group::from_name(admin_group) else {
+        return Role::User;
+    };
+    if peer.gid == group.gid.as_raw() {
+        return Role::Admin;
+    }
+    let Ok(Some(user)) = User::from_uid(Uid::from_raw(peer.uid)) else {
+        return Role::User;
+    };
+    let Ok(name) = CString::new(user.name) else {
+        return Role::User;
+    };
+    match nix::unistd::getgrouplist(&name, Gid::from_raw(peer.gid)) {
+        Ok(groups) if groups.contains(&group.gid) => Role::Admin,
+        _ => Role::User,
+    }
+}
+
+/// True when `user` names the peer's own account.
+pub fn is_own_account(peer: &Peer, user: &str) -> bool {
+    matches!(User::from_name(user), Ok(Some(u)) if u.uid.as_raw() == peer.uid)
+}
+
+/// Reject names that cannot be a login name and could only confuse logs or
+/// storage: empty, over 256 bytes, or containing control characters.
+pub fn valid_user_name(user: &str) -> Result<(), &'static str> {
+    if user.is_empty() {
+        return Err("user name is empty");
+    }
+    if user.len() > 256 {
+        return Err("user name is longer than 256 bytes");
+    }
+    if user.chars().any(char::is_control) {
+        return Err("user name contains control characters");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn root_is_root_whatever_the_config() {
+        assert_eq!(
+            role(
+                &Peer {
+                    uid: 0,
+                    gid: 0,
+                    pid: None
+                },
+                ""
+            ),
+            Role::Root
+        );
+    }
+
+    #[test]
+    fn ordinary_uid_without_admin_group_is_user() {
+        assert_eq!(
+            role(
+                &Peer {
+                    uid: 4242,
+                    gid: 4242,
+                    pid: None
+                },
+                ""
+            ),
+            Role::User
+        );
+        assert_eq!(
+            role(
+                &Peer {
+                    uid: 4242,
+                    gid: 4242,
+                    pid: None
+                },
+                "no-such-group-xyz"
+            ),
+            Role::User
+        );
+    }
+
+    #[test]
+    fn root_account_belongs_to_uid_zero_only() {
+        assert!(is_own_account(
+            &Peer {
+                uid: 0,
+                gid: 0,
+                pid: None
+            },
+            "root"
+        ));
+        assert!(!is_own_account(
+            &Peer {
+                uid: 4242,
+                gid: 0,
+                pid: None
+            },
+            "root"
+        ));
+        assert!(!is_own_account(
+            &Peer {
+                uid: 4242,
+                gid: 0,
+                pid: None
+            },
+            "no-such-user-xyz"
+        ));
+    }
+
+    #[test]
+    fn bad_names_are_refused() {
+        assert!(valid_user_name("ann").is_ok());
+        assert!(valid_user_name("").is_err());
+        assert!(valid_user_name("a\0b").is_err());
+        assert!(valid_user_name("a\nb").is_err());
+        assert!(valid_user_name(&"x".repeat(10_000)).is_err());
+    }
+}

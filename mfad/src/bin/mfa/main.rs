@@ -1,0 +1,332 @@
+//! `mfa`: enroll, inspect and manage second factors through mfad.
+//! Exit status: 0 success; 1 a negative answer (not enrolled, wrong code);
+//! 2 or more an error (refused, daemon unreachable, bad input).
+
+mod qr;
+
+use clap::{Parser, Subcommand};
+use mfa_proto::blocking::{Client, ClientError};
+use mfa_proto::{Algorithm, EnrollParams, Request, Response, Sensitive};
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+const DEFAULT_SOCKET: &str = "/run/mfad.sock";
+
+#[derive(Parser)]
+#[command(version, about = "Manage pam_mfa second factors")]
+struct Cli {
+    /// mfad's socket [default: $MFA_SOCKET, else /run/mfad.sock]
+    #[arg(long, global = true)]
+    socket: Option<PathBuf>,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Set up an authenticator app for an account (yours by default).
+    Enroll {
+        #[arg(long)]
+        user: Option<String>,
+        /// Import an existing base32 secret (root only).
+        #[arg(long)]
+        secret: Option<String>,
+        /// Confirm with this code instead of asking. Without --secret it
+        /// confirms the enrollment started by an earlier `mfa enroll`.
+        #[arg(long)]
+        confirm: Option<String>,
+        /// A code from the current authenticator, to replace an existing enrollment.
+        #[arg(long)]
+        current_code: Option<String>,
+        #[arg(long, value_parser = ["SHA1", "SHA256", "SHA512"])]
+        algorithm: Option<String>,
+        #[arg(long)]
+        digits: Option<u8>,
+    },
+    /// Show whether an account is enrolled (exit 0) or not (exit 1).
+    Status {
+        #[arg(long)]
+        user: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete an account's enrollment and recovery codes (root or admin).
+    Remove {
+        #[arg(long)]
+        user: String,
+    },
+    /// Clear an account's failure count and lock (root or admin).
+    Unlock {
+        #[arg(long)]
+        user: String,
+    },
+}
+
+/// A failure with its exit status and one-line reason.
+struct Fail(u8, String);
+
+type Outcome = Result<(), Fail>;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let socket = cli
+        .socket
+        .or_else(|| std::env::var_os("MFA_SOCKET").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_SOCKET));
+    match run(&socket, cli.cmd) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Fail(code, msg)) => {
+            eprintln!("mfa: {msg}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn connect(socket: &Path) -> Result<Client, Fail> {
+    Client::connect(socket, Duration::from_secs(10), "mfa").map_err(|e| match e {
+        ClientError::Connect { .. } => Fail(3, format!("{e} (is mfad running?)")),
+        e => Fail(3, e.to_string()),
+    })
+}
+
+fn call(socket: &Path, req: &Request) -> Result<Response, Fail> {
+    let resp = connect(socket)?
+        .call(req)
+        .map_err(|e| Fail(3, e.to_string()))?;
+    match resp {
+        Response::Error { code, message } => {
+            Err(Fail(2, format!("{message} [{}]", code_name(code))))
+        }
+        r => Ok(r),
+    }
+}
+
+fn code_name(code: mfa_proto::ErrorCode) -> String {
+    serde_json::to_string(&code)
+        .unwrap_or_default()
+        .trim_matches('"')
+        .to_string()
+}
+
+fn current_user() -> Result<String, Fail> {
+    nix::unistd::User::from_uid(nix::unistd::getuid())
+        .ok()
+        .flatten()
+        .map(|u| u.name)
+        .ok_or_else(|| {
+            Fail(
+                2,
+                "cannot find the name of the current user; pass --user".into(),
+            )
+        })
+}
+
+fn run(socket: &Path, cmd: Cmd) -> Outcome {
+    match cmd {
+        Cmd::Enroll {
+            user,
+            secret,
+            confirm,
+            current_code,
+            algorithm,
+            digits,
+        } => {
+            let user = match user {
+                Some(u) => u,
+                None => current_user()?,
+            };
+            let algorithm = algorithm.map(|a| match a.as_str() {
+                "SHA256" => Algorithm::Sha256,
+                "SHA512" => Algorithm::Sha512,
+                _ => Algorithm::Sha1,
+            });
+            let params = EnrollParams {
+                secret: secret.map(Sensitive::new),
+                algorithm,
+                digits,
+            };
+            enroll(socket, &user, params, confirm, current_code)
+        }
+        Cmd::Status { user, json } => {
+            let user = match user {
+                Some(u) => u,
+                None => current_user()?,
+            };
+            match call(socket, &Request::Status { user })? {
+                Response::Status(s) => {
+                    if json {
+                        println!("{}", serde_json::to_string_pretty(&s).unwrap_or_default());
+                    } else if s.enrolled {
+                        let mut line = format!(
+                            "{}: enrolled (TOTP {}, {} digits), {} recovery codes left",
+                            s.user,
+                            s.algorithm.unwrap_or_default().as_str(),
+                            s.digits.unwrap_or(6),
+                            s.recovery_codes_left
+                        );
+                        if s.locked {
+                            line.push_str(", LOCKED (mfa unlock --user NAME)");
+                        } else if let Some(n) = s.retry_after_secs {
+                            line.push_str(&format!(
+                                ", delayed for {n} s after {} failures",
+                                s.consecutive_failures
+                            ));
+                        }
+                        println!("{line}");
+                    } else {
+                        println!("{}: not enrolled", s.user);
+                    }
+                    if s.enrolled {
+                        Ok(())
+                    } else {
+                        Err(Fail(1, format!("{} is not enrolled", s.user)))
+                    }
+                }
+                other => Err(unexpected(other)),
+            }
+        }
+        Cmd::Remove { user } => match call(socket, &Request::Remove { user: user.clone() })? {
+            Response::Done => {
+                println!("{user}: enrollment removed");
+                Ok(())
+            }
+            Response::NotEnrolled => Err(Fail(1, format!("{user} is not enrolled"))),
+            other => Err(unexpected(other)),
+        },
+        Cmd::Unlock { user } => match call(socket, &Request::Unlock { user: user.clone() })? {
+            Response::Done => {
+                println!("{user}: unlocked");
+                Ok(())
+            }
+            Response::NotEnrolled => Err(Fail(1, format!("{user} is not enrolled"))),
+            other => Err(unexpected(other)),
+        },
+    }
+}
+
+fn unexpected(r: Response) -> Fail {
+    match r {
+        Response::WrongCode { .. } => Fail(1, "wrong code".into()),
+        Response::Replayed => Fail(
+            1,
+            "that code was already used; wait for the next one".into(),
+        ),
+        Response::RateLimited { retry_after_secs } => Fail(
+            1,
+            format!("too many attempts, try again in {retry_after_secs} s"),
+        ),
+        Response::Locked => Fail(
+            1,
+            "the account is locked; an administrator must run mfa unlock".into(),
+        ),
+        Response::NotEnrolled => Fail(1, "not enrolled".into()),
+        other => Fail(4, format!("unexpected answer from mfad: {other:?}")),
+    }
+}
+
+fn prompt(text: &str) -> Result<String, Fail> {
+    print!("{text}");
+    let _ = std::io::stdout().flush();
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| Fail(2, format!("cannot read input: {e}")))?;
+    if line.is_empty() {
+        return Err(Fail(2, "no code given (end of input)".into()));
+    }
+    Ok(line.trim().to_string())
+}
+
+fn enroll(
+    socket: &Path,
+    user: &str,
+    params: EnrollParams,
+    confirm: Option<String>,
+    current_code: Option<String>,
+) -> Outcome {
+    let importing = params.secret.is_some();
+    // `--confirm` alone finishes an enrollment begun earlier; otherwise begin one now.
+    if importing || confirm.is_none() {
+        match call(
+            socket,
+            &Request::EnrollBegin {
+                user: user.into(),
+                params,
+            },
+        )? {
+            Response::Enrollment {
+                secret,
+                uri,
+                algorithm,
+                digits,
+                period,
+                expires_in_secs,
+            } => {
+                if !importing {
+                    println!("Scan this QR code with your authenticator app (Aegis, FreeOTP, Google or Microsoft Authenticator):\n");
+                    match qr::render(&uri) {
+                        Some(q) => println!("{q}"),
+                        None => println!("(the URI is too long for a QR code)"),
+                    }
+                    println!("Or add it by hand:");
+                    println!("  URI:    {uri}");
+                    println!("  Secret: {}", secret.expose());
+                    println!(
+                        "  Type: time-based, {}, {digits} digits, every {period} s",
+                        algorithm.as_str()
+                    );
+                    println!("This enrollment waits {expires_in_secs} s for its first code.\n");
+                }
+            }
+            other => return Err(unexpected(other)),
+        }
+    }
+    let code = match confirm {
+        Some(c) => c,
+        None => prompt("Enter the code shown by the app to confirm: ")?,
+    };
+    let mut req = Request::EnrollConfirm {
+        user: user.into(),
+        code: Sensitive::new(code),
+        current_code: current_code.map(Sensitive::new),
+    };
+    let mut resp = connect(socket)?
+        .call(&req)
+        .map_err(|e| Fail(3, e.to_string()))?;
+    if let Response::Error {
+        code: mfa_proto::ErrorCode::AlreadyEnrolled,
+        message,
+    } = &resp
+    {
+        if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+            println!("{message}");
+            let current = prompt("Code from your current authenticator (or a recovery code): ")?;
+            if let Request::EnrollConfirm { current_code, .. } = &mut req {
+                *current_code = Some(Sensitive::new(current));
+            }
+            resp = connect(socket)?
+                .call(&req)
+                .map_err(|e| Fail(3, e.to_string()))?;
+        }
+    }
+    match resp {
+        Response::Enrolled { recovery_codes } => {
+            println!("Enrolled {user}. From now on a login asks for the code from the app.\n");
+            println!("Recovery codes: each works once, in place of a code, if the phone is lost.");
+            println!("They are shown only now. Print them or keep them somewhere safe:\n");
+            for c in &recovery_codes {
+                println!("    {}", c.expose());
+            }
+            Ok(())
+        }
+        Response::WrongCode { .. } => Err(Fail(
+            1,
+            "wrong code: nothing was saved. Check the phone's clock and run mfa enroll --confirm CODE with a new code".into(),
+        )),
+        Response::Error { code, message } => Err(Fail(2, format!("{message} [{}]", code_name(code)))),
+        other => Err(unexpected(other)),
+    }
+}

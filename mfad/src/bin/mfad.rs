@@ -1,0 +1,98 @@
+//! The mfad daemon: `mfad --socket PATH --state-dir DIR [--config FILE]`
+//! runs in the foreground until SIGTERM or SIGINT.
+
+use anyhow::Context;
+use clap::Parser;
+use mfad::clock::SystemClock;
+use mfad::config::{Config, DEFAULT_PATH};
+use mfad::crypto::Keys;
+use mfad::store::{SqliteStore, Store};
+use mfad::{bind_socket, serve, systemd, Service};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(version, about = "Second-factor daemon for pam_mfa")]
+struct Args {
+    /// Unix socket to listen on (default from the config: /run/mfad.sock).
+    #[arg(long)]
+    socket: Option<PathBuf>,
+    /// Directory for the database and key (default from the config: /var/lib/mfad).
+    #[arg(long)]
+    state_dir: Option<PathBuf>,
+    /// Configuration file. Without it, /etc/mfad/mfad.toml is read if it exists.
+    #[arg(long)]
+    config: Option<PathBuf>,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    harden();
+    let mut cfg = match &args.config {
+        Some(path) => Config::load(path, true)?,
+        None => Config::load(std::path::Path::new(DEFAULT_PATH), false)?,
+    };
+    if let Some(s) = args.socket {
+        cfg.socket = s;
+    }
+    if let Some(d) = args.state_dir {
+        cfg.state_dir = d;
+    }
+    // Taken before any thread exists: it edits the environment.
+    let inherited = systemd::listener_from_env();
+
+    let store = SqliteStore::open(&cfg.state_dir)
+        .with_context(|| format!("cannot open the state in {}", cfg.state_dir.display()))?;
+    let keys = Keys::load_or_create(&cfg.key_path(), cfg.key_file.as_os_str().is_empty())?;
+    let now = mfad::clock::Clock::now(&SystemClock);
+    store.prune(now - cfg.limits.host_window_secs as i64, now)?;
+
+    let std_listener = match inherited {
+        Some(l) => l,
+        None => bind_socket(&cfg.socket)
+            .with_context(|| format!("cannot listen on {}", cfg.socket.display()))?,
+    };
+    std_listener.set_nonblocking(true)?;
+    let socket = cfg.socket.clone();
+    let service = Arc::new(Service::new(store, keys, cfg, SystemClock));
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let listener = tokio::net::UnixListener::from_std(std_listener)?;
+        eprintln!(
+            "mfad {} listening on {}",
+            env!("CARGO_PKG_VERSION"),
+            socket.display()
+        );
+        systemd::notify_ready();
+        serve(listener, service, shutdown_signal()).await;
+        eprintln!("mfad: stopped");
+        anyhow::Ok(())
+    })
+}
+
+/// No core dumps (they would hold decrypted secrets) and private files.
+fn harden() {
+    // SAFETY: plain libc calls with constant arguments.
+    unsafe {
+        libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
+        libc::umask(0o077);
+    }
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        eprintln!("mfad: cannot install signal handlers; stop me with SIGKILL");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}

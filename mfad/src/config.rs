@@ -1,0 +1,231 @@
+//! The daemon's configuration: TOML, every key optional, unknown keys an
+//! error. The documented default file is compiled in, so the defaults and
+//! their documentation cannot drift apart (a test parses one into the other).
+
+use mfa_proto::Algorithm;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+/// The shipped, commented default configuration.
+pub const DEFAULT_TOML: &str = include_str!("../mfad.toml");
+/// Where the packaged daemon looks for its configuration.
+pub const DEFAULT_PATH: &str = "/etc/mfad/mfad.toml";
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub socket: PathBuf,
+    pub state_dir: PathBuf,
+    pub key_file: PathBuf,
+    pub admin_group: String,
+    pub issuer: String,
+    pub hostname: String,
+    pub totp: TotpConfig,
+    pub limits: LimitsConfig,
+    pub server: ServerConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TotpConfig {
+    pub algorithm: Algorithm,
+    pub digits: u8,
+    pub period: u64,
+    pub skew: u8,
+    pub pending_secs: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    pub free_failures: u32,
+    pub delay_secs: u64,
+    pub max_delay_secs: u64,
+    pub lockout_failures: u32,
+    pub host_free_failures: u32,
+    pub host_window_secs: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    pub max_connections: usize,
+    pub idle_timeout_secs: u64,
+    pub frame_timeout_secs: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            socket: PathBuf::from("/run/mfad.sock"),
+            state_dir: PathBuf::from("/var/lib/mfad"),
+            key_file: PathBuf::new(),
+            admin_group: String::new(),
+            issuer: "pam_mfa".into(),
+            hostname: String::new(),
+            totp: TotpConfig::default(),
+            limits: LimitsConfig::default(),
+            server: ServerConfig::default(),
+        }
+    }
+}
+
+impl Default for TotpConfig {
+    fn default() -> Self {
+        TotpConfig {
+            algorithm: Algorithm::Sha1,
+            digits: 6,
+            period: 30,
+            skew: 1,
+            pending_secs: 600,
+        }
+    }
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            free_failures: 3,
+            delay_secs: 30,
+            max_delay_secs: 3600,
+            lockout_failures: 100,
+            host_free_failures: 10,
+            host_window_secs: 3600,
+        }
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            max_connections: 256,
+            idle_timeout_secs: 120,
+            frame_timeout_secs: 5,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    Parse {
+        path: String,
+        source: toml::de::Error,
+    },
+    #[error("{path}: {msg}")]
+    Invalid { path: String, msg: String },
+}
+
+impl Config {
+    /// Parse and validate TOML text; `origin` names it in error messages.
+    pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
+        let cfg: Config = toml::from_str(text).map_err(|source| ConfigError::Parse {
+            path: origin.into(),
+            source,
+        })?;
+        cfg.validate().map_err(|msg| ConfigError::Invalid {
+            path: origin.into(),
+            msg,
+        })?;
+        Ok(cfg)
+    }
+
+    /// Load a file. A missing file is an error only when `required`; the
+    /// packaged default path may be absent and then the defaults apply.
+    pub fn load(path: &Path, required: bool) -> Result<Config, ConfigError> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => Config::parse(&text, &path.display().to_string()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => {
+                Ok(Config::default())
+            }
+            Err(source) => Err(ConfigError::Read {
+                path: path.display().to_string(),
+                source,
+            }),
+        }
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        let t = &self.totp;
+        if !(6..=8).contains(&t.digits) {
+            return Err(format!("totp.digits must be 6, 7 or 8, not {}", t.digits));
+        }
+        if !(15..=120).contains(&t.period) {
+            return Err(format!(
+                "totp.period must be 15..=120 seconds, not {}",
+                t.period
+            ));
+        }
+        if t.skew > 2 {
+            return Err(format!("totp.skew must be at most 2 steps, not {}", t.skew));
+        }
+        let l = &self.limits;
+        if l.lockout_failures == 0 || l.lockout_failures > 100 {
+            return Err(format!(
+                "limits.lockout_failures must be 1..=100 (NIST SP 800-63B), not {}",
+                l.lockout_failures
+            ));
+        }
+        if l.delay_secs == 0 || l.max_delay_secs < l.delay_secs {
+            return Err("limits.delay_secs must be > 0 and <= limits.max_delay_secs".into());
+        }
+        if self.server.max_connections == 0 {
+            return Err("server.max_connections must be at least 1".into());
+        }
+        if self.server.frame_timeout_secs == 0 || self.server.idle_timeout_secs == 0 {
+            return Err("server timeouts must be at least 1 second".into());
+        }
+        if self.issuer.is_empty() || self.issuer.contains(':') {
+            return Err("issuer must be non-empty and contain no ':'".into());
+        }
+        Ok(())
+    }
+
+    /// The key file actually used.
+    pub fn key_path(&self) -> PathBuf {
+        if self.key_file.as_os_str().is_empty() {
+            self.state_dir.join("master.key")
+        } else {
+            self.key_file.clone()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shipped_file_documents_exactly_the_defaults() -> Result<(), ConfigError> {
+        assert_eq!(Config::parse(DEFAULT_TOML, "mfad.toml")?, Config::default());
+        Ok(())
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let err = Config::parse("[limits]\nlockout_failure = 5\n", "x.toml");
+        let msg = err.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(msg.contains("lockout_failure"), "{msg}");
+    }
+
+    #[test]
+    fn lockout_above_nist_limit_is_refused() {
+        let err = Config::parse("[limits]\nlockout_failures = 1000\n", "x.toml");
+        assert!(matches!(err, Err(ConfigError::Invalid { .. })));
+    }
+
+    #[test]
+    fn partial_file_keeps_other_defaults() -> Result<(), ConfigError> {
+        let c = Config::parse("issuer = \"Lab\"\n[totp]\ndigits = 8\n", "x.toml")?;
+        assert_eq!(c.issuer, "Lab");
+        assert_eq!(c.totp.digits, 8);
+        assert_eq!(c.totp.period, 30);
+        assert_eq!(c.limits, LimitsConfig::default());
+        Ok(())
+    }
+}

@@ -1,0 +1,228 @@
+//! Secrets at rest: the master key file, sealing TOTP secrets with
+//! ChaCha20-Poly1305, and keyed hashes of recovery codes.
+//!
+//! The master key never encrypts directly; two subkeys are derived from it
+//! with HMAC so sealing and recovery hashing can never be confused. Each
+//! sealed secret is bound to its account name as associated data, so a
+//! ciphertext copied to another row fails to open.
+
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+use subtle::ConstantTimeEq;
+use zeroize::{Zeroize, Zeroizing};
+
+const KEY_LEN: usize = 32;
+const NONCE_LEN: usize = 12;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CryptoError {
+    #[error("key file {path}: {source}")]
+    KeyFile {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("key file {path} must hold exactly {KEY_LEN} bytes")]
+    KeyLength { path: String },
+    #[error("key file {path} is readable by others (mode {mode:o}); it must be 0600 or stricter")]
+    KeyMode { path: String, mode: u32 },
+    #[error("sealed secret does not open with this key (wrong key file or tampered row)")]
+    Open,
+    #[error("no randomness from the operating system: {0}")]
+    Random(String),
+}
+
+/// Fill `buf` from the OS RNG.
+pub fn random_bytes(buf: &mut [u8]) -> Result<(), CryptoError> {
+    getrandom::fill(buf).map_err(|e| CryptoError::Random(e.to_string()))
+}
+
+/// The keys derived from the master key file.
+pub struct Keys {
+    seal: Zeroizing<[u8; KEY_LEN]>,
+    recovery: Zeroizing<[u8; KEY_LEN]>,
+}
+
+type HmacSha256 = Hmac<Sha256>;
+
+fn derive(master: &[u8], label: &[u8]) -> Zeroizing<[u8; KEY_LEN]> {
+    let mut out = Zeroizing::new([0u8; KEY_LEN]);
+    // HMAC accepts keys of any length, so this cannot fail.
+    if let Ok(mut mac) = <HmacSha256 as hmac::KeyInit>::new_from_slice(master) {
+        mac.update(label);
+        out.copy_from_slice(&mac.finalize().into_bytes());
+    }
+    out
+}
+
+impl Keys {
+    /// Read the master key, creating it (0600, from the OS RNG) when
+    /// `create` is set and the file does not exist yet.
+    pub fn load_or_create(path: &Path, create: bool) -> Result<Keys, CryptoError> {
+        let p = path.display().to_string();
+        let err = |source| CryptoError::KeyFile {
+            path: p.clone(),
+            source,
+        };
+        let mut master = Zeroizing::new(Vec::new());
+        match std::fs::read(path) {
+            Ok(bytes) => {
+                *master = bytes;
+                let mode = std::fs::metadata(path).map_err(err)?.permissions().mode() & 0o777;
+                if mode & 0o077 != 0 {
+                    return Err(CryptoError::KeyMode { path: p, mode });
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && create => {
+                let mut fresh = Zeroizing::new([0u8; KEY_LEN]);
+                random_bytes(&mut fresh[..])?;
+                let mut f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(path)
+                    .map_err(err)?;
+                f.write_all(&fresh[..]).map_err(err)?;
+                f.sync_all().map_err(err)?;
+                master.extend_from_slice(&fresh[..]);
+            }
+            Err(e) => return Err(err(e)),
+        }
+        if master.len() != KEY_LEN {
+            return Err(CryptoError::KeyLength { path: p });
+        }
+        Ok(Keys::from_master(&master))
+    }
+
+    pub fn from_master(master: &[u8]) -> Keys {
+        Keys {
+            seal: derive(master, b"mfad seal v1"),
+            recovery: derive(master, b"mfad recovery v1"),
+        }
+    }
+
+    /// Encrypt `plain` for `context` (e.g. "totp:ann"). Output: nonce ‖ ciphertext.
+    pub fn seal(&self, context: &str, plain: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        let cipher = ChaCha20Poly1305::new(Key::from_slice(&self.seal[..]));
+        let mut nonce = [0u8; NONCE_LEN];
+        random_bytes(&mut nonce)?;
+        let ct = cipher
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: plain,
+                    aad: context.as_bytes(),
+                },
+            )
+            .map_err(|_| CryptoError::Open)?;
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&ct);
+        Ok(out)
+    }
+
+    /// Decrypt what [`Keys::seal`] produced for the same `context`.
+    pub fn open(&self, context: &str, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+        if sealed.len() < NONCE_LEN {
+            return Err(CryptoError::Open);
+        }
+        let (nonce, ct) = sealed.split_at(NONCE_LEN);
+        let cipher = ChaCha20Poly1305::new(Key::from_slice(&self.seal[..]));
+        cipher
+            .decrypt(
+                Nonce::from_slice(nonce),
+                Payload {
+                    msg: ct,
+                    aad: context.as_bytes(),
+                },
+            )
+            .map(Zeroizing::new)
+            .map_err(|_| CryptoError::Open)
+    }
+
+    /// Keyed hash of a normalized recovery code, bound to its account.
+    pub fn recovery_hash(&self, user: &str, code: &str) -> [u8; 32] {
+        let mut out = [0u8; 32];
+        if let Ok(mut mac) = <HmacSha256 as hmac::KeyInit>::new_from_slice(&self.recovery[..]) {
+            mac.update(user.as_bytes());
+            mac.update(&[0]);
+            mac.update(code.as_bytes());
+            out.copy_from_slice(&mac.finalize().into_bytes());
+        }
+        out
+    }
+}
+
+/// Constant-time equality of two hashes.
+pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    a.ct_eq(b).into()
+}
+
+impl Drop for Keys {
+    fn drop(&mut self) {
+        self.seal.zeroize();
+        self.recovery.zeroize();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sealed_secret_opens_only_in_its_own_context() -> Result<(), CryptoError> {
+        let k = Keys::from_master(&[7u8; 32]);
+        let sealed = k.seal("totp:ann", b"secret bytes")?;
+        assert_eq!(&k.open("totp:ann", &sealed)?[..], b"secret bytes");
+        assert!(matches!(
+            k.open("totp:bob", &sealed),
+            Err(CryptoError::Open)
+        ));
+        let other = Keys::from_master(&[8u8; 32]);
+        assert!(matches!(
+            other.open("totp:ann", &sealed),
+            Err(CryptoError::Open)
+        ));
+        Ok(())
+    }
+
+    #[test]
+    fn key_file_is_created_0600_and_reused() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("master.key");
+        let a = Keys::load_or_create(&path, true)?;
+        assert_eq!(
+            std::fs::metadata(&path)?.permissions().mode() & 0o777,
+            0o600
+        );
+        let b = Keys::load_or_create(&path, false)?;
+        let sealed = a.seal("x", b"y")?;
+        assert_eq!(&b.open("x", &sealed)?[..], b"y");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644))?;
+        assert!(matches!(
+            Keys::load_or_create(&path, false),
+            Err(CryptoError::KeyMode { .. })
+        ));
+        Ok(())
+    }
+
+    #[test]
+    fn recovery_hash_depends_on_user_and_code() {
+        let k = Keys::from_master(&[1u8; 32]);
+        assert!(ct_eq(
+            &k.recovery_hash("ann", "abc"),
+            &k.recovery_hash("ann", "abc")
+        ));
+        assert!(!ct_eq(
+            &k.recovery_hash("ann", "abc"),
+            &k.recovery_hash("bob", "abc")
+        ));
+        assert!(!ct_eq(
+            &k.recovery_hash("ann", "abc"),
+            &k.recovery_hash("ann", "abd")
+        ));
+    }
+}

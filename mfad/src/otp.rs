@@ -1,0 +1,177 @@
+//! TOTP (RFC 6238) through totp-rs: building a generator from stored
+//! parameters, checking a code, and the otpauth:// URI for apps.
+
+use mfa_proto::Algorithm;
+use totp_rs::{Builder, Totp, TotpError};
+
+/// Secrets are 160 bits, the size RFC 4226 recommends.
+pub const SECRET_LEN: usize = 20;
+
+fn alg(a: Algorithm) -> totp_rs::Algorithm {
+    match a {
+        Algorithm::Sha1 => totp_rs::Algorithm::SHA1,
+        Algorithm::Sha256 => totp_rs::Algorithm::SHA256,
+        Algorithm::Sha512 => totp_rs::Algorithm::SHA512,
+    }
+}
+
+/// Parameters of one TOTP generator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Params {
+    pub algorithm: Algorithm,
+    pub digits: u8,
+    pub period: u64,
+    pub skew: u8,
+}
+
+pub fn build(secret: &[u8], p: Params) -> Result<Totp, TotpError> {
+    Builder::new()
+        .with_algorithm(alg(p.algorithm))
+        .with_digits(p.digits)
+        .with_step_duration(p.period)
+        .with_skew(p.skew as u16)
+        .with_secret(secret.to_vec())
+        .build()
+}
+
+/// The matched time step, if `code` is valid at `now` (± skew steps).
+/// totp-rs compares each candidate in constant time.
+pub fn check(secret: &[u8], p: Params, code: &str, now: i64) -> Option<u64> {
+    let totp = build(secret, p).ok()?;
+    totp.check(code, now.max(0) as u64)
+}
+
+/// Key Uri Format: otpauth://totp/ISSUER:ACCOUNT?secret=..&issuer=..
+pub fn uri(secret: &[u8], p: Params, issuer: &str, account: &str) -> Result<String, TotpError> {
+    Builder::new()
+        .with_algorithm(alg(p.algorithm))
+        .with_digits(p.digits)
+        .with_step_duration(p.period)
+        .with_secret(secret.to_vec())
+        .with_issuer(Some(issuer))
+        .with_account_name(account)
+        .build()?
+        .to_url()
+}
+
+pub fn base32(secret: &[u8]) -> String {
+    totp_rs::Secret::from(secret.to_vec()).to_base32()
+}
+
+pub fn from_base32(s: &str) -> Option<Vec<u8>> {
+    let cleaned: String = s
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '-')
+        .collect();
+    totp_rs::Secret::try_from_base32(cleaned.to_ascii_uppercase().trim_end_matches('='))
+        .ok()
+        .map(|s| s.as_bytes().to_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(algorithm: Algorithm, digits: u8, period: u64) -> Params {
+        Params {
+            algorithm,
+            digits,
+            period,
+            skew: 0,
+        }
+    }
+
+    fn totp_at(secret: &[u8], params: Params, t: u64) -> Result<String, TotpError> {
+        Ok(build(secret, params)?.generate(t).to_string())
+    }
+
+    // RFC 6238 Appendix B: the seeds are the ASCII digits repeated to the
+    // hash's block size.
+    const SEED20: &[u8] = b"12345678901234567890";
+    const SEED32: &[u8] = b"12345678901234567890123456789012";
+    const SEED64: &[u8] = b"1234567890123456789012345678901234567890123456789012345678901234";
+
+    #[test]
+    fn rfc6238_appendix_b() -> Result<(), TotpError> {
+        let rows: [(u64, &str, &str, &str); 6] = [
+            (59, "94287082", "46119246", "90693936"),
+            (1111111109, "07081804", "68084774", "25091201"),
+            (1111111111, "14050471", "67062674", "99943326"),
+            (1234567890, "89005924", "91819424", "93441116"),
+            (2000000000, "69279037", "90698825", "38618901"),
+            (20000000000, "65353130", "77737706", "47863826"),
+        ];
+        for (t, sha1, sha256, sha512) in rows {
+            assert_eq!(
+                totp_at(SEED20, p(Algorithm::Sha1, 8, 30), t)?,
+                sha1,
+                "SHA1 at {t}"
+            );
+            assert_eq!(
+                totp_at(SEED32, p(Algorithm::Sha256, 8, 30), t)?,
+                sha256,
+                "SHA256 at {t}"
+            );
+            assert_eq!(
+                totp_at(SEED64, p(Algorithm::Sha512, 8, 30), t)?,
+                sha512,
+                "SHA512 at {t}"
+            );
+        }
+        Ok(())
+    }
+
+    // RFC 4226 Appendix D: HOTP is TOTP with a one-second step, so the
+    // counter is the time.
+    #[test]
+    fn rfc4226_appendix_d() -> Result<(), TotpError> {
+        let expected = [
+            "755224", "287082", "359152", "969429", "338314", "254676", "287922", "162583",
+            "399871", "520489",
+        ];
+        for (counter, want) in expected.iter().enumerate() {
+            assert_eq!(
+                &totp_at(SEED20, p(Algorithm::Sha1, 6, 1), counter as u64)?,
+                want
+            );
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn check_returns_the_matched_step_within_skew_only() -> Result<(), TotpError> {
+        let params = Params {
+            skew: 1,
+            ..p(Algorithm::Sha1, 6, 30)
+        };
+        let code = totp_at(SEED20, params, 3000)?; // step 100
+        assert_eq!(check(SEED20, params, &code, 3000), Some(100));
+        assert_eq!(check(SEED20, params, &code, 3030), Some(100));
+        assert_eq!(check(SEED20, params, &code, 2970), Some(100));
+        assert_eq!(check(SEED20, params, &code, 3060), None);
+        assert_eq!(check(SEED20, params, "12345", 3000), None);
+        Ok(())
+    }
+
+    #[test]
+    fn uri_follows_key_uri_format() -> Result<(), TotpError> {
+        let u = uri(SEED20, p(Algorithm::Sha1, 6, 30), "Physics Lab", "ann@lab1")?;
+        assert!(
+            u.starts_with("otpauth://totp/Physics%20Lab:ann%40lab1?"),
+            "{u}"
+        );
+        assert!(u.contains("secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"), "{u}");
+        assert!(u.contains("issuer=Physics%20Lab"), "{u}");
+        Ok(())
+    }
+
+    #[test]
+    fn base32_roundtrip_is_lenient_about_case_and_spaces() {
+        assert_eq!(
+            from_base32("gezd gnbv gy3t qojq gezd gnbv gy3t qojq").as_deref(),
+            Some(SEED20)
+        );
+        assert_eq!(base32(SEED20), "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ");
+        assert_eq!(from_base32("not base32 !!"), None);
+    }
+}

@@ -1,0 +1,187 @@
+//! The accept loop and the per-connection protocol state machine, after
+//! mini-redis: the listener and the shutdown signal come in as arguments, a
+//! semaphore caps connections, and a broadcast channel tells every
+//! connection to finish when the daemon stops.
+//!
+//! Each connection gets two deadlines: a long idle one between frames (a
+//! person typing a code) and a short one for a frame that has started, so a
+//! client that sends half a frame and stalls is dropped.
+
+use crate::authz::Peer;
+use crate::clock::Clock;
+use crate::service::Service;
+use crate::store::Store;
+use mfa_proto::async_codec::{read_first_byte, read_rest, write_frame};
+use mfa_proto::{decode_body, ErrorCode, FrameError, Request, Response, PROTOCOL_VERSION};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::{broadcast, mpsc, Semaphore};
+use tokio::time::timeout;
+
+/// Serve until `shutdown` completes, then wait for open connections to
+/// finish their current request.
+pub async fn serve<S: Store, C: Clock>(
+    listener: UnixListener,
+    service: Arc<Service<S, C>>,
+    shutdown: impl Future<Output = ()>,
+) {
+    let (notify, _) = broadcast::channel::<()>(1);
+    let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
+    let limit = Arc::new(Semaphore::new(service.config().server.max_connections));
+    tokio::select! {
+        _ = accept_loop(&listener, &service, &limit, &notify, &done_tx) => {}
+        _ = shutdown => {}
+    }
+    drop(notify);
+    drop(done_tx);
+    // Every connection holds a sender; recv returns None when all are gone.
+    let _ = done_rx.recv().await;
+}
+
+async fn accept_loop<S: Store, C: Clock>(
+    listener: &UnixListener,
+    service: &Arc<Service<S, C>>,
+    limit: &Arc<Semaphore>,
+    notify: &broadcast::Sender<()>,
+    done: &mpsc::Sender<()>,
+) {
+    loop {
+        let Ok(permit) = limit.clone().acquire_owned().await else {
+            return;
+        };
+        let stream = match listener.accept().await {
+            Ok((s, _)) => s,
+            Err(e) => {
+                // Typically EMFILE: back off instead of spinning.
+                eprintln!("mfad: accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let conn = Connection {
+            service: service.clone(),
+            shutdown: notify.subscribe(),
+            _done: done.clone(),
+        };
+        tokio::spawn(async move {
+            conn.run(stream).await;
+            drop(permit);
+        });
+    }
+}
+
+struct Connection<S, C> {
+    service: Arc<Service<S, C>>,
+    shutdown: broadcast::Receiver<()>,
+    _done: mpsc::Sender<()>,
+}
+
+impl<S: Store, C: Clock> Connection<S, C> {
+    async fn run(mut self, mut stream: UnixStream) {
+        let peer = match stream.peer_cred() {
+            Ok(c) => Peer {
+                uid: c.uid(),
+                gid: c.gid(),
+                pid: c.pid(),
+            },
+            Err(e) => {
+                eprintln!("mfad: cannot read peer credentials: {e}");
+                return;
+            }
+        };
+        let sc = self.service.config().server.clone();
+        let idle = Duration::from_secs(sc.idle_timeout_secs);
+        let frame = Duration::from_secs(sc.frame_timeout_secs);
+        let mut greeted = false;
+        loop {
+            let first = tokio::select! {
+                r = timeout(idle, read_first_byte(&mut stream)) => match r {
+                    Ok(Ok(b)) => b,
+                    _ => return,
+                },
+                _ = self.shutdown.recv() => return,
+            };
+            let body = match timeout(frame, read_rest(&mut stream, first)).await {
+                Ok(Ok(body)) => body,
+                Ok(Err(FrameError::TooLarge(n))) => {
+                    // The body cannot be skipped safely, so answer and close.
+                    let msg = format!(
+                        "frame of {n} bytes exceeds the {} byte limit",
+                        mfa_proto::MAX_FRAME
+                    );
+                    let _ = self
+                        .reply(
+                            &mut stream,
+                            frame,
+                            &Response::error(ErrorCode::FrameTooLarge, msg),
+                        )
+                        .await;
+                    return;
+                }
+                // Stalled half-frame, truncated frame or I/O error: drop it.
+                _ => return,
+            };
+            let (resp, keep) = match decode_body::<Request>(&body) {
+                Err(e) => {
+                    eprintln!(
+                        "mfad: bad request from uid {} (pid {:?})",
+                        peer.uid, peer.pid
+                    );
+                    (Response::error(ErrorCode::BadRequest, e.to_string()), true)
+                }
+                Ok(Request::Hello { version, .. }) if !greeted => {
+                    if version == PROTOCOL_VERSION {
+                        greeted = true;
+                        let server = format!("mfad {}", env!("CARGO_PKG_VERSION"));
+                        (
+                            Response::Hello {
+                                version: PROTOCOL_VERSION,
+                                server,
+                            },
+                            true,
+                        )
+                    } else {
+                        let msg = format!("protocol version {version} is not supported; this mfad speaks {PROTOCOL_VERSION}");
+                        (Response::error(ErrorCode::VersionMismatch, msg), false)
+                    }
+                }
+                Ok(_) if !greeted => (
+                    Response::error(
+                        ErrorCode::VersionMismatch,
+                        "the first request must be hello",
+                    ),
+                    false,
+                ),
+                Ok(req) => {
+                    let service = self.service.clone();
+                    match tokio::task::spawn_blocking(move || service.handle(&peer, req)).await {
+                        Ok(resp) => (resp, true),
+                        Err(e) => {
+                            eprintln!("mfad: request handler failed: {e}");
+                            (
+                                Response::error(ErrorCode::Internal, "internal error in mfad"),
+                                true,
+                            )
+                        }
+                    }
+                }
+            };
+            if self.reply(&mut stream, frame, &resp).await.is_err() || !keep {
+                return;
+            }
+        }
+    }
+
+    async fn reply(
+        &self,
+        stream: &mut UnixStream,
+        limit: Duration,
+        resp: &Response,
+    ) -> Result<(), FrameError> {
+        timeout(limit, write_frame(stream, resp))
+            .await
+            .map_err(|_| FrameError::TimedOut)?
+    }
+}

@@ -1,0 +1,544 @@
+//! Every policy decision: who may do what, how a code is checked, when an
+//! attempt is refused. Synchronous on purpose: the server runs it on the
+//! blocking pool, and tests call it directly.
+
+use crate::audit;
+use crate::authz::{self, Peer, Role};
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::crypto::{ct_eq, Keys};
+use crate::limits::{self, Gate};
+use crate::otp::{self, Params};
+use crate::recovery;
+use crate::store::{AttemptState, Counters, Effect, Enrollment, Pending, Store, StoreError};
+use mfa_proto::{
+    Challenge, EnrollParams, ErrorCode, LoginContext, Method, Request, Response, Sensitive,
+    StatusInfo,
+};
+use zeroize::Zeroizing;
+
+pub struct Service<S, C> {
+    store: S,
+    keys: Keys,
+    cfg: Config,
+    clock: C,
+    hostname: String,
+}
+
+fn internal(e: impl std::fmt::Display) -> Response {
+    eprintln!("mfad: internal error: {e}");
+    Response::error(ErrorCode::Internal, "internal error in mfad; see its log")
+}
+
+fn denied(msg: impl Into<String>) -> Response {
+    Response::error(ErrorCode::PermissionDenied, msg)
+}
+
+fn sealed_context(kind: &str, user: &str) -> String {
+    format!("{kind}:{user}")
+}
+
+/// The outcome of one verification, before it is turned into an answer.
+enum Verdict {
+    Ok(Method, Option<u32>),
+    Wrong(Gate),
+    Replayed,
+    Limited(Gate),
+    NotEnrolled,
+    Broken(String),
+}
+
+impl<S: Store, C: Clock> Service<S, C> {
+    pub fn new(store: S, keys: Keys, cfg: Config, clock: C) -> Self {
+        let hostname = if cfg.hostname.is_empty() {
+            nix::unistd::gethostname()
+                .ok()
+                .and_then(|h| h.into_string().ok())
+                .unwrap_or_else(|| "localhost".into())
+        } else {
+            cfg.hostname.clone()
+        };
+        Service {
+            store,
+            keys,
+            cfg,
+            clock,
+            hostname,
+        }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// Answer one request from `peer`. `hello` is the server's business.
+    pub fn handle(&self, peer: &Peer, req: Request) -> Response {
+        match req {
+            Request::Hello { .. } => {
+                Response::error(ErrorCode::BadRequest, "hello was already exchanged")
+            }
+            Request::Challenge { user, context } => {
+                self.guarded(peer, &user, |_| self.challenge(&user, &context))
+            }
+            Request::Verify {
+                user,
+                code,
+                context,
+            } => self.guarded(peer, &user, |_| self.verify(&user, &code, &context)),
+            Request::EnrollBegin { user, params } => {
+                self.guarded(peer, &user, |role| self.enroll_begin(role, &user, params))
+            }
+            Request::EnrollConfirm {
+                user,
+                code,
+                current_code,
+            } => self.guarded(peer, &user, |role| {
+                self.enroll_confirm(role, &user, &code, current_code.as_ref(), peer)
+            }),
+            Request::Status { user } => self.guarded(peer, &user, |_| self.status(&user)),
+            Request::Remove { user } => {
+                self.admin_only(peer, &user, |_| match self.store.remove(&user) {
+                    Ok(true) => {
+                        audit::admin(peer, "remove", &user);
+                        Response::Done
+                    }
+                    Ok(false) => Response::NotEnrolled,
+                    Err(e) => internal(e),
+                })
+            }
+            Request::Unlock { user } => {
+                self.admin_only(peer, &user, |_| match self.store.unlock(&user) {
+                    Ok(true) => {
+                        audit::admin(peer, "unlock", &user);
+                        Response::Done
+                    }
+                    Ok(false) => Response::NotEnrolled,
+                    Err(e) => internal(e),
+                })
+            }
+        }
+    }
+
+    /// Run `f` if `peer` may act on `user`: root and admins on anyone,
+    /// others on their own account only.
+    fn guarded(&self, peer: &Peer, user: &str, f: impl FnOnce(Role) -> Response) -> Response {
+        if let Err(msg) = authz::valid_user_name(user) {
+            return Response::error(ErrorCode::InvalidUser, msg);
+        }
+        let role = authz::role(peer, &self.cfg.admin_group);
+        if role.is_admin() || authz::is_own_account(peer, user) {
+            f(role)
+        } else {
+            denied(format!("uid {} may act only on its own account", peer.uid))
+        }
+    }
+
+    fn admin_only(&self, peer: &Peer, user: &str, f: impl FnOnce(Role) -> Response) -> Response {
+        if let Err(msg) = authz::valid_user_name(user) {
+            return Response::error(ErrorCode::InvalidUser, msg);
+        }
+        let role = authz::role(peer, &self.cfg.admin_group);
+        if role.is_admin() {
+            f(role)
+        } else {
+            denied("only root or the admin group may do that")
+        }
+    }
+
+    fn gate(&self, st: &AttemptState, now: i64) -> Gate {
+        let l = &self.cfg.limits;
+        let host = st
+            .host
+            .map(|h| limits::host_gate(l, &h, now))
+            .unwrap_or(Gate::Open);
+        limits::combine(limits::user_gate(l, &st.user, now), host)
+    }
+
+    fn challenge(&self, user: &str, ctx: &LoginContext) -> Response {
+        let now = self.clock.now();
+        let res = self.store.attempt(user, ctx.rhost.as_deref(), false, |st| {
+            let r = match (&st.enrollment, self.gate(st, now)) {
+                (None, _) => Response::Challenge {
+                    state: Challenge::NotEnrolled,
+                },
+                (Some(_), Gate::Locked) => Response::Locked,
+                (Some(_), Gate::Wait(n)) => Response::RateLimited {
+                    retry_after_secs: n,
+                },
+                (Some(_), Gate::Open) => Response::Challenge {
+                    state: Challenge::Ready,
+                },
+            };
+            (r, vec![])
+        });
+        res.unwrap_or_else(internal)
+    }
+
+    fn verify(&self, user: &str, code: &Sensitive, ctx: &LoginContext) -> Response {
+        let now = self.clock.now();
+        let code: Zeroizing<String> = Zeroizing::new(
+            code.expose()
+                .chars()
+                .filter(|c| !c.is_whitespace())
+                .collect(),
+        );
+        let recovery = recovery::normalize(&code);
+        let method = if recovery.is_some() {
+            Method::Recovery
+        } else {
+            Method::Totp
+        };
+        let res = self
+            .store
+            .attempt(user, ctx.rhost.as_deref(), recovery.is_some(), |st| {
+                self.decide(
+                    user,
+                    st,
+                    &code,
+                    recovery.as_deref().map(String::as_str),
+                    now,
+                )
+            });
+        let verdict = match res {
+            Ok(v) => v,
+            // A lost race on the conditional update means another login
+            // used this very step or code first.
+            Err(StoreError::Conflict) => Verdict::Replayed,
+            Err(e) => Verdict::Broken(e.to_string()),
+        };
+        audit::attempt(user, ctx, method, &verdict_name(&verdict));
+        match verdict {
+            Verdict::Ok(method, left) => Response::Verified {
+                method,
+                recovery_codes_left: left,
+            },
+            Verdict::Wrong(Gate::Locked) | Verdict::Limited(Gate::Locked) => Response::Locked,
+            Verdict::Wrong(Gate::Wait(n)) => Response::WrongCode {
+                retry_after_secs: Some(n),
+            },
+            Verdict::Wrong(Gate::Open) => Response::WrongCode {
+                retry_after_secs: None,
+            },
+            Verdict::Limited(Gate::Wait(n)) => Response::RateLimited {
+                retry_after_secs: n,
+            },
+            Verdict::Limited(Gate::Open) => Response::RateLimited {
+                retry_after_secs: 1,
+            },
+            Verdict::Replayed => Response::Replayed,
+            Verdict::NotEnrolled => Response::NotEnrolled,
+            Verdict::Broken(e) => internal(e),
+        }
+    }
+
+    /// The core rule, run inside the store's transaction.
+    fn decide(
+        &self,
+        user: &str,
+        st: &AttemptState,
+        code: &str,
+        recovery: Option<&str>,
+        now: i64,
+    ) -> (Verdict, Vec<Effect>) {
+        let Some(e) = &st.enrollment else {
+            return (Verdict::NotEnrolled, vec![]);
+        };
+        let gate = self.gate(st, now);
+        if gate != Gate::Open {
+            return (Verdict::Limited(gate), vec![]);
+        }
+        let reset = (st.user.failures > 0).then_some(Effect::SetUserCounters(Counters::default()));
+        if let Some(rc) = recovery {
+            let hash = self.keys.recovery_hash(user, rc);
+            // Compare against every unused code, without stopping early.
+            let mut found = None;
+            for c in &st.recovery {
+                if ct_eq(&c.hash, &hash) {
+                    found = Some(c.id);
+                }
+            }
+            if let Some(id) = found {
+                let left = Some(st.recovery.len().saturating_sub(1) as u32);
+                return (
+                    Verdict::Ok(Method::Recovery, left),
+                    [Some(Effect::UseRecovery(id)), reset]
+                        .into_iter()
+                        .flatten()
+                        .collect(),
+                );
+            }
+            return self.failure(st, now, false);
+        }
+        let secret = match self
+            .keys
+            .open(&sealed_context("totp", user), &e.sealed_secret)
+        {
+            Ok(s) => s,
+            Err(err) => return (Verdict::Broken(err.to_string()), vec![]),
+        };
+        match otp::check(&secret, self.params(e), code, now) {
+            Some(step) if e.last_step.is_some_and(|last| step <= last) => {
+                self.failure(st, now, true)
+            }
+            Some(step) => (
+                Verdict::Ok(Method::Totp, None),
+                [Some(Effect::AcceptStep(step)), reset]
+                    .into_iter()
+                    .flatten()
+                    .collect(),
+            ),
+            None => self.failure(st, now, false),
+        }
+    }
+
+    /// Record a failed attempt against the account and the remote host.
+    fn failure(&self, st: &AttemptState, now: i64, replayed: bool) -> (Verdict, Vec<Effect>) {
+        let l = &self.cfg.limits;
+        let user = limits::after_user_failure(l, &st.user, now);
+        let mut effects = vec![Effect::SetUserCounters(user)];
+        let mut after = AttemptState {
+            user,
+            ..Default::default()
+        };
+        if let Some(h) = &st.host {
+            let host = limits::after_host_failure(l, h, now);
+            effects.push(Effect::SetHostCounters(host));
+            after.host = Some(host);
+        }
+        let verdict = if replayed {
+            Verdict::Replayed
+        } else {
+            Verdict::Wrong(self.gate(&after, now))
+        };
+        (verdict, effects)
+    }
+
+    fn params(&self, e: &Enrollment) -> Params {
+        Params {
+            algorithm: e.algorithm,
+            digits: e.digits,
+            period: e.period,
+            skew: self.cfg.totp.skew,
+        }
+    }
+
+    fn enroll_begin(&self, role: Role, user: &str, p: EnrollParams) -> Response {
+        let t = &self.cfg.totp;
+        let params = Params {
+            algorithm: p.algorithm.unwrap_or(t.algorithm),
+            digits: p.digits.unwrap_or(t.digits),
+            period: t.period,
+            skew: t.skew,
+        };
+        if !(6..=8).contains(&params.digits) {
+            return Response::error(ErrorCode::InvalidArgument, "digits must be 6, 7 or 8");
+        }
+        let secret = match &p.secret {
+            Some(_) if role != Role::Root => {
+                return denied("only root may import an existing secret")
+            }
+            Some(s) => match otp::from_base32(s.expose()) {
+                Some(bytes) if bytes.len() >= 16 => Zeroizing::new(bytes),
+                _ => {
+                    return Response::error(
+                        ErrorCode::InvalidArgument,
+                        "the secret must be base32 and at least 128 bits",
+                    )
+                }
+            },
+            None => {
+                let mut bytes = Zeroizing::new(vec![0u8; otp::SECRET_LEN]);
+                if let Err(e) = crate::crypto::random_bytes(&mut bytes) {
+                    return internal(e);
+                }
+                bytes
+            }
+        };
+        let account = format!("{user}@{}", self.hostname);
+        let uri = match otp::uri(&secret, params, &self.cfg.issuer, &account) {
+            Ok(u) => u,
+            Err(e) => {
+                return Response::error(
+                    ErrorCode::InvalidArgument,
+                    format!("cannot make an otpauth URI: {e}"),
+                )
+            }
+        };
+        let sealed = match self.keys.seal(&sealed_context("pending", user), &secret) {
+            Ok(s) => s,
+            Err(e) => return internal(e),
+        };
+        let pending = Pending {
+            sealed_secret: sealed,
+            algorithm: params.algorithm,
+            digits: params.digits,
+            period: params.period,
+            expires_at: self.clock.now() + t.pending_secs as i64,
+        };
+        if let Err(e) = self.store.put_pending(user, &pending) {
+            return internal(e);
+        }
+        Response::Enrollment {
+            secret: Sensitive::new(otp::base32(&secret)),
+            uri,
+            algorithm: params.algorithm,
+            digits: params.digits,
+            period: params.period,
+            expires_in_secs: t.pending_secs,
+        }
+    }
+
+    fn enroll_confirm(
+        &self,
+        role: Role,
+        user: &str,
+        code: &Sensitive,
+        current: Option<&Sensitive>,
+        peer: &Peer,
+    ) -> Response {
+        let now = self.clock.now();
+        let pending = match self.store.pending(user) {
+            Ok(Some(p)) if p.expires_at >= now => p,
+            Ok(_) => {
+                return Response::error(
+                    ErrorCode::NoPendingEnrollment,
+                    "no enrollment in progress for this account (or it expired): start again",
+                )
+            }
+            Err(e) => return internal(e),
+        };
+        let existing = match self.store.summary(user) {
+            Ok(s) => s.is_some(),
+            Err(e) => return internal(e),
+        };
+        // A user replacing their own enrollment proves the old one first, so
+        // a borrowed unlocked session cannot silently move the factor.
+        if existing && !role.is_admin() {
+            let Some(current) = current else {
+                return Response::error(
+                    ErrorCode::AlreadyEnrolled,
+                    "this account is already enrolled: give a current code (or a recovery code) to replace it",
+                );
+            };
+            match self.verify(
+                user,
+                current,
+                &LoginContext {
+                    service: "mfa-enroll".into(),
+                    ..Default::default()
+                },
+            ) {
+                Response::Verified { .. } => {}
+                other => return other,
+            }
+        }
+        let secret = match self
+            .keys
+            .open(&sealed_context("pending", user), &pending.sealed_secret)
+        {
+            Ok(s) => s,
+            Err(e) => return internal(e),
+        };
+        let params = Params {
+            algorithm: pending.algorithm,
+            digits: pending.digits,
+            period: pending.period,
+            skew: self.cfg.totp.skew,
+        };
+        let clean: Zeroizing<String> = Zeroizing::new(
+            code.expose()
+                .chars()
+                .filter(|c| !c.is_whitespace())
+                .collect(),
+        );
+        let Some(step) = otp::check(&secret, params, &clean, now) else {
+            return Response::WrongCode {
+                retry_after_secs: None,
+            };
+        };
+        let sealed = match self.keys.seal(&sealed_context("totp", user), &secret) {
+            Ok(s) => s,
+            Err(e) => return internal(e),
+        };
+        let mut codes = Vec::with_capacity(recovery::COUNT);
+        let mut hashes = Vec::with_capacity(recovery::COUNT);
+        for _ in 0..recovery::COUNT {
+            let c = match recovery::generate() {
+                Ok(c) => c,
+                Err(e) => return internal(e),
+            };
+            if let Some(n) = recovery::normalize(&c) {
+                hashes.push(self.keys.recovery_hash(user, &n));
+            }
+            codes.push(Sensitive::new(c.as_str()));
+        }
+        let enrollment = Enrollment {
+            sealed_secret: sealed,
+            algorithm: params.algorithm,
+            digits: params.digits,
+            period: params.period,
+            // The confirming code is spent: it cannot also open a session.
+            last_step: Some(step),
+            created_at: now,
+        };
+        if let Err(e) = self.store.confirm(user, &enrollment, &hashes) {
+            return internal(e);
+        }
+        audit::admin(peer, if existing { "re-enroll" } else { "enroll" }, user);
+        Response::Enrolled {
+            recovery_codes: codes,
+        }
+    }
+
+    fn status(&self, user: &str) -> Response {
+        let now = self.clock.now();
+        match self.store.summary(user) {
+            Ok(None) => Response::Status(StatusInfo {
+                user: user.into(),
+                enrolled: false,
+                algorithm: None,
+                digits: None,
+                recovery_codes_left: 0,
+                consecutive_failures: 0,
+                locked: false,
+                retry_after_secs: None,
+                enrolled_at: None,
+            }),
+            Ok(Some(s)) => {
+                let gate = limits::user_gate(&self.cfg.limits, &s.counters, now);
+                Response::Status(StatusInfo {
+                    user: user.into(),
+                    enrolled: true,
+                    algorithm: Some(s.enrollment.algorithm),
+                    digits: Some(s.enrollment.digits),
+                    recovery_codes_left: s.recovery_left,
+                    consecutive_failures: s.counters.failures,
+                    locked: s.counters.locked,
+                    retry_after_secs: match gate {
+                        Gate::Wait(n) => Some(n),
+                        _ => None,
+                    },
+                    enrolled_at: Some(s.enrollment.created_at),
+                })
+            }
+            Err(e) => internal(e),
+        }
+    }
+}
+
+fn verdict_name(v: &Verdict) -> String {
+    match v {
+        Verdict::Ok(..) => "success".into(),
+        Verdict::Wrong(Gate::Locked) => "wrong_code_locked".into(),
+        Verdict::Wrong(_) => "wrong_code".into(),
+        Verdict::Replayed => "replayed".into(),
+        Verdict::Limited(Gate::Locked) => "locked".into(),
+        Verdict::Limited(_) => "rate_limited".into(),
+        Verdict::NotEnrolled => "not_enrolled".into(),
+        Verdict::Broken(_) => "error".into(),
+    }
+}

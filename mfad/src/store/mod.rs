@@ -1,0 +1,140 @@
+//! Storage, expressed in the domain's operations rather than in SQL, so a
+//! second backend (PostgreSQL for a fleet of lab machines) can be added
+//! without touching the verification logic.
+//!
+//! The heart is [`Store::attempt`]: it loads everything one login attempt
+//! needs, lets the caller decide, and applies the decision's effects, all as
+//! one atomic and durable transaction. That is what makes replay protection
+//! and rate limits hold when many logins race.
+
+mod sqlite;
+
+pub use sqlite::SqliteStore;
+
+use mfa_proto::Algorithm;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("database integrity check failed: {0}")]
+    Integrity(String),
+    #[error("database schema version {0} is newer than this mfad understands")]
+    FutureSchema(i64),
+    #[error("a conditional update lost a race; the attempt was rolled back")]
+    Conflict,
+    #[error("state directory {path}: {source}")]
+    StateDir {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("another mfad is already using {0}")]
+    Busy(String),
+}
+
+/// A confirmed TOTP enrollment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Enrollment {
+    /// The secret, sealed by [`crate::crypto::Keys::seal`].
+    pub sealed_secret: Vec<u8>,
+    pub algorithm: Algorithm,
+    pub digits: u8,
+    pub period: u64,
+    /// Highest TOTP time step accepted so far; nothing at or below it is
+    /// accepted again.
+    pub last_step: Option<u64>,
+    pub created_at: i64,
+}
+
+/// An enrollment waiting for its first correct code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pending {
+    pub sealed_secret: Vec<u8>,
+    pub algorithm: Algorithm,
+    pub digits: u8,
+    pub period: u64,
+    pub expires_at: i64,
+}
+
+/// Failure counters of an account or a remote host.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counters {
+    pub failures: u32,
+    pub last_failure: i64,
+    pub locked: bool,
+}
+
+/// An unused recovery code (only its keyed hash is stored).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecoveryCode {
+    pub id: i64,
+    pub hash: [u8; 32],
+}
+
+/// Everything one attempt may look at.
+#[derive(Debug, Clone, Default)]
+pub struct AttemptState {
+    pub enrollment: Option<Enrollment>,
+    pub user: Counters,
+    /// Present when the attempt named a remote host.
+    pub host: Option<Counters>,
+    /// Unused recovery codes, loaded only when asked for.
+    pub recovery: Vec<RecoveryCode>,
+}
+
+/// A change an attempt makes; applied atomically with the read it was
+/// decided on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// Record a TOTP step as used (must be above the stored one).
+    AcceptStep(u64),
+    /// Mark a recovery code used (it must still be unused).
+    UseRecovery(i64),
+    SetUserCounters(Counters),
+    SetHostCounters(Counters),
+}
+
+/// What `status` shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountSummary {
+    pub enrollment: Enrollment,
+    pub counters: Counters,
+    pub recovery_left: u32,
+}
+
+pub trait Store: Send + Sync + 'static {
+    /// Load the state of `user` (and `rhost`), call `decide`, apply its
+    /// effects, commit durably, and return its result. Attempts on the same
+    /// account are serialized.
+    fn attempt<R>(
+        &self,
+        user: &str,
+        rhost: Option<&str>,
+        want_recovery: bool,
+        decide: impl FnOnce(&AttemptState) -> (R, Vec<Effect>),
+    ) -> Result<R, StoreError>;
+
+    fn summary(&self, user: &str) -> Result<Option<AccountSummary>, StoreError>;
+
+    /// Replace any pending enrollment of `user`.
+    fn put_pending(&self, user: &str, pending: &Pending) -> Result<(), StoreError>;
+    /// The pending enrollment of `user`, if any (expired or not).
+    fn pending(&self, user: &str) -> Result<Option<Pending>, StoreError>;
+
+    /// Make an enrollment live: replaces the old one, its recovery codes and
+    /// its counters, and drops the pending entry, in one transaction.
+    fn confirm(
+        &self,
+        user: &str,
+        enrollment: &Enrollment,
+        recovery: &[[u8; 32]],
+    ) -> Result<(), StoreError>;
+
+    /// Delete everything about `user`. False when nothing was there.
+    fn remove(&self, user: &str) -> Result<bool, StoreError>;
+    /// Clear the failure counters and the lock. False when not enrolled.
+    fn unlock(&self, user: &str) -> Result<bool, StoreError>;
+
+    /// Forget host counters and pending enrollments that no longer matter.
+    fn prune(&self, hosts_before: i64, now: i64) -> Result<usize, StoreError>;
+}

@@ -1,0 +1,456 @@
+//! The SQLite backend: one connection behind a mutex, WAL with
+//! synchronous=FULL (a success is answered only after its step is on disk),
+//! schema migrations by `user_version`, and an integrity check at open.
+
+use super::*;
+use nix::fcntl::{Flock, FlockArg};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::sync::Mutex;
+
+const MIGRATIONS: &[&str] = &[
+    // 1: the first schema.
+    "CREATE TABLE accounts (
+        user         TEXT PRIMARY KEY NOT NULL,
+        secret       BLOB NOT NULL,
+        algorithm    TEXT NOT NULL,
+        digits       INTEGER NOT NULL,
+        period       INTEGER NOT NULL,
+        last_step    INTEGER,
+        created_at   INTEGER NOT NULL,
+        failures     INTEGER NOT NULL DEFAULT 0,
+        last_failure INTEGER NOT NULL DEFAULT 0,
+        locked       INTEGER NOT NULL DEFAULT 0
+     );
+     CREATE TABLE recovery_codes (
+        user    TEXT NOT NULL REFERENCES accounts(user) ON DELETE CASCADE,
+        id      INTEGER NOT NULL,
+        hash    BLOB NOT NULL,
+        used_at INTEGER,
+        PRIMARY KEY (user, id)
+     );
+     CREATE TABLE host_limits (
+        rhost        TEXT PRIMARY KEY NOT NULL,
+        failures     INTEGER NOT NULL,
+        last_failure INTEGER NOT NULL
+     );
+     CREATE TABLE pending (
+        user       TEXT PRIMARY KEY NOT NULL,
+        secret     BLOB NOT NULL,
+        algorithm  TEXT NOT NULL,
+        digits     INTEGER NOT NULL,
+        period     INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL
+     );",
+];
+
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+    // Held for the store's lifetime: two daemons on one state directory
+    // would each believe they serialize attempts.
+    _lock: Flock<std::fs::File>,
+}
+
+fn alg_to_str(a: Algorithm) -> &'static str {
+    a.as_str()
+}
+
+fn alg_from_str(s: &str) -> Algorithm {
+    match s {
+        "SHA256" => Algorithm::Sha256,
+        "SHA512" => Algorithm::Sha512,
+        _ => Algorithm::Sha1,
+    }
+}
+
+impl SqliteStore {
+    /// Open (creating if needed) `mfad.db` in `state_dir`, which is created
+    /// 0700 or tightened to it.
+    pub fn open(state_dir: &Path) -> Result<SqliteStore, StoreError> {
+        let dir_err = |source| StoreError::StateDir {
+            path: state_dir.display().to_string(),
+            source,
+        };
+        std::fs::create_dir_all(state_dir).map_err(dir_err)?;
+        std::fs::set_permissions(state_dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(dir_err)?;
+        let lock_file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(state_dir.join("mfad.lock"))
+            .map_err(dir_err)?;
+        let lock = Flock::lock(lock_file, FlockArg::LockExclusiveNonblock)
+            .map_err(|_| StoreError::Busy(state_dir.display().to_string()))?;
+        let db = state_dir.join("mfad.db");
+        let conn = Connection::open(&db)?;
+        std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o600)).map_err(dir_err)?;
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL;
+             PRAGMA synchronous = FULL;
+             PRAGMA foreign_keys = ON;
+             PRAGMA busy_timeout = 5000;",
+        )?;
+        let check: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
+        if check != "ok" {
+            return Err(StoreError::Integrity(check));
+        }
+        migrate(&conn)?;
+        Ok(SqliteStore {
+            conn: Mutex::new(conn),
+            _lock: lock,
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
+        // A panic while holding the lock leaves no half-applied state (the
+        // transaction rolls back on drop), so a poisoned lock is still usable.
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+fn migrate(conn: &Connection) -> Result<(), StoreError> {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version > MIGRATIONS.len() as i64 {
+        return Err(StoreError::FutureSchema(version));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        let tx = conn.unchecked_transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", i as i64 + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+fn read_enrollment(row: &rusqlite::Row<'_>) -> rusqlite::Result<Enrollment> {
+    Ok(Enrollment {
+        sealed_secret: row.get(0)?,
+        algorithm: alg_from_str(&row.get::<_, String>(1)?),
+        digits: row.get(2)?,
+        period: row.get::<_, i64>(3)? as u64,
+        last_step: row.get::<_, Option<i64>>(4)?.map(|s| s as u64),
+        created_at: row.get(5)?,
+    })
+}
+
+const ACCOUNT_COLUMNS: &str =
+    "secret, algorithm, digits, period, last_step, created_at, failures, last_failure, locked";
+
+fn read_account(row: &rusqlite::Row<'_>) -> rusqlite::Result<(Enrollment, Counters)> {
+    Ok((
+        read_enrollment(row)?,
+        Counters {
+            failures: row.get(6)?,
+            last_failure: row.get(7)?,
+            locked: row.get(8)?,
+        },
+    ))
+}
+
+impl Store for SqliteStore {
+    fn attempt<R>(
+        &self,
+        user: &str,
+        rhost: Option<&str>,
+        want_recovery: bool,
+        decide: impl FnOnce(&AttemptState) -> (R, Vec<Effect>),
+    ) -> Result<R, StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut state = AttemptState::default();
+        if let Some((e, c)) = tx
+            .prepare_cached(&format!(
+                "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE user = ?1"
+            ))?
+            .query_row([user], read_account)
+            .optional()?
+        {
+            state.enrollment = Some(e);
+            state.user = c;
+        }
+        if let Some(h) = rhost {
+            state.host = Some(
+                tx.prepare_cached(
+                    "SELECT failures, last_failure FROM host_limits WHERE rhost = ?1",
+                )?
+                .query_row([h], |r| {
+                    Ok(Counters {
+                        failures: r.get(0)?,
+                        last_failure: r.get(1)?,
+                        locked: false,
+                    })
+                })
+                .optional()?
+                .unwrap_or_default(),
+            );
+        }
+        if want_recovery && state.enrollment.is_some() {
+            let mut stmt = tx.prepare_cached(
+                "SELECT id, hash FROM recovery_codes WHERE user = ?1 AND used_at IS NULL",
+            )?;
+            let rows = stmt.query_map([user], |r| {
+                let v: Vec<u8> = r.get(1)?;
+                let mut hash = [0u8; 32];
+                if v.len() == 32 {
+                    hash.copy_from_slice(&v);
+                }
+                Ok(RecoveryCode {
+                    id: r.get(0)?,
+                    hash,
+                })
+            })?;
+            for row in rows {
+                state.recovery.push(row?);
+            }
+        }
+        let (result, effects) = decide(&state);
+        if effects.is_empty() {
+            // Nothing to write: end the read without a durable commit.
+            drop(tx);
+            return Ok(result);
+        }
+        for effect in effects {
+            let changed = match effect {
+                Effect::AcceptStep(step) => tx.prepare_cached(
+                    "UPDATE accounts SET last_step = ?2 WHERE user = ?1 AND (last_step IS NULL OR last_step < ?2)",
+                )?
+                .execute(params![user, step as i64])?,
+                Effect::UseRecovery(id) => tx.prepare_cached(
+                    "UPDATE recovery_codes SET used_at = strftime('%s','now') WHERE user = ?1 AND id = ?2 AND used_at IS NULL",
+                )?
+                .execute(params![user, id])?,
+                Effect::SetUserCounters(c) => tx.prepare_cached(
+                    "UPDATE accounts SET failures = ?2, last_failure = ?3, locked = ?4 WHERE user = ?1",
+                )?
+                .execute(params![user, c.failures, c.last_failure, c.locked])?,
+                Effect::SetHostCounters(c) => match rhost {
+                    Some(h) if c.failures == 0 => {
+                        tx.prepare_cached("DELETE FROM host_limits WHERE rhost = ?1")?.execute([h])?;
+                        1
+                    }
+                    Some(h) => tx.prepare_cached(
+                        "INSERT INTO host_limits (rhost, failures, last_failure) VALUES (?1, ?2, ?3)
+                         ON CONFLICT (rhost) DO UPDATE SET failures = ?2, last_failure = ?3",
+                    )?
+                    .execute(params![h, c.failures, c.last_failure])?,
+                    None => 1,
+                },
+            };
+            if changed == 0 {
+                // Rolled back on drop: nothing of this attempt is kept.
+                return Err(StoreError::Conflict);
+            }
+        }
+        tx.commit()?;
+        Ok(result)
+    }
+
+    fn summary(&self, user: &str) -> Result<Option<AccountSummary>, StoreError> {
+        let conn = self.lock();
+        let Some((enrollment, counters)) = conn
+            .prepare_cached(&format!(
+                "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE user = ?1"
+            ))?
+            .query_row([user], read_account)
+            .optional()?
+        else {
+            return Ok(None);
+        };
+        let recovery_left: u32 = conn.query_row(
+            "SELECT count(*) FROM recovery_codes WHERE user = ?1 AND used_at IS NULL",
+            [user],
+            |r| r.get(0),
+        )?;
+        Ok(Some(AccountSummary {
+            enrollment,
+            counters,
+            recovery_left,
+        }))
+    }
+
+    fn put_pending(&self, user: &str, p: &Pending) -> Result<(), StoreError> {
+        self.lock().execute(
+            "INSERT OR REPLACE INTO pending (user, secret, algorithm, digits, period, expires_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                user,
+                p.sealed_secret,
+                alg_to_str(p.algorithm),
+                p.digits,
+                p.period as i64,
+                p.expires_at
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn pending(&self, user: &str) -> Result<Option<Pending>, StoreError> {
+        Ok(self
+            .lock()
+            .query_row(
+                "SELECT secret, algorithm, digits, period, expires_at FROM pending WHERE user = ?1",
+                [user],
+                |r| {
+                    Ok(Pending {
+                        sealed_secret: r.get(0)?,
+                        algorithm: alg_from_str(&r.get::<_, String>(1)?),
+                        digits: r.get(2)?,
+                        period: r.get::<_, i64>(3)? as u64,
+                        expires_at: r.get(4)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    fn confirm(&self, user: &str, e: &Enrollment, recovery: &[[u8; 32]]) -> Result<(), StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute("DELETE FROM accounts WHERE user = ?1", [user])?;
+        tx.execute(
+            "INSERT INTO accounts (user, secret, algorithm, digits, period, last_step, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                user,
+                e.sealed_secret,
+                alg_to_str(e.algorithm),
+                e.digits,
+                e.period as i64,
+                e.last_step.map(|s| s as i64),
+                e.created_at
+            ],
+        )?;
+        for (id, hash) in recovery.iter().enumerate() {
+            tx.execute(
+                "INSERT INTO recovery_codes (user, id, hash) VALUES (?1, ?2, ?3)",
+                params![user, id as i64, &hash[..]],
+            )?;
+        }
+        tx.execute("DELETE FROM pending WHERE user = ?1", [user])?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn remove(&self, user: &str) -> Result<bool, StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let n = tx.execute("DELETE FROM accounts WHERE user = ?1", [user])?;
+        tx.execute("DELETE FROM pending WHERE user = ?1", [user])?;
+        tx.commit()?;
+        Ok(n > 0)
+    }
+
+    fn unlock(&self, user: &str) -> Result<bool, StoreError> {
+        let n = self.lock().execute(
+            "UPDATE accounts SET failures = 0, last_failure = 0, locked = 0 WHERE user = ?1",
+            [user],
+        )?;
+        Ok(n > 0)
+    }
+
+    fn prune(&self, hosts_before: i64, now: i64) -> Result<usize, StoreError> {
+        let conn = self.lock();
+        let a = conn.execute(
+            "DELETE FROM host_limits WHERE last_failure < ?1",
+            [hosts_before],
+        )?;
+        let b = conn.execute("DELETE FROM pending WHERE expires_at < ?1", [now])?;
+        Ok(a + b)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn enrollment(last_step: Option<u64>) -> Enrollment {
+        Enrollment {
+            sealed_secret: vec![1, 2, 3],
+            algorithm: Algorithm::Sha256,
+            digits: 8,
+            period: 30,
+            last_step,
+            created_at: 1000,
+        }
+    }
+
+    #[test]
+    fn enrollment_survives_reopen_and_schema_is_current() -> Result<(), Box<dyn std::error::Error>>
+    {
+        let dir = tempfile::tempdir()?;
+        {
+            let s = SqliteStore::open(dir.path())?;
+            s.confirm("ann", &enrollment(Some(5)), &[[9u8; 32]; 10])?;
+        }
+        let s = SqliteStore::open(dir.path())?;
+        let sum = s.summary("ann")?.ok_or("missing")?;
+        assert_eq!(sum.enrollment, enrollment(Some(5)));
+        assert_eq!(sum.recovery_left, 10);
+        let v: i64 = s
+            .lock()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        assert_eq!(v, MIGRATIONS.len() as i64);
+        assert_eq!(
+            std::fs::metadata(dir.path())?.permissions().mode() & 0o777,
+            0o700
+        );
+        assert_eq!(
+            std::fs::metadata(dir.path().join("mfad.db"))?
+                .permissions()
+                .mode()
+                & 0o777,
+            0o600
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn second_store_on_same_directory_is_refused() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let _a = SqliteStore::open(dir.path())?;
+        assert!(matches!(
+            SqliteStore::open(dir.path()),
+            Err(StoreError::Busy(_))
+        ));
+        Ok(())
+    }
+
+    #[test]
+    fn accepting_a_step_at_or_below_the_last_is_a_conflict(
+    ) -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let s = SqliteStore::open(dir.path())?;
+        s.confirm("ann", &enrollment(Some(5)), &[])?;
+        assert!(matches!(
+            s.attempt("ann", None, false, |_| ((), vec![Effect::AcceptStep(5)])),
+            Err(StoreError::Conflict)
+        ));
+        s.attempt("ann", None, false, |_| ((), vec![Effect::AcceptStep(6)]))?;
+        let st = s.attempt("ann", None, false, |st| (st.enrollment.clone(), vec![]))?;
+        assert_eq!(st.and_then(|e| e.last_step), Some(6));
+        Ok(())
+    }
+
+    #[test]
+    fn a_recovery_code_is_used_once() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let s = SqliteStore::open(dir.path())?;
+        s.confirm("ann", &enrollment(None), &[[1u8; 32], [2u8; 32]])?;
+        let codes = s.attempt("ann", None, true, |st| (st.recovery.clone(), vec![]))?;
+        assert_eq!(codes.len(), 2);
+        s.attempt("ann", None, true, |_| {
+            ((), vec![Effect::UseRecovery(codes[0].id)])
+        })?;
+        assert!(matches!(
+            s.attempt("ann", None, true, |_| (
+                (),
+                vec![Effect::UseRecovery(codes[0].id)]
+            )),
+            Err(StoreError::Conflict)
+        ));
+        assert_eq!(s.summary("ann")?.map(|x| x.recovery_left), Some(1));
+        Ok(())
+    }
+}
