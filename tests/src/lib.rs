@@ -1,1 +1,335 @@
-pub fn x() {}
+//! Shared harness for the integration tests: an mfad started in-process on a
+//! temporary socket (with a clock the test moves), the built pam_mfa.so run
+//! through real libpam by `pamdrive`, and Debian's `oathtool` as the
+//! independent TOTP implementation.
+//!
+//! The binaries under test come from `cargo build --workspace`, which the
+//! README's test command runs first.
+
+use anyhow::{anyhow, bail, Context, Result};
+use mfa_proto::blocking::Client;
+use mfa_proto::{EnrollParams, Request, Response, Sensitive};
+use mfad::clock::ManualClock;
+use mfad::config::Config;
+use mfad::crypto::Keys;
+use mfad::store::SqliteStore;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A fixed start time for the test clock, in the middle of a 30 s step.
+pub const T0: i64 = 2_000_000_010;
+
+/// PAM return codes the tests look for.
+pub mod rc {
+    pub const SUCCESS: i32 = 0;
+    pub const PERM_DENIED: i32 = 6;
+    pub const AUTH_ERR: i32 = 7;
+    pub const AUTHINFO_UNAVAIL: i32 = 9;
+    pub const MAXTRIES: i32 = 11;
+}
+
+/// The folder holding the workspace's built binaries (target/debug).
+pub fn bin_dir() -> Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    // target/debug/deps/<test> -> target/debug
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .ok_or_else(|| anyhow!("odd test path {exe:?}"))?;
+    Ok(dir.to_path_buf())
+}
+
+/// Path of a built artifact, with a clear error when it was not built.
+pub fn artifact(name: &str) -> Result<PathBuf> {
+    let p = bin_dir()?.join(name);
+    if !p.exists() {
+        bail!(
+            "{} is missing: run `cargo build --workspace` before the tests",
+            p.display()
+        );
+    }
+    Ok(p)
+}
+
+/// A TOTP code from Debian's oathtool, at Unix time `at`.
+pub fn oathtool(secret_b32: &str, at: i64, algorithm: &str, digits: u8) -> Result<String> {
+    let out = Command::new("oathtool")
+        .arg(format!("--totp={}", algorithm.to_lowercase()))
+        .args([
+            "-d",
+            &digits.to_string(),
+            "-b",
+            secret_b32,
+            "--now",
+            &format!("@{at}"),
+        ])
+        .output()
+        .context("oathtool is not installed (apt-get install oathtool)")?;
+    if !out.status.success() {
+        bail!("oathtool failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(String::from_utf8(out.stdout)?.trim().to_string())
+}
+
+/// An mfad served in-process, on its own runtime thread.
+pub struct Daemon {
+    pub dir: tempfile::TempDir,
+    pub socket: PathBuf,
+    pub state_dir: PathBuf,
+    pub clock: ManualClock,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Daemon {
+    /// Start with the defaults.
+    pub fn start() -> Result<Daemon> {
+        Daemon::start_with(|_| {})
+    }
+
+    /// Start with a configuration the test adjusts.
+    pub fn start_with(edit: impl FnOnce(&mut Config)) -> Result<Daemon> {
+        let dir = tempfile::tempdir()?;
+        // Other uids must reach the socket (peer-rule tests); the state
+        // directory below stays 0700.
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))?;
+        let mut cfg = Config {
+            socket: dir.path().join("mfad.sock"),
+            state_dir: dir.path().join("state"),
+            hostname: "testhost".into(),
+            ..Config::default()
+        };
+        edit(&mut cfg);
+        let clock = ManualClock::new(T0);
+        let mut d = Daemon {
+            socket: cfg.socket.clone(),
+            state_dir: cfg.state_dir.clone(),
+            dir,
+            clock,
+            stop: None,
+            thread: None,
+        };
+        d.launch(cfg)?;
+        Ok(d)
+    }
+
+    fn launch(&mut self, cfg: Config) -> Result<()> {
+        let store = SqliteStore::open(&cfg.state_dir)?;
+        let keys = Keys::load_or_create(&cfg.key_path(), true)?;
+        let listener = mfad::bind_socket(&cfg.socket)?;
+        listener.set_nonblocking(true)?;
+        let service = Arc::new(mfad::Service::new(store, keys, cfg, self.clock.clone()));
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?;
+        let thread = std::thread::spawn(move || {
+            rt.block_on(async move {
+                if let Ok(l) = tokio::net::UnixListener::from_std(listener) {
+                    mfad::serve(l, service, async {
+                        let _ = rx.await;
+                    })
+                    .await;
+                }
+            });
+        });
+        self.stop = Some(tx);
+        self.thread = Some(thread);
+        Ok(())
+    }
+
+    /// Stop serving; the socket file stays, as after a crash.
+    pub fn stop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+
+    pub fn client(&self) -> Result<Client> {
+        Ok(Client::connect(
+            &self.socket,
+            Duration::from_secs(10),
+            "tests",
+        )?)
+    }
+
+    pub fn call(&self, req: &Request) -> Result<Response> {
+        Ok(self.client()?.call(req)?)
+    }
+
+    pub fn now(&self) -> i64 {
+        mfad::clock::Clock::now(&self.clock)
+    }
+
+    /// Move to the start of the next TOTP step, so a fresh code exists.
+    pub fn next_step(&self) {
+        self.clock.advance(30);
+    }
+
+    /// Enroll `user` with a generated secret, confirmed by oathtool.
+    pub fn enroll(&self, user: &str) -> Result<Enrolled> {
+        self.enroll_with(user, EnrollParams::default())
+    }
+
+    pub fn enroll_with(&self, user: &str, params: EnrollParams) -> Result<Enrolled> {
+        let (secret, algorithm, digits) = match self.call(&Request::EnrollBegin {
+            user: user.into(),
+            params,
+        })? {
+            Response::Enrollment {
+                secret,
+                algorithm,
+                digits,
+                ..
+            } => (
+                secret.expose().to_string(),
+                algorithm.as_str().to_string(),
+                digits,
+            ),
+            other => bail!("enroll_begin: {other:?}"),
+        };
+        let code = oathtool(&secret, self.now(), &algorithm, digits)?;
+        let confirm = Request::EnrollConfirm {
+            user: user.into(),
+            code: Sensitive::new(code),
+            current_code: None,
+        };
+        match self.call(&confirm)? {
+            Response::Enrolled { recovery_codes } => Ok(Enrolled {
+                secret,
+                algorithm,
+                digits,
+                recovery: recovery_codes
+                    .iter()
+                    .map(|c| c.expose().to_string())
+                    .collect(),
+            }),
+            other => bail!("enroll_confirm: {other:?}"),
+        }
+    }
+
+    /// The current code for an enrollment, from oathtool.
+    pub fn code(&self, e: &Enrolled) -> Result<String> {
+        oathtool(&e.secret, self.now(), &e.algorithm, e.digits)
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+pub struct Enrolled {
+    pub secret: String,
+    pub algorithm: String,
+    pub digits: u8,
+    pub recovery: Vec<String>,
+}
+
+/// One run of the real module through real libpam.
+pub struct PamRun {
+    pub rc: i32,
+    /// Every message and prompt the user saw, tagged by style.
+    pub transcript: String,
+}
+
+/// A PAM service file in a scratch folder, for `pam_start_confdir`.
+pub struct Stack {
+    pub dir: tempfile::TempDir,
+    pub service: String,
+}
+
+impl Stack {
+    /// A stack with one line: `auth required pam_mfa.so socket=... ARGS`,
+    /// followed by `extra` lines.
+    pub fn new(socket: &Path, args: &str, extra: &[&str]) -> Result<Stack> {
+        let dir = tempfile::tempdir()?;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))?;
+        let module = artifact("libpam_mfa.so")?;
+        let mut text = format!(
+            "auth required {} socket={} {args}\n",
+            module.display(),
+            socket.display()
+        );
+        for line in extra {
+            text.push_str(line);
+            text.push('\n');
+        }
+        let service = "mfa-test".to_string();
+        std::fs::write(dir.path().join(&service), text)?;
+        Ok(Stack { dir, service })
+    }
+
+    /// Authenticate `user`, answering prompts in order.
+    pub fn login(&self, user: &str, answers: &[&str]) -> Result<PamRun> {
+        self.login_as(user, answers, None, &[])
+    }
+
+    /// The same, optionally from a remote host and with extra pamdrive
+    /// arguments, optionally through a wrapper command (e.g. setpriv).
+    pub fn login_as(
+        &self,
+        user: &str,
+        answers: &[&str],
+        rhost: Option<&str>,
+        wrapper: &[&str],
+    ) -> Result<PamRun> {
+        finish(self.command(user, answers, rhost, wrapper)?.output()?)
+    }
+
+    pub fn command(
+        &self,
+        user: &str,
+        answers: &[&str],
+        rhost: Option<&str>,
+        wrapper: &[&str],
+    ) -> Result<Command> {
+        let drive = artifact("pamdrive")?;
+        let mut cmd = match wrapper.split_first() {
+            Some((first, rest)) => {
+                let mut c = Command::new(first);
+                c.args(rest).arg(&drive);
+                c
+            }
+            None => Command::new(&drive),
+        };
+        cmd.args(["--service", &self.service, "--user", user, "--confdir"])
+            .arg(self.dir.path());
+        if let Some(h) = rhost {
+            cmd.args(["--rhost", h]);
+        }
+        for a in answers {
+            cmd.args(["--answer", a]);
+        }
+        Ok(cmd)
+    }
+}
+
+/// Collect a pamdrive run.
+pub fn finish(out: Output) -> Result<PamRun> {
+    let rc = out
+        .status
+        .code()
+        .ok_or_else(|| anyhow!("pamdrive was killed: {:?}", out.status))?;
+    Ok(PamRun {
+        rc,
+        transcript: String::from_utf8_lossy(&out.stdout).into_owned(),
+    })
+}
+
+/// Skip-proof guard for tests that need root: they fail loudly instead.
+pub fn require_root() -> Result<()> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        bail!("this test needs root (CI runs as root); run the README's test command as root");
+    }
+    Ok(())
+}

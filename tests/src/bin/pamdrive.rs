@@ -1,0 +1,215 @@
+//! pamdrive: run one real PAM authentication through libpam and print what
+//! the user would see. With `--confdir` it uses `pam_start_confdir`
+//! (Linux-PAM >= 1.4), so a service file in a scratch folder can name the
+//! module by absolute path and nothing in /etc is touched.
+//!
+//! Answers come from `--answer` (one per prompt, in order) or, with
+//! `--interactive`, from the terminal. Exit status: the PAM return code.
+
+use std::ffi::{c_char, c_int, c_void, CStr, CString};
+use std::io::{BufRead, Write};
+
+#[repr(C)]
+struct PamMessage {
+    msg_style: c_int,
+    msg: *const c_char,
+}
+
+#[repr(C)]
+struct PamResponse {
+    resp: *mut c_char,
+    resp_retcode: c_int,
+}
+
+type ConvFn =
+    extern "C" fn(c_int, *mut *const PamMessage, *mut *mut PamResponse, *mut c_void) -> c_int;
+
+#[repr(C)]
+struct PamConv {
+    conv: ConvFn,
+    appdata_ptr: *mut c_void,
+}
+
+#[link(name = "pam")]
+extern "C" {
+    fn pam_start(
+        service: *const c_char,
+        user: *const c_char,
+        conv: *const PamConv,
+        pamh: *mut *mut c_void,
+    ) -> c_int;
+    fn pam_start_confdir(
+        service: *const c_char,
+        user: *const c_char,
+        conv: *const PamConv,
+        confdir: *const c_char,
+        pamh: *mut *mut c_void,
+    ) -> c_int;
+    fn pam_set_item(pamh: *mut c_void, item_type: c_int, item: *const c_void) -> c_int;
+    fn pam_authenticate(pamh: *mut c_void, flags: c_int) -> c_int;
+    fn pam_end(pamh: *mut c_void, status: c_int) -> c_int;
+    fn pam_strerror(pamh: *mut c_void, errnum: c_int) -> *const c_char;
+}
+
+const PAM_PROMPT_ECHO_OFF: c_int = 1;
+const PAM_PROMPT_ECHO_ON: c_int = 2;
+const PAM_ERROR_MSG: c_int = 3;
+const PAM_CONV_ERR: c_int = 19;
+const PAM_TTY: c_int = 3;
+const PAM_RHOST: c_int = 4;
+
+struct Script {
+    answers: std::collections::VecDeque<String>,
+    interactive: bool,
+}
+
+fn read_terminal(echo: bool) -> Option<String> {
+    let fd = libc::STDIN_FILENO;
+    // SAFETY: termios calls on stdin with a zeroed struct they fill in.
+    let mut saved: libc::termios = unsafe { std::mem::zeroed() };
+    let is_tty = unsafe { libc::tcgetattr(fd, &mut saved) } == 0;
+    if is_tty && !echo {
+        let mut quiet = saved;
+        quiet.c_lflag &= !libc::ECHO;
+        unsafe { libc::tcsetattr(fd, libc::TCSANOW, &quiet) };
+    }
+    let mut line = String::new();
+    let n = std::io::stdin().lock().read_line(&mut line).ok()?;
+    if is_tty && !echo {
+        unsafe { libc::tcsetattr(fd, libc::TCSANOW, &saved) };
+        println!();
+    }
+    (n > 0).then(|| line.trim_end_matches(['\n', '\r']).to_string())
+}
+
+extern "C" fn conversation(
+    num: c_int,
+    msgs: *mut *const PamMessage,
+    resps: *mut *mut PamResponse,
+    appdata: *mut c_void,
+) -> c_int {
+    // SAFETY: libpam passes `num` valid messages and a place for the
+    // response array, which we allocate with calloc for libpam to free.
+    unsafe {
+        let script = &mut *(appdata as *mut Script);
+        let out =
+            libc::calloc(num as usize, std::mem::size_of::<PamResponse>()) as *mut PamResponse;
+        if out.is_null() {
+            return PAM_CONV_ERR;
+        }
+        for i in 0..num as usize {
+            // Linux-PAM passes an array of pointers.
+            let m = &**msgs.add(i);
+            let text = CStr::from_ptr(m.msg).to_string_lossy();
+            let tag = match m.msg_style {
+                PAM_PROMPT_ECHO_OFF => "echo-off",
+                PAM_PROMPT_ECHO_ON => "echo-on",
+                PAM_ERROR_MSG => "error",
+                _ => "info",
+            };
+            if script.interactive {
+                if m.msg_style == PAM_ERROR_MSG || tag == "info" {
+                    println!("{text}");
+                } else {
+                    print!("{text}");
+                }
+            } else {
+                println!("[{tag}] {text}");
+            }
+            let _ = std::io::stdout().flush();
+            if m.msg_style == PAM_PROMPT_ECHO_OFF || m.msg_style == PAM_PROMPT_ECHO_ON {
+                let answer = if script.interactive {
+                    read_terminal(m.msg_style == PAM_PROMPT_ECHO_ON)
+                } else {
+                    script.answers.pop_front()
+                };
+                let Some(answer) = answer else {
+                    for j in 0..i {
+                        libc::free((*out.add(j)).resp as *mut c_void);
+                    }
+                    libc::free(out as *mut c_void);
+                    return PAM_CONV_ERR;
+                };
+                let c = CString::new(answer).unwrap_or_default();
+                (*out.add(i)).resp = libc::strdup(c.as_ptr());
+            }
+        }
+        *resps = out;
+        0
+    }
+}
+
+fn main() {
+    let mut service = "login".to_string();
+    let mut user = String::new();
+    let mut confdir: Option<String> = None;
+    let mut rhost: Option<String> = None;
+    let mut tty: Option<String> = None;
+    let mut script = Script {
+        answers: Default::default(),
+        interactive: false,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let mut val = || args.next().unwrap_or_default();
+        match a.as_str() {
+            "--service" => service = val(),
+            "--user" => user = val(),
+            "--confdir" => confdir = Some(val()),
+            "--rhost" => rhost = Some(val()),
+            "--tty" => tty = Some(val()),
+            "--answer" => script.answers.push_back(val()),
+            "--interactive" => script.interactive = true,
+            _ => {
+                eprintln!(
+                    "usage: pamdrive --service NAME --user USER [--confdir DIR] [--rhost HOST] [--tty TTY] \
+                     [--answer TEXT]... [--interactive]"
+                );
+                std::process::exit(2);
+            }
+        }
+    }
+    let (Ok(c_service), Ok(c_user)) = (CString::new(service), CString::new(user)) else {
+        eprintln!("pamdrive: arguments may not contain NUL");
+        std::process::exit(2);
+    };
+    let conv = PamConv {
+        conv: conversation,
+        appdata_ptr: &mut script as *mut Script as *mut c_void,
+    };
+    let mut pamh: *mut c_void = std::ptr::null_mut();
+    // SAFETY: all pointers are valid NUL-terminated strings or live structs
+    // that outlive the PAM handle.
+    unsafe {
+        let rc = match &confdir {
+            Some(dir) => {
+                let c_dir = CString::new(dir.as_str()).unwrap_or_default();
+                pam_start_confdir(
+                    c_service.as_ptr(),
+                    c_user.as_ptr(),
+                    &conv,
+                    c_dir.as_ptr(),
+                    &mut pamh,
+                )
+            }
+            None => pam_start(c_service.as_ptr(), c_user.as_ptr(), &conv, &mut pamh),
+        };
+        if rc != 0 {
+            eprintln!("pamdrive: pam_start failed: {rc}");
+            std::process::exit(rc);
+        }
+        for (item, value) in [(PAM_RHOST, &rhost), (PAM_TTY, &tty)] {
+            if let Some(v) = value {
+                let c = CString::new(v.as_str()).unwrap_or_default();
+                pam_set_item(pamh, item, c.as_ptr() as *const c_void);
+            }
+        }
+        let rc = pam_authenticate(pamh, 0);
+        let msg = CStr::from_ptr(pam_strerror(pamh, rc))
+            .to_string_lossy()
+            .into_owned();
+        println!("pam_authenticate: {msg} ({rc})");
+        pam_end(pamh, rc);
+        std::process::exit(rc);
+    }
+}
