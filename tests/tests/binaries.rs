@@ -1,0 +1,393 @@
+//! The shipped binaries as a sysadmin runs them: `mfad` as a process with
+//! its command-line contract, and `mfa` with its exit codes and output.
+
+use anyhow::{bail, Context, Result};
+use mfa_tests::{artifact, oathtool, rc, Stack};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// A real mfad process in a scratch folder; killed on drop.
+struct Mfad {
+    dir: tempfile::TempDir,
+    socket: PathBuf,
+    child: Child,
+}
+
+impl Mfad {
+    fn start(extra: &[&str]) -> Result<Mfad> {
+        let dir = tempfile::tempdir()?;
+        let socket = dir.path().join("mfad.sock");
+        let child = Command::new(artifact("mfad")?)
+            .arg("--socket")
+            .arg(&socket)
+            .arg("--state-dir")
+            .arg(dir.path().join("state"))
+            .args(extra)
+            .stderr(Stdio::piped())
+            .spawn()?;
+        let mut m = Mfad { dir, socket, child };
+        m.wait_ready()?;
+        Ok(m)
+    }
+
+    fn wait_ready(&mut self) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if std::os::unix::net::UnixStream::connect(&self.socket).is_ok() {
+                return Ok(());
+            }
+            if let Some(status) = self.child.try_wait()? {
+                bail!("mfad exited early: {status}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        bail!("mfad did not start listening")
+    }
+
+    fn mfa(&self, args: &[&str], stdin: &str) -> Result<(i32, String, String)> {
+        mfa(&self.socket, args, stdin)
+    }
+
+    /// SIGTERM, wait, and return the exit code and everything it logged.
+    fn stop(mut self) -> Result<(i32, String)> {
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                let mut log = String::new();
+                if let Some(mut e) = self.child.stderr.take() {
+                    e.read_to_string(&mut log)?;
+                }
+                return Ok((status.code().unwrap_or(-1), log));
+            }
+            if Instant::now() > deadline {
+                bail!("mfad ignored SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Mfad {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn mfa(socket: &Path, args: &[&str], stdin: &str) -> Result<(i32, String, String)> {
+    let mut child = Command::new(artifact("mfa")?)
+        .arg("--socket")
+        .arg(socket)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    child
+        .stdin
+        .take()
+        .context("stdin")?
+        .write_all(stdin.as_bytes())?;
+    let out = child.wait_with_output()?;
+    Ok((
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    ))
+}
+
+/// The secret printed by an interactive enrollment.
+fn printed_secret(out: &str) -> Option<String> {
+    out.lines().find_map(|l| {
+        l.trim()
+            .strip_prefix("Secret: ")
+            .map(|s| s.trim().to_string())
+    })
+}
+
+#[test]
+fn interactive_enroll_shows_qr_uri_and_secret_then_saves_after_a_correct_code() -> Result<()> {
+    let m = Mfad::start(&[])?;
+    // The enrollment reads the code from stdin: drive it like a person
+    // who reads the secret off the screen and types the app's code.
+    let mut child = Command::new(artifact("mfa")?)
+        .arg("--socket")
+        .arg(&m.socket)
+        .args(["enroll", "--user", "erin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let mut stdout = BufReader::new(child.stdout.take().context("stdout")?);
+    let mut seen = String::new();
+    let mut secret = None;
+    while secret.is_none() {
+        let mut line = String::new();
+        if stdout.read_line(&mut line)? == 0 {
+            bail!("mfa ended before showing the secret: {seen}");
+        }
+        secret = printed_secret(&line);
+        seen.push_str(&line);
+    }
+    let secret = secret.context("secret")?;
+    let code = oathtool(&secret, now(), "SHA1", 6)?;
+    child
+        .stdin
+        .take()
+        .context("stdin")?
+        .write_all(format!("{code}\n").as_bytes())?;
+    stdout.read_to_string(&mut seen)?;
+    let status = child.wait()?;
+    assert!(status.success(), "{seen}");
+    assert!(
+        seen.contains('█') || seen.contains('▀'),
+        "a QR code is drawn: {seen}"
+    );
+    let widest = seen.lines().map(|l| l.chars().count()).max().unwrap_or(0);
+    assert!(
+        widest <= 80 || seen.lines().any(|l| l.contains("otpauth://")),
+        "fits 80 columns"
+    );
+    assert!(seen.contains("otpauth://totp/pam_mfa:erin%40"), "{seen}");
+    assert!(seen.contains("issuer=pam_mfa"), "{seen}");
+    let codes: Vec<&str> = seen
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.len() == 14 && l.chars().filter(|c| *c == '-').count() == 2)
+        .collect();
+    assert_eq!(codes.len(), 10, "ten recovery codes are printed: {seen}");
+
+    let (code, out, _) = m.mfa(&["status", "--user", "erin"], "")?;
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("erin: enrolled (TOTP SHA1, 6 digits), 10 recovery codes left"),
+        "{out}"
+    );
+    // A recovery code printed by the CLI logs in through PAM.
+    let stack = Stack::new(&m.socket, "tries=1", &[])?;
+    let run = stack.login("erin", &[codes[0]])?;
+    assert_eq!(run.rc, rc::SUCCESS, "{}", run.transcript);
+    Ok(())
+}
+
+#[test]
+fn a_wrong_confirmation_code_saves_nothing() -> Result<()> {
+    let m = Mfad::start(&[])?;
+    let (code, _, err) = m.mfa(&["enroll", "--user", "fay"], "000000\n")?;
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("wrong code: nothing was saved"), "{err}");
+    let (code, out, _) = m.mfa(&["status", "--user", "fay"], "")?;
+    assert_eq!(code, 1);
+    assert!(out.contains("fay: not enrolled"));
+    Ok(())
+}
+
+#[test]
+fn status_remove_unlock_and_json_follow_the_exit_code_contract() -> Result<()> {
+    let m = Mfad::start(&[])?;
+    let secret = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
+    let code = oathtool(secret, now(), "SHA1", 6)?;
+    let (rc_, out, err) = m.mfa(
+        &[
+            "enroll",
+            "--user",
+            "gus",
+            "--secret",
+            secret,
+            "--confirm",
+            &code,
+        ],
+        "",
+    )?;
+    assert_eq!(rc_, 0, "{out}{err}");
+    assert!(
+        !out.contains(secret),
+        "an imported secret is not echoed back"
+    );
+
+    let (rc_, out, _) = m.mfa(&["status", "--user", "gus", "--json"], "")?;
+    assert_eq!(rc_, 0);
+    let v: serde_json::Value = serde_json::from_str(&out)?;
+    assert_eq!(v["enrolled"], true);
+    assert_eq!(v["recovery_codes_left"], 10);
+    assert_eq!(v["algorithm"], "SHA1");
+
+    assert_eq!(m.mfa(&["unlock", "--user", "gus"], "")?.0, 0);
+    let (rc_, out, _) = m.mfa(&["remove", "--user", "gus"], "")?;
+    assert_eq!(rc_, 0);
+    assert!(out.contains("gus: enrollment removed"));
+    assert_eq!(m.mfa(&["status", "--user", "gus"], "")?.0, 1);
+    let (rc_, _, err) = m.mfa(&["remove", "--user", "gus"], "")?;
+    assert_eq!(rc_, 1);
+    assert!(err.contains("not enrolled"));
+
+    // MFA_SOCKET is the default socket.
+    let out = Command::new(artifact("mfa")?)
+        .env("MFA_SOCKET", &m.socket)
+        .args(["status", "--user", "gus"])
+        .output()?;
+    assert_eq!(out.status.code(), Some(1));
+    Ok(())
+}
+
+#[test]
+fn an_unreachable_daemon_is_an_error_not_a_no() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (code, _, err) = mfa(
+        &dir.path().join("none.sock"),
+        &["status", "--user", "x"],
+        "",
+    )?;
+    assert!(code >= 2, "{code}");
+    assert!(err.starts_with("mfa: cannot connect to mfad"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    Ok(())
+}
+
+#[test]
+fn mfad_stops_cleanly_on_sigterm_and_keeps_state_private_and_secrets_out_of_its_log() -> Result<()>
+{
+    let m = Mfad::start(&[])?;
+    let secret = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
+    let code = oathtool(secret, now(), "SHA1", 6)?;
+    assert_eq!(
+        m.mfa(
+            &[
+                "enroll",
+                "--user",
+                "hal",
+                "--secret",
+                secret,
+                "--confirm",
+                &code
+            ],
+            ""
+        )?
+        .0,
+        0
+    );
+    let stack = Stack::new(&m.socket, "tries=3", &[])?;
+    let run = stack.login("hal", &["99999999", "not-a-code!", "aaaa-bbbb-cccc"])?;
+    assert_eq!(run.rc, rc::AUTH_ERR);
+
+    let state = m.dir.path().join("state");
+    let mode = |p: &Path| -> Result<u32> { Ok(std::fs::metadata(p)?.permissions().mode() & 0o777) };
+    assert_eq!(mode(&state)?, 0o700);
+    assert_eq!(mode(&state.join("master.key"))?, 0o600);
+    assert_eq!(mode(&state.join("mfad.db"))?, 0o600);
+    assert_eq!(mode(&m.socket)?, 0o666);
+    let db = std::fs::read(state.join("mfad.db"))?;
+    assert!(
+        !db.windows(secret.len()).any(|w| w == secret.as_bytes()),
+        "secret stored in clear"
+    );
+
+    let (status, log) = m.stop()?;
+    assert_eq!(status, 0, "{log}");
+    assert!(log.contains("audit attempt user=\"hal\""), "{log}");
+    assert!(log.contains("outcome=wrong_code"), "{log}");
+    for s in [secret, &code, "99999999", "not-a-code!", "aaaa-bbbb-cccc"] {
+        assert!(!log.contains(s), "{s} appears in the log: {log}");
+    }
+    Ok(())
+}
+
+#[test]
+fn config_errors_name_the_key_and_stop_the_start() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let cfg = dir.path().join("mfad.toml");
+    std::fs::write(&cfg, "[limits]\nlockout_failure = 5\n")?;
+    let out = Command::new(artifact("mfad")?)
+        .arg("--socket")
+        .arg(dir.path().join("s.sock"))
+        .arg("--state-dir")
+        .arg(dir.path().join("state"))
+        .arg("--config")
+        .arg(&cfg)
+        .output()?;
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("lockout_failure"), "{err}");
+    // A missing explicit config file is an error too.
+    let out = Command::new(artifact("mfad")?)
+        .arg("--config")
+        .arg(dir.path().join("absent.toml"))
+        .output()?;
+    assert!(!out.status.success());
+    Ok(())
+}
+
+#[test]
+fn the_shipped_config_file_is_accepted_as_is() -> Result<()> {
+    let cfg = Path::new(env!("CARGO_MANIFEST_DIR")).join("../mfad/mfad.toml");
+    let m = Mfad::start(&["--config", &cfg.to_string_lossy()])?;
+    assert_eq!(m.mfa(&["status", "--user", "nobody-yet"], "")?.0, 1);
+    Ok(())
+}
+
+#[test]
+fn socket_activation_and_readiness_notification_work() -> Result<()> {
+    // Python stands in for systemd: it binds the socket, passes it as fd 3
+    // with LISTEN_PID/LISTEN_FDS, and listens on NOTIFY_SOCKET.
+    let dir = tempfile::tempdir()?;
+    let socket = dir.path().join("act.sock");
+    let notify = dir.path().join("notify.sock");
+    let script = r#"
+import os, socket, sys
+sock_path, notify_path, mfad, state = sys.argv[1:5]
+ls = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM); ls.bind(sock_path); ls.listen(16)
+ns = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); ns.bind(notify_path); ns.settimeout(10)
+pid = os.fork()
+if pid == 0:
+    # Our stdout and stderr are the test's pipes: the daemon must not hold them open.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.dup2(devnull, 2)
+    os.dup2(ls.fileno(), 3)
+    os.set_inheritable(3, True)
+    env = dict(os.environ, LISTEN_PID=str(os.getpid()), LISTEN_FDS="1", NOTIFY_SOCKET=notify_path)
+    os.execve(mfad, [mfad, "--socket", "/nonexistent/unused.sock", "--state-dir", state], env)
+print(ns.recv(64).decode(), flush=True)
+sys.stdout.write(str(pid) + "\n"); sys.stdout.flush()
+"#;
+    let out = Command::new("python3")
+        .args(["-c", script])
+        .arg(&socket)
+        .arg(&notify)
+        .arg(artifact("mfad")?)
+        .arg(dir.path().join("state"))
+        .output()?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next(),
+        Some("READY=1"),
+        "{text} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pid: i32 = lines.next().context("pid")?.trim().parse()?;
+    struct Reap(i32);
+    impl Drop for Reap {
+        fn drop(&mut self) {
+            // SAFETY: stopping the daemon the script started.
+            unsafe { libc::kill(self.0, libc::SIGTERM) };
+        }
+    }
+    let _reap = Reap(pid);
+    // mfad serves on the inherited socket, not on the path it was given.
+    let (code, out_, err) = mfa(&socket, &["status", "--user", "nobody-yet"], "")?;
+    assert_eq!(code, 1, "{out_}{err}");
+    Ok(())
+}
