@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Install what building and testing need, only when it is missing, so the
+# commands in the README work on a fresh Debian 12 machine with Rust.
+set -euo pipefail
+
+need=()
+dpkg -s libpam0g-dev >/dev/null 2>&1 || need+=(libpam0g-dev)
+command -v oathtool >/dev/null 2>&1 || need+=(oathtool)
+command -v expect >/dev/null 2>&1 || need+=(expect)
+command -v python3 >/dev/null 2>&1 || need+=(python3)
+command -v setpriv >/dev/null 2>&1 || need+=(util-linux)
+command -v zbarimg >/dev/null 2>&1 || need+=(zbar-tools)
+if [ "${#need[@]}" -gt 0 ]; then
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "deps: missing ${need[*]}; run as root (or install them) first" >&2
+        exit 1
+    fi
+    echo "deps: installing ${need[*]}" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+for comp in clippy rustfmt; do
+    if ! cargo "${comp/rustfmt/fmt}" --version >/dev/null 2>&1; then
+        rustup component add "$comp"
+    fi
+done
