@@ -112,8 +112,11 @@ fn mfa(socket: &Path, args: &[&str], stdin: &str) -> Result<(i32, String, String
 /// a phone's camera would: each character cell holds two modules, and a
 /// drawn half is a light module.
 fn decode_terminal_qr(text: &str, dir: &Path) -> Result<String> {
-    let lines: Vec<Vec<char>> =
-        text.lines().filter(|l| l.contains(['█', '▀', '▄'])).map(|l| l.chars().collect()).collect();
+    let lines: Vec<Vec<char>> = text
+        .lines()
+        .filter(|l| l.contains(['█', '▀', '▄']))
+        .map(|l| l.chars().collect())
+        .collect();
     let width = lines.iter().map(Vec::len).max().unwrap_or(0);
     let scale = 8;
     let mut pbm = format!("P1\n{} {}\n", width * scale, lines.len() * 2 * scale);
@@ -134,7 +137,11 @@ fn decode_terminal_qr(text: &str, dir: &Path) -> Result<String> {
     }
     let path = dir.join("qr.pbm");
     std::fs::write(&path, pbm)?;
-    let out = Command::new("zbarimg").args(["-q", "--raw"]).arg(&path).output().context("zbarimg (zbar-tools)")?;
+    let out = Command::new("zbarimg")
+        .args(["-q", "--raw"])
+        .arg(&path)
+        .output()
+        .context("zbarimg (zbar-tools)")?;
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
@@ -191,8 +198,16 @@ fn interactive_enroll_shows_qr_uri_and_secret_then_saves_after_a_correct_code() 
         "fits 80 columns"
     );
     assert!(seen.contains("otpauth://totp/pam_mfa:erin%40"), "{seen}");
-    let uri = seen.lines().find_map(|l| l.trim().strip_prefix("URI:")).map(str::trim).context("URI line")?;
-    assert_eq!(decode_terminal_qr(&seen, m.dir.path())?, uri, "the QR code encodes the URI");
+    let uri = seen
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("URI:"))
+        .map(str::trim)
+        .context("URI line")?;
+    assert_eq!(
+        decode_terminal_qr(&seen, m.dir.path())?,
+        uri,
+        "the QR code encodes the URI"
+    );
     assert!(seen.contains("issuer=pam_mfa"), "{seen}");
     let codes: Vec<&str> = seen
         .lines()
