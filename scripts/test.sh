@@ -11,4 +11,8 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo build --workspace --locked
 # The README's main command, driven like a person at a terminal.
 expect tests/demo.exp
-cargo test --workspace --locked
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+cargo test --workspace --locked 2>&1 | tee "$log"
+# One closing line for the whole run, summed over every test binary.
+awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' "$log"

@@ -2,6 +2,7 @@
 //! Exit status: 0 success; 1 a negative answer (not enrolled, wrong code);
 //! 2 or more an error (refused, daemon unreachable, bad input).
 
+mod doctor;
 mod qr;
 
 use clap::{Parser, Subcommand};
@@ -61,6 +62,15 @@ enum Cmd {
     Unlock {
         #[arg(long)]
         user: String,
+    },
+    /// Check the daemon, PAM stacks, sshd settings, permissions and clock.
+    Doctor {
+        #[arg(long, default_value = mfad::config::DEFAULT_PATH)]
+        config: PathBuf,
+        #[arg(long, default_value = "/etc/pam.d")]
+        pam_dir: PathBuf,
+        #[arg(long, default_value = "/usr/sbin/sshd")]
+        sshd: PathBuf,
     },
 }
 
@@ -195,6 +205,14 @@ fn run(socket: &Path, cmd: Cmd) -> Outcome {
             Response::NotEnrolled => Err(Fail(1, format!("{user} is not enrolled"))),
             other => Err(unexpected(other)),
         },
+        Cmd::Doctor { config, pam_dir, sshd } => {
+            let opts = doctor::Options { socket: socket.to_path_buf(), config, pam_dir, sshd };
+            if doctor::run(&opts) {
+                Ok(())
+            } else {
+                Err(Fail(1, "some checks failed (see FAIL above)".into()))
+            }
+        }
         Cmd::Unlock { user } => match call(socket, &Request::Unlock { user: user.clone() })? {
             Response::Done => {
                 println!("{user}: unlocked");

@@ -1,0 +1,234 @@
+//! `mfa doctor`: what is wrong with this machine's setup, before users are
+//! locked out. Each check prints OK, WARN or FAIL with a one-line fix; the
+//! command exits 1 when any check fails.
+
+use mfa_proto::blocking::Client;
+use mfad::config::Config;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Level {
+    Ok,
+    Warn,
+    Fail,
+}
+
+struct Report {
+    worst: Level,
+}
+
+impl Report {
+    fn say(&mut self, level: Level, what: &str, detail: &str, fix: &str) {
+        let tag = match level {
+            Level::Ok => "OK  ",
+            Level::Warn => "WARN",
+            Level::Fail => "FAIL",
+        };
+        if fix.is_empty() || level == Level::Ok {
+            println!("{tag} {what}: {detail}");
+        } else {
+            println!("{tag} {what}: {detail}\n     fix: {fix}");
+        }
+        self.worst = self.worst.max(level);
+    }
+}
+
+pub struct Options {
+    pub socket: PathBuf,
+    pub config: PathBuf,
+    pub pam_dir: PathBuf,
+    pub sshd: PathBuf,
+}
+
+/// Run every check; true when none failed.
+pub fn run(o: &Options) -> bool {
+    let mut r = Report { worst: Level::Ok };
+    let cfg = match Config::load(&o.config, false) {
+        Ok(c) => {
+            r.say(Level::Ok, "config", &format!("{} (or built-in defaults)", o.config.display()), "");
+            c
+        }
+        Err(e) => {
+            r.say(Level::Fail, "config", &e.to_string(), "correct the named key; mfad will not start with it");
+            Config::default()
+        }
+    };
+    daemon(&mut r, &o.socket);
+    socket_mode(&mut r, &o.socket);
+    state_dir(&mut r, &cfg.state_dir);
+    pam_stack(&mut r, &o.pam_dir);
+    sshd(&mut r, &o.sshd);
+    clock(&mut r);
+    r.worst != Level::Fail
+}
+
+fn daemon(r: &mut Report, socket: &Path) {
+    match Client::connect(socket, Duration::from_secs(3), "mfa doctor") {
+        Ok(c) => r.say(Level::Ok, "daemon", &format!("{} answers on {}", c.server(), socket.display()), ""),
+        Err(e) => r.say(
+            Level::Fail,
+            "daemon",
+            &e.to_string(),
+            "start it: systemctl enable --now mfad.socket mfad.service (logins that need a code are denied meanwhile)",
+        ),
+    }
+}
+
+fn socket_mode(r: &mut Report, socket: &Path) {
+    match std::fs::metadata(socket) {
+        Ok(m) if !m.file_type().is_socket() => {
+            r.say(Level::Fail, "socket", &format!("{} is not a socket", socket.display()), "remove it and restart mfad")
+        }
+        Ok(m) if m.permissions().mode() & 0o777 != 0o666 => r.say(
+            Level::Warn,
+            "socket",
+            &format!("mode {:o}; screen lockers running as the user cannot connect", m.permissions().mode() & 0o777),
+            "set SocketMode=0666 in mfad.socket (access is decided per request from SO_PEERCRED)",
+        ),
+        Ok(_) => r.say(Level::Ok, "socket", &format!("{} is a socket, mode 666", socket.display()), ""),
+        Err(e) => r.say(Level::Fail, "socket", &format!("{}: {e}", socket.display()), "start mfad.socket"),
+    }
+}
+
+fn state_dir(r: &mut Report, dir: &Path) {
+    match std::fs::metadata(dir) {
+        Ok(m) if m.uid() != 0 || m.permissions().mode() & 0o077 != 0 => r.say(
+            Level::Fail,
+            "state",
+            &format!("{} is owned by uid {} with mode {:o}", dir.display(), m.uid(), m.permissions().mode() & 0o777),
+            &format!("chown root:root {0} && chmod 700 {0}", dir.display()),
+        ),
+        Ok(_) => r.say(Level::Ok, "state", &format!("{} is root's, mode 700", dir.display()), ""),
+        Err(e) => r.say(Level::Warn, "state", &format!("{}: {e}", dir.display()), "mfad creates it on first start"),
+    }
+}
+
+/// The `auth` lines of a PAM service file, following `@include` and
+/// `include`/`substack` one level at a time.
+fn auth_lines(dir: &Path, service: &str, depth: u8, out: &mut Vec<(String, usize, String)>) {
+    let Ok(text) = std::fs::read_to_string(dir.join(service)) else {
+        return;
+    };
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.starts_with('#') || line.is_empty() {
+            continue;
+        }
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.as_slice() {
+            ["@include", inc] if depth < 5 => auth_lines(dir, inc, depth + 1, out),
+            ["auth", control, inc, ..] if depth < 5 && (*control == "include" || *control == "substack") => {
+                auth_lines(dir, inc, depth + 1, out)
+            }
+            ["auth", ..] | ["-auth", ..] => out.push((service.to_string(), n + 1, line.to_string())),
+            _ => {}
+        }
+    }
+}
+
+fn pam_stack(r: &mut Report, dir: &Path) {
+    for service in ["sshd", "login", "sudo"] {
+        if !dir.join(service).exists() {
+            continue;
+        }
+        let mut lines = Vec::new();
+        auth_lines(dir, service, 0, &mut lines);
+        let Some(pos) = lines.iter().position(|(_, _, l)| l.contains("pam_mfa.so")) else {
+            r.say(
+                Level::Warn,
+                &format!("pam {service}"),
+                "pam_mfa is not in its auth stack: logins need no second factor",
+                "pam-auth-update --enable mfa",
+            );
+            continue;
+        };
+        let (file, n, line) = &lines[pos];
+        let where_ = format!("{file}:{n}: {line}");
+        let after_success = lines[..pos].iter().any(|(_, _, l)| l.contains("pam_permit.so") || l.contains("success="));
+        if line.contains("nullok") {
+            r.say(
+                Level::Warn,
+                &format!("pam {service}"),
+                &format!("{where_} (nullok: users who never enrolled are not asked)"),
+                "enroll everyone, then remove nullok",
+            );
+        } else if line.contains("sufficient") {
+            r.say(
+                Level::Fail,
+                &format!("pam {service}"),
+                &format!("{where_} (sufficient: a code alone would skip the password)"),
+                "use 'required' or the pam-auth-update profile",
+            );
+        } else {
+            let note = if after_success { "after the primary factor" } else { "" };
+            r.say(Level::Ok, &format!("pam {service}"), &format!("{where_} {note}").trim_end().to_string(), "");
+        }
+    }
+}
+
+fn sshd(r: &mut Report, sshd: &Path) {
+    if !sshd.exists() {
+        r.say(Level::Ok, "sshd", &format!("{} not installed; nothing to check", sshd.display()), "");
+        return;
+    }
+    let out = match Command::new(sshd).arg("-T").output() {
+        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).into_owned(),
+        Ok(o) => {
+            let err = String::from_utf8_lossy(&o.stderr);
+            let first = err.lines().next().unwrap_or("failed");
+            r.say(Level::Warn, "sshd", &format!("sshd -T: {first}"), "fix what sshd -T reports (and run mfa doctor as root)");
+            return;
+        }
+        Err(e) => {
+            r.say(Level::Warn, "sshd", &format!("cannot run sshd -T: {e}"), "run mfa doctor as root");
+            return;
+        }
+    };
+    let get = |key: &str| {
+        out.lines()
+            .find_map(|l| l.strip_prefix(key).and_then(|v| v.strip_prefix(' ')).map(str::to_string))
+            .unwrap_or_default()
+    };
+    let (usepam, kbd, methods) = (get("usepam"), get("kbdinteractiveauthentication"), get("authenticationmethods"));
+    if usepam != "yes" {
+        r.say(Level::Fail, "sshd", &format!("UsePAM {usepam}: pam_mfa is never asked"), "set UsePAM yes");
+    } else if kbd != "yes" {
+        r.say(
+            Level::Fail,
+            "sshd",
+            &format!("KbdInteractiveAuthentication {kbd}: sshd cannot ask for a code"),
+            "set KbdInteractiveAuthentication yes",
+        );
+    } else {
+        let detail = format!("UsePAM yes, KbdInteractiveAuthentication yes, AuthenticationMethods {methods}");
+        if methods == "any" && get("pubkeyauthentication") == "yes" {
+            r.say(
+                Level::Warn,
+                "sshd",
+                &format!("{detail}: a key alone logs in without a code"),
+                "AuthenticationMethods publickey,keyboard-interactive:pam keyboard-interactive (see README)",
+            );
+        } else {
+            r.say(Level::Ok, "sshd", &detail, "");
+        }
+    }
+}
+
+fn clock(r: &mut Report) {
+    // SAFETY: adjtimex with modes = 0 only reads the kernel's clock state.
+    let mut tx: libc::timex = unsafe { std::mem::zeroed() };
+    let state = unsafe { libc::adjtimex(&mut tx) };
+    match state {
+        libc::TIME_ERROR => r.say(
+            Level::Warn,
+            "clock",
+            "the kernel reports the clock as not synchronized; codes fail when it drifts over 30 s",
+            "enable NTP (systemd-timesyncd or chrony)",
+        ),
+        s if s < 0 => r.say(Level::Warn, "clock", "cannot read the clock state", "check NTP by hand"),
+        _ => r.say(Level::Ok, "clock", "synchronized according to the kernel", ""),
+    }
+}
