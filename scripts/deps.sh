@@ -7,7 +7,7 @@ need=()
 dpkg -s libpam0g-dev >/dev/null 2>&1 || need+=(libpam0g-dev)
 command -v oathtool >/dev/null 2>&1 || need+=(oathtool)
 command -v expect >/dev/null 2>&1 || need+=(expect)
-command -v python3 >/dev/null 2>&1 || need+=(python3)
+[ -x /usr/bin/python3 ] || need+=(python3)
 command -v setpriv >/dev/null 2>&1 || need+=(util-linux)
 command -v zbarimg >/dev/null 2>&1 || need+=(zbar-tools)
 if [ "${#need[@]}" -gt 0 ]; then

@@ -191,7 +191,8 @@ pub enum Response {
     /// Answer to `enroll_begin`: show these to the user.
     Enrollment {
         secret: Sensitive,
-        uri: String,
+        /// Holds the secret too.
+        uri: Sensitive,
         algorithm: Algorithm,
         digits: u8,
         period: u64,

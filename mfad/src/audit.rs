@@ -6,16 +6,17 @@
 use crate::authz::Peer;
 use mfa_proto::{LoginContext, Method};
 
-pub fn attempt(user: &str, ctx: &LoginContext, method: Method, outcome: &str) {
+pub fn attempt(user: &str, ctx: &LoginContext, peer: &Peer, method: Method, outcome: &str) {
     let method = match method {
         Method::Totp => "totp",
         Method::Recovery => "recovery",
     };
     eprintln!(
-        "mfad: audit attempt user={user:?} service={:?} rhost={:?} tty={:?} method={method} outcome={outcome}",
+        "mfad: audit attempt user={user:?} service={:?} rhost={:?} tty={:?} method={method} outcome={outcome} by_uid={}",
         ctx.service,
         ctx.rhost.as_deref().unwrap_or(""),
         ctx.tty.as_deref().unwrap_or(""),
+        peer.uid,
     );
 }
 

@@ -57,9 +57,24 @@ pub fn role(peer: &Peer, admin_group: &str) -> Role {
     }
 }
 
-/// True when `user` names the peer's own account.
-pub fn is_own_account(peer: &Peer, user: &str) -> bool {
-    matches!(User::from_name(user), Ok(Some(u)) if u.uid.as_raw() == peer.uid)
+/// An account as the name service knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    /// The name as NSS spells it (case-insensitive directories and
+    /// aliases all map to this one key).
+    pub name: String,
+    pub uid: u32,
+}
+
+/// Look `user` up in NSS; None for a name it does not know.
+pub fn lookup(user: &str) -> Option<Account> {
+    match User::from_name(user) {
+        Ok(Some(u)) => Some(Account {
+            name: u.name,
+            uid: u.uid.as_raw(),
+        }),
+        _ => None,
+    }
 }
 
 /// Reject names that cannot be a login name and could only confuse logs or
@@ -123,31 +138,15 @@ mod tests {
     }
 
     #[test]
-    fn root_account_belongs_to_uid_zero_only() {
-        assert!(is_own_account(
-            &Peer {
-                uid: 0,
-                gid: 0,
-                pid: None
-            },
-            "root"
-        ));
-        assert!(!is_own_account(
-            &Peer {
-                uid: 4242,
-                gid: 0,
-                pid: None
-            },
-            "root"
-        ));
-        assert!(!is_own_account(
-            &Peer {
-                uid: 4242,
-                gid: 0,
-                pid: None
-            },
-            "no-such-user-xyz"
-        ));
+    fn lookup_finds_root_and_not_strangers() {
+        assert_eq!(
+            lookup("root"),
+            Some(Account {
+                name: "root".into(),
+                uid: 0
+            })
+        );
+        assert_eq!(lookup("no-such-user-xyz"), None);
     }
 
     #[test]

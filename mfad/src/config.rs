@@ -50,6 +50,7 @@ pub struct LimitsConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct ServerConfig {
     pub max_connections: usize,
+    pub max_connections_per_uid: usize,
     pub idle_timeout_secs: u64,
     pub frame_timeout_secs: u64,
 }
@@ -99,6 +100,7 @@ impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             max_connections: 256,
+            max_connections_per_uid: 8,
             idle_timeout_secs: 120,
             frame_timeout_secs: 5,
         }
@@ -173,6 +175,21 @@ impl Config {
         }
         if l.delay_secs == 0 || l.max_delay_secs < l.delay_secs {
             return Err("limits.delay_secs must be > 0 and <= limits.max_delay_secs".into());
+        }
+        const WEEK: u64 = 7 * 24 * 3600;
+        for (name, v) in [
+            ("limits.max_delay_secs", l.max_delay_secs),
+            ("limits.host_window_secs", l.host_window_secs),
+            ("totp.pending_secs", t.pending_secs),
+        ] {
+            if v > WEEK {
+                return Err(format!(
+                    "{name} must be at most one week ({WEEK} s), not {v}"
+                ));
+            }
+        }
+        if self.server.max_connections_per_uid == 0 {
+            return Err("server.max_connections_per_uid must be at least 1".into());
         }
         if self.server.max_connections == 0 {
             return Err("server.max_connections must be at least 1".into());

@@ -47,8 +47,21 @@ pub fn user_gate(cfg: &LimitsConfig, c: &Counters, now: i64) -> Gate {
     }
 }
 
+/// A host's failures count until `host_window_secs` after its delay has
+/// run out, so the counter can never reset the moment the longest delay
+/// ends and hand out a fresh batch of free guesses.
 fn host_failures(cfg: &LimitsConfig, c: &Counters, now: i64) -> u32 {
-    if now.saturating_sub(c.last_failure) >= cfg.host_window_secs as i64 {
+    let d = delay(
+        cfg.host_free_failures,
+        cfg.delay_secs,
+        cfg.max_delay_secs,
+        c.failures,
+    );
+    let forget_at = c
+        .last_failure
+        .saturating_add(d as i64)
+        .saturating_add(cfg.host_window_secs as i64);
+    if now >= forget_at {
         0
     } else {
         c.failures
@@ -143,8 +156,20 @@ mod tests {
         let cfg = LimitsConfig::default();
         let c = (0..10).fold(Counters::default(), |c, _| after_host_failure(&cfg, &c, 0));
         assert_eq!(host_gate(&cfg, &c, 0), Gate::Wait(30));
-        assert_eq!(host_gate(&cfg, &c, 3600), Gate::Open);
-        assert_eq!(after_host_failure(&cfg, &c, 3600).failures, 1);
+        assert_eq!(host_gate(&cfg, &c, 30), Gate::Open);
+        // Remembered for the window after the delay ended, then forgotten.
+        assert_eq!(after_host_failure(&cfg, &c, 3629).failures, 11);
+        assert_eq!(after_host_failure(&cfg, &c, 3630).failures, 1);
+    }
+
+    #[test]
+    fn a_host_at_the_longest_delay_does_not_get_fresh_free_guesses() {
+        let cfg = LimitsConfig::default();
+        let c = (0..40).fold(Counters::default(), |c, _| after_host_failure(&cfg, &c, 0));
+        assert_eq!(host_gate(&cfg, &c, 0), Gate::Wait(3600));
+        // When the hour is up, one more failure waits another hour.
+        let next = after_host_failure(&cfg, &c, 3600);
+        assert_eq!(host_gate(&cfg, &next, 3600), Gate::Wait(3600));
     }
 
     #[test]

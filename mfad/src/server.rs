@@ -1,6 +1,7 @@
 //! The accept loop and the per-connection protocol state machine, after
 //! mini-redis: the listener and the shutdown signal come in as arguments, a
-//! semaphore caps connections, and a broadcast channel tells every
+//! semaphore caps connections (with a few per uid, and root exempt, so no
+//! local user can starve sshd), and a broadcast channel tells every
 //! connection to finish when the daemon stops.
 //!
 //! Each connection gets two deadlines: a long idle one between frames (a
@@ -13,6 +14,7 @@ use crate::service::Service;
 use crate::store::Store;
 use mfa_proto::async_codec::{read_first_byte, read_rest, write_frame};
 use mfa_proto::{decode_body, ErrorCode, FrameError, Request, Response, PROTOCOL_VERSION};
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -47,10 +49,8 @@ async fn accept_loop<S: Store, C: Clock>(
     notify: &broadcast::Sender<()>,
     done: &mpsc::Sender<()>,
 ) {
+    let per_uid = PerUid::new(service.config().server.max_connections_per_uid);
     loop {
-        let Ok(permit) = limit.clone().acquire_owned().await else {
-            return;
-        };
         let stream = match listener.accept().await {
             Ok((s, _)) => s,
             Err(e) => {
@@ -60,15 +60,85 @@ async fn accept_loop<S: Store, C: Clock>(
                 continue;
             }
         };
+        let peer = match stream.peer_cred() {
+            Ok(c) => Peer {
+                uid: c.uid(),
+                gid: c.gid(),
+                pid: c.pid(),
+            },
+            Err(e) => {
+                eprintln!("mfad: cannot read peer credentials: {e}");
+                continue;
+            }
+        };
+        // Root (sshd, login) is never made to wait behind other users'
+        // connections; everyone else shares the cap, a few per uid.
+        let slot = if peer.uid == 0 {
+            None
+        } else {
+            let Some(uid_slot) = per_uid.take(peer.uid) else {
+                continue;
+            };
+            let Ok(permit) = limit.clone().try_acquire_owned() else {
+                continue;
+            };
+            Some((uid_slot, permit))
+        };
         let conn = Connection {
             service: service.clone(),
             shutdown: notify.subscribe(),
             _done: done.clone(),
         };
         tokio::spawn(async move {
-            conn.run(stream).await;
-            drop(permit);
+            conn.run(stream, peer).await;
+            drop(slot);
         });
+    }
+}
+
+/// Open connections per uid, released when a connection's slot drops.
+#[derive(Clone)]
+struct PerUid {
+    max: usize,
+    open: Arc<std::sync::Mutex<HashMap<u32, usize>>>,
+}
+
+struct UidSlot {
+    uid: u32,
+    open: Arc<std::sync::Mutex<HashMap<u32, usize>>>,
+}
+
+impl PerUid {
+    fn new(max: usize) -> Self {
+        PerUid {
+            max,
+            open: Default::default(),
+        }
+    }
+
+    fn take(&self, uid: u32) -> Option<UidSlot> {
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        let n = open.entry(uid).or_insert(0);
+        if *n >= self.max {
+            return None;
+        }
+        *n += 1;
+        Some(UidSlot {
+            uid,
+            open: self.open.clone(),
+        })
+    }
+}
+
+impl Drop for UidSlot {
+    fn drop(&mut self) {
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = open.get_mut(&self.uid) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.uid);
+            }
+        }
     }
 }
 
@@ -79,18 +149,7 @@ struct Connection<S, C> {
 }
 
 impl<S: Store, C: Clock> Connection<S, C> {
-    async fn run(mut self, mut stream: UnixStream) {
-        let peer = match stream.peer_cred() {
-            Ok(c) => Peer {
-                uid: c.uid(),
-                gid: c.gid(),
-                pid: c.pid(),
-            },
-            Err(e) => {
-                eprintln!("mfad: cannot read peer credentials: {e}");
-                return;
-            }
-        };
+    async fn run(mut self, mut stream: UnixStream, peer: Peer) {
         let sc = self.service.config().server.clone();
         let idle = Duration::from_secs(sc.idle_timeout_secs);
         let frame = Duration::from_secs(sc.frame_timeout_secs);

@@ -38,6 +38,18 @@ fn sealed_context(kind: &str, user: &str) -> String {
     format!("{kind}:{user}")
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Need {
+    OwnOrAdmin,
+    Admin,
+}
+
+/// The caller's role and the canonical name of the account it acts on.
+struct Subject {
+    role: Role,
+    user: String,
+}
+
 /// The outcome of one verification, before it is turned into an answer.
 enum Verdict {
     Ok(Method, Option<u32>),
@@ -77,76 +89,85 @@ impl<S: Store, C: Clock> Service<S, C> {
 
     /// Answer one request from `peer`. `hello` is the server's business.
     pub fn handle(&self, peer: &Peer, req: Request) -> Response {
+        let (user, need) = match &req {
+            Request::Hello { .. } => {
+                return Response::error(ErrorCode::BadRequest, "hello was already exchanged")
+            }
+            Request::Remove { user } | Request::Unlock { user } => (user, Need::Admin),
+            Request::Challenge { user, .. }
+            | Request::Verify { user, .. }
+            | Request::EnrollBegin { user, .. }
+            | Request::EnrollConfirm { user, .. }
+            | Request::Status { user } => (user, Need::OwnOrAdmin),
+        };
+        let sub = match self.subject(peer, user, need) {
+            Ok(s) => s,
+            Err(resp) => return resp,
+        };
+        let user = sub.user.as_str();
+        // An ordinary uid may only speak for itself: what it says about the
+        // remote host would let it charge failures to someone else's.
+        let own_context = |ctx: LoginContext| match sub.role {
+            Role::User => LoginContext { rhost: None, ..ctx },
+            _ => ctx,
+        };
         match req {
+            Request::Challenge { context, .. } => self.challenge(user, &own_context(context)),
+            Request::Verify { code, context, .. } => {
+                self.verify(user, &code, &own_context(context), peer)
+            }
+            Request::EnrollBegin { params, .. } => self.enroll_begin(sub.role, user, params),
+            Request::EnrollConfirm {
+                code, current_code, ..
+            } => self.enroll_confirm(sub.role, user, &code, current_code.as_ref(), peer),
+            Request::Status { .. } => self.status(user),
+            Request::Remove { .. } => match self.store.remove(user) {
+                Ok(true) => {
+                    audit::admin(peer, "remove", user);
+                    Response::Done
+                }
+                Ok(false) => Response::NotEnrolled,
+                Err(e) => internal(e),
+            },
+            Request::Unlock { .. } => match self.store.unlock(user) {
+                Ok(true) => {
+                    audit::admin(peer, "unlock", user);
+                    Response::Done
+                }
+                Ok(false) => Response::NotEnrolled,
+                Err(e) => internal(e),
+            },
             Request::Hello { .. } => {
                 Response::error(ErrorCode::BadRequest, "hello was already exchanged")
             }
-            Request::Challenge { user, context } => {
-                self.guarded(peer, &user, |_| self.challenge(&user, &context))
-            }
-            Request::Verify {
-                user,
-                code,
-                context,
-            } => self.guarded(peer, &user, |_| self.verify(&user, &code, &context)),
-            Request::EnrollBegin { user, params } => {
-                self.guarded(peer, &user, |role| self.enroll_begin(role, &user, params))
-            }
-            Request::EnrollConfirm {
-                user,
-                code,
-                current_code,
-            } => self.guarded(peer, &user, |role| {
-                self.enroll_confirm(role, &user, &code, current_code.as_ref(), peer)
-            }),
-            Request::Status { user } => self.guarded(peer, &user, |_| self.status(&user)),
-            Request::Remove { user } => {
-                self.admin_only(peer, &user, |_| match self.store.remove(&user) {
-                    Ok(true) => {
-                        audit::admin(peer, "remove", &user);
-                        Response::Done
-                    }
-                    Ok(false) => Response::NotEnrolled,
-                    Err(e) => internal(e),
-                })
-            }
-            Request::Unlock { user } => {
-                self.admin_only(peer, &user, |_| match self.store.unlock(&user) {
-                    Ok(true) => {
-                        audit::admin(peer, "unlock", &user);
-                        Response::Done
-                    }
-                    Ok(false) => Response::NotEnrolled,
-                    Err(e) => internal(e),
-                })
-            }
         }
     }
 
-    /// Run `f` if `peer` may act on `user`: root and admins on anyone,
-    /// others on their own account only.
-    fn guarded(&self, peer: &Peer, user: &str, f: impl FnOnce(Role) -> Response) -> Response {
-        if let Err(msg) = authz::valid_user_name(user) {
-            return Response::error(ErrorCode::InvalidUser, msg);
-        }
+    /// Resolve the account a request names and decide whether `peer` may
+    /// act on it: root on anyone; the admin group on anyone but root;
+    /// others on their own account only, and never on admin-only requests.
+    fn subject(&self, peer: &Peer, user: &str, need: Need) -> Result<Subject, Response> {
+        authz::valid_user_name(user).map_err(|msg| Response::error(ErrorCode::InvalidUser, msg))?;
+        let account = authz::lookup(user);
+        let own = account.as_ref().is_some_and(|a| a.uid == peer.uid);
         let role = authz::role(peer, &self.cfg.admin_group);
-        if role.is_admin() || authz::is_own_account(peer, user) {
-            f(role)
-        } else {
-            denied(format!("uid {} may act only on its own account", peer.uid))
+        let allowed = match role {
+            Role::Root => true,
+            Role::Admin => own || account.as_ref().is_none_or(|a| a.uid != 0),
+            Role::User => own && need == Need::OwnOrAdmin,
+        };
+        if !allowed {
+            return Err(denied(match (role, need) {
+                (Role::Admin, _) => "the admin group may not act on root's account".to_string(),
+                (_, Need::Admin) => "only root or the admin group may do that".to_string(),
+                _ => format!("uid {} may act only on its own account", peer.uid),
+            }));
         }
-    }
-
-    fn admin_only(&self, peer: &Peer, user: &str, f: impl FnOnce(Role) -> Response) -> Response {
-        if let Err(msg) = authz::valid_user_name(user) {
-            return Response::error(ErrorCode::InvalidUser, msg);
-        }
-        let role = authz::role(peer, &self.cfg.admin_group);
-        if role.is_admin() {
-            f(role)
-        } else {
-            denied("only root or the admin group may do that")
-        }
+        // Names the name service knows are keyed as it spells them, so
+        // "ANN" cannot dodge ann's enrollment (and nullok) on a
+        // case-insensitive directory.
+        let user = account.map(|a| a.name).unwrap_or_else(|| user.to_string());
+        Ok(Subject { role, user })
     }
 
     fn gate(&self, st: &AttemptState, now: i64) -> Gate {
@@ -178,7 +199,7 @@ impl<S: Store, C: Clock> Service<S, C> {
         res.unwrap_or_else(internal)
     }
 
-    fn verify(&self, user: &str, code: &Sensitive, ctx: &LoginContext) -> Response {
+    fn verify(&self, user: &str, code: &Sensitive, ctx: &LoginContext, peer: &Peer) -> Response {
         let now = self.clock.now();
         let code: Zeroizing<String> = Zeroizing::new(
             code.expose()
@@ -210,7 +231,7 @@ impl<S: Store, C: Clock> Service<S, C> {
             Err(StoreError::Conflict) => Verdict::Replayed,
             Err(e) => Verdict::Broken(e.to_string()),
         };
-        audit::attempt(user, ctx, method, &verdict_name(&verdict));
+        audit::attempt(user, ctx, peer, method, &verdict_name(&verdict));
         match verdict {
             Verdict::Ok(method, left) => Response::Verified {
                 method,
@@ -309,10 +330,11 @@ impl<S: Store, C: Clock> Service<S, C> {
             effects.push(Effect::SetHostCounters(host));
             after.host = Some(host);
         }
-        let verdict = if replayed {
-            Verdict::Replayed
-        } else {
-            Verdict::Wrong(self.gate(&after, now))
+        // A reuse is reported as such unless it started a delay or a lock,
+        // which the user must be told about.
+        let verdict = match self.gate(&after, now) {
+            Gate::Open if replayed => Verdict::Replayed,
+            gate => Verdict::Wrong(gate),
         };
         (verdict, effects)
     }
@@ -384,7 +406,7 @@ impl<S: Store, C: Clock> Service<S, C> {
         }
         Response::Enrollment {
             secret: Sensitive::new(otp::base32(&secret)),
-            uri,
+            uri: Sensitive::new(uri),
             algorithm: params.algorithm,
             digits: params.digits,
             period: params.period,
@@ -431,6 +453,7 @@ impl<S: Store, C: Clock> Service<S, C> {
                     service: "mfa-enroll".into(),
                     ..Default::default()
                 },
+                peer,
             ) {
                 Response::Verified { .. } => {}
                 other => return other,

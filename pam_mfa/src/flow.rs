@@ -337,6 +337,17 @@ mod tests {
     }
 
     #[test]
+    fn success_without_a_prompted_code_is_refused() {
+        let ok = Ok(Response::Verified {
+            method: Method::Totp,
+            recovery_codes_left: None,
+        });
+        let (out, _, sent) = run("login", Options::default(), &[], vec![ok]);
+        assert_eq!(out, Outcome::SystemError);
+        assert_eq!(sent.len(), 1);
+    }
+
+    #[test]
     fn tries_are_bounded() {
         let wrong = || {
             Ok(Response::WrongCode {

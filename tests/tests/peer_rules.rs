@@ -126,3 +126,74 @@ fn a_pam_client_running_as_another_uid_cannot_verify_for_ann() -> Result<()> {
     assert_eq!(stack.login("ann", &[&d.code(&e)?])?.rc, rc::SUCCESS);
     Ok(())
 }
+
+#[test]
+fn one_uid_hoarding_connections_cannot_starve_logins() -> Result<()> {
+    require_root()?;
+    let d = Daemon::start()?;
+    let e = d.enroll("ann")?;
+    d.next_step();
+    // As nobody: open 20 connections, say hello on each, report how many
+    // were served, then hold them all open for a while.
+    let script = r#"
+import socket, struct, sys, json, time
+path = sys.argv[1]
+held, served = [], 0
+for _ in range(20):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(2)
+    try:
+        s.connect(path)
+        body = json.dumps({"type": "hello", "version": 1, "client": "hog"}).encode()
+        s.sendall(struct.pack(">I", len(body)) + body)
+        if len(s.recv(4)) == 4:
+            served += 1
+    except OSError:
+        pass
+    held.append(s)
+print(served, flush=True)
+time.sleep(4)
+"#;
+    let mut hog = Command::new(AS_NOBODY[0])
+        .args(&AS_NOBODY[1..])
+        .args(["/usr/bin/python3", "-c", script])
+        .arg(&d.socket)
+        .stdout(std::process::Stdio::piped())
+        .spawn()?;
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(hog.stdout.take().context("stdout")?),
+        &mut line,
+    )?;
+    // While the hog holds its connections, root's login goes through.
+    let run = Stack::new(&d.socket, "tries=1", &[])?.login("ann", &[&d.code(&e)?])?;
+    let _ = hog.kill();
+    let _ = hog.wait();
+    assert_eq!(line.trim(), "8", "served connections for one uid");
+    assert_eq!(run.rc, rc::SUCCESS, "{}", run.transcript);
+    Ok(())
+}
+
+#[test]
+fn the_admin_group_manages_others_but_not_root() -> Result<()> {
+    require_root()?;
+    // nobody's primary group is the admin group here.
+    let d = Daemon::start_with(|c| c.admin_group = "nogroup".into())?;
+    d.enroll("ann")?;
+    d.enroll("root")?;
+    let mfa = reachable(&d, "mfa")?;
+    let (code, out, err) = mfa_as_nobody(&d, &mfa, &["status", "--user", "ann"])?;
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(mfa_as_nobody(&d, &mfa, &["unlock", "--user", "ann"])?.0, 0);
+    for args in [
+        &["status", "--user", "root"][..],
+        &["remove", "--user", "root"][..],
+    ] {
+        let (code, _, err) = mfa_as_nobody(&d, &mfa, args)?;
+        assert_eq!(code, 2, "{args:?}");
+        assert!(err.contains("may not act on root's account"), "{err}");
+    }
+    let (code, _, err) = mfa_as_nobody(&d, &mfa, &["remove", "--user", "ann"])?;
+    assert_eq!(code, 0, "{err}");
+    Ok(())
+}

@@ -45,7 +45,10 @@ fn main() -> anyhow::Result<()> {
         .with_context(|| format!("cannot open the state in {}", cfg.state_dir.display()))?;
     let keys = Keys::load_or_create(&cfg.key_path(), cfg.key_file.as_os_str().is_empty())?;
     let now = mfad::clock::Clock::now(&SystemClock);
-    store.prune(now - cfg.limits.host_window_secs as i64, now)?;
+    store.prune(
+        now - (cfg.limits.host_window_secs + cfg.limits.max_delay_secs) as i64,
+        now,
+    )?;
 
     let std_listener = match inherited {
         Some(l) => l,
@@ -67,10 +70,30 @@ fn main() -> anyhow::Result<()> {
             socket.display()
         );
         systemd::notify_ready();
+        tokio::spawn(prune_forever(service.clone()));
         serve(listener, service, shutdown_signal()).await;
         eprintln!("mfad: stopped");
         anyhow::Ok(())
     })
+}
+
+/// Forget stale host counters and expired enrollments every ten minutes,
+/// so those tables stay small however many hosts have failed.
+async fn prune_forever(service: Arc<Service<SqliteStore, SystemClock>>) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
+    loop {
+        tick.tick().await;
+        let svc = service.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            let now = mfad::clock::Clock::now(&SystemClock);
+            let window = svc.config().limits.host_window_secs + svc.config().limits.max_delay_secs;
+            svc.store().prune(now - window as i64, now)
+        })
+        .await;
+        if let Ok(Err(e)) = result {
+            eprintln!("mfad: pruning failed: {e}");
+        }
+    }
 }
 
 /// No core dumps (they would hold decrypted secrets) and private files.

@@ -48,11 +48,21 @@ pub fn run(o: &Options) -> bool {
     let mut r = Report { worst: Level::Ok };
     let cfg = match Config::load(&o.config, false) {
         Ok(c) => {
-            r.say(Level::Ok, "config", &format!("{} (or built-in defaults)", o.config.display()), "");
+            r.say(
+                Level::Ok,
+                "config",
+                &format!("{} (or built-in defaults)", o.config.display()),
+                "",
+            );
             c
         }
         Err(e) => {
-            r.say(Level::Fail, "config", &e.to_string(), "correct the named key; mfad will not start with it");
+            r.say(
+                Level::Fail,
+                "config",
+                &e.to_string(),
+                "correct the named key; mfad will not start with it",
+            );
             Config::default()
         }
     };
@@ -79,17 +89,33 @@ fn daemon(r: &mut Report, socket: &Path) {
 
 fn socket_mode(r: &mut Report, socket: &Path) {
     match std::fs::metadata(socket) {
-        Ok(m) if !m.file_type().is_socket() => {
-            r.say(Level::Fail, "socket", &format!("{} is not a socket", socket.display()), "remove it and restart mfad")
-        }
+        Ok(m) if !m.file_type().is_socket() => r.say(
+            Level::Fail,
+            "socket",
+            &format!("{} is not a socket", socket.display()),
+            "remove it and restart mfad",
+        ),
         Ok(m) if m.permissions().mode() & 0o777 != 0o666 => r.say(
             Level::Warn,
             "socket",
-            &format!("mode {:o}; screen lockers running as the user cannot connect", m.permissions().mode() & 0o777),
+            &format!(
+                "mode {:o}; screen lockers running as the user cannot connect",
+                m.permissions().mode() & 0o777
+            ),
             "set SocketMode=0666 in mfad.socket (access is decided per request from SO_PEERCRED)",
         ),
-        Ok(_) => r.say(Level::Ok, "socket", &format!("{} is a socket, mode 666", socket.display()), ""),
-        Err(e) => r.say(Level::Fail, "socket", &format!("{}: {e}", socket.display()), "start mfad.socket"),
+        Ok(_) => r.say(
+            Level::Ok,
+            "socket",
+            &format!("{} is a socket, mode 666", socket.display()),
+            "",
+        ),
+        Err(e) => r.say(
+            Level::Fail,
+            "socket",
+            &format!("{}: {e}", socket.display()),
+            "start mfad.socket",
+        ),
     }
 }
 
@@ -98,11 +124,26 @@ fn state_dir(r: &mut Report, dir: &Path) {
         Ok(m) if m.uid() != 0 || m.permissions().mode() & 0o077 != 0 => r.say(
             Level::Fail,
             "state",
-            &format!("{} is owned by uid {} with mode {:o}", dir.display(), m.uid(), m.permissions().mode() & 0o777),
+            &format!(
+                "{} is owned by uid {} with mode {:o}",
+                dir.display(),
+                m.uid(),
+                m.permissions().mode() & 0o777
+            ),
             &format!("chown root:root {0} && chmod 700 {0}", dir.display()),
         ),
-        Ok(_) => r.say(Level::Ok, "state", &format!("{} is root's, mode 700", dir.display()), ""),
-        Err(e) => r.say(Level::Warn, "state", &format!("{}: {e}", dir.display()), "mfad creates it on first start"),
+        Ok(_) => r.say(
+            Level::Ok,
+            "state",
+            &format!("{} is root's, mode 700", dir.display()),
+            "",
+        ),
+        Err(e) => r.say(
+            Level::Warn,
+            "state",
+            &format!("{}: {e}", dir.display()),
+            "mfad creates it on first start",
+        ),
     }
 }
 
@@ -120,10 +161,14 @@ fn auth_lines(dir: &Path, service: &str, depth: u8, out: &mut Vec<(String, usize
         let words: Vec<&str> = line.split_whitespace().collect();
         match words.as_slice() {
             ["@include", inc] if depth < 5 => auth_lines(dir, inc, depth + 1, out),
-            ["auth", control, inc, ..] if depth < 5 && (*control == "include" || *control == "substack") => {
+            ["auth", control, inc, ..]
+                if depth < 5 && (*control == "include" || *control == "substack") =>
+            {
                 auth_lines(dir, inc, depth + 1, out)
             }
-            ["auth", ..] | ["-auth", ..] => out.push((service.to_string(), n + 1, line.to_string())),
+            ["auth", ..] | ["-auth", ..] => {
+                out.push((service.to_string(), n + 1, line.to_string()))
+            }
             _ => {}
         }
     }
@@ -147,7 +192,9 @@ fn pam_stack(r: &mut Report, dir: &Path) {
         };
         let (file, n, line) = &lines[pos];
         let where_ = format!("{file}:{n}: {line}");
-        let after_success = lines[..pos].iter().any(|(_, _, l)| l.contains("pam_permit.so") || l.contains("success="));
+        let after_success = lines[..pos]
+            .iter()
+            .any(|(_, _, l)| l.contains("pam_permit.so") || l.contains("success="));
         if line.contains("nullok") {
             r.say(
                 Level::Warn,
@@ -163,15 +210,29 @@ fn pam_stack(r: &mut Report, dir: &Path) {
                 "use 'required' or the pam-auth-update profile",
             );
         } else {
-            let note = if after_success { "after the primary factor" } else { "" };
-            r.say(Level::Ok, &format!("pam {service}"), &format!("{where_} {note}").trim_end().to_string(), "");
+            let note = if after_success {
+                "after the primary factor"
+            } else {
+                ""
+            };
+            r.say(
+                Level::Ok,
+                &format!("pam {service}"),
+                &format!("{where_} {note}").trim_end().to_string(),
+                "",
+            );
         }
     }
 }
 
 fn sshd(r: &mut Report, sshd: &Path) {
     if !sshd.exists() {
-        r.say(Level::Ok, "sshd", &format!("{} not installed; nothing to check", sshd.display()), "");
+        r.say(
+            Level::Ok,
+            "sshd",
+            &format!("{} not installed; nothing to check", sshd.display()),
+            "",
+        );
         return;
     }
     let out = match Command::new(sshd).arg("-T").output() {
@@ -179,22 +240,45 @@ fn sshd(r: &mut Report, sshd: &Path) {
         Ok(o) => {
             let err = String::from_utf8_lossy(&o.stderr);
             let first = err.lines().next().unwrap_or("failed");
-            r.say(Level::Warn, "sshd", &format!("sshd -T: {first}"), "fix what sshd -T reports (and run mfa doctor as root)");
+            r.say(
+                Level::Warn,
+                "sshd",
+                &format!("sshd -T: {first}"),
+                "fix what sshd -T reports (and run mfa doctor as root)",
+            );
             return;
         }
         Err(e) => {
-            r.say(Level::Warn, "sshd", &format!("cannot run sshd -T: {e}"), "run mfa doctor as root");
+            r.say(
+                Level::Warn,
+                "sshd",
+                &format!("cannot run sshd -T: {e}"),
+                "run mfa doctor as root",
+            );
             return;
         }
     };
     let get = |key: &str| {
         out.lines()
-            .find_map(|l| l.strip_prefix(key).and_then(|v| v.strip_prefix(' ')).map(str::to_string))
+            .find_map(|l| {
+                l.strip_prefix(key)
+                    .and_then(|v| v.strip_prefix(' '))
+                    .map(str::to_string)
+            })
             .unwrap_or_default()
     };
-    let (usepam, kbd, methods) = (get("usepam"), get("kbdinteractiveauthentication"), get("authenticationmethods"));
+    let (usepam, kbd, methods) = (
+        get("usepam"),
+        get("kbdinteractiveauthentication"),
+        get("authenticationmethods"),
+    );
     if usepam != "yes" {
-        r.say(Level::Fail, "sshd", &format!("UsePAM {usepam}: pam_mfa is never asked"), "set UsePAM yes");
+        r.say(
+            Level::Fail,
+            "sshd",
+            &format!("UsePAM {usepam}: pam_mfa is never asked"),
+            "set UsePAM yes",
+        );
     } else if kbd != "yes" {
         r.say(
             Level::Fail,
@@ -203,7 +287,9 @@ fn sshd(r: &mut Report, sshd: &Path) {
             "set KbdInteractiveAuthentication yes",
         );
     } else {
-        let detail = format!("UsePAM yes, KbdInteractiveAuthentication yes, AuthenticationMethods {methods}");
+        let detail = format!(
+            "UsePAM yes, KbdInteractiveAuthentication yes, AuthenticationMethods {methods}"
+        );
         if methods == "any" && get("pubkeyauthentication") == "yes" {
             r.say(
                 Level::Warn,
@@ -228,7 +314,17 @@ fn clock(r: &mut Report) {
             "the kernel reports the clock as not synchronized; codes fail when it drifts over 30 s",
             "enable NTP (systemd-timesyncd or chrony)",
         ),
-        s if s < 0 => r.say(Level::Warn, "clock", "cannot read the clock state", "check NTP by hand"),
-        _ => r.say(Level::Ok, "clock", "synchronized according to the kernel", ""),
+        s if s < 0 => r.say(
+            Level::Warn,
+            "clock",
+            "cannot read the clock state",
+            "check NTP by hand",
+        ),
+        _ => r.say(
+            Level::Ok,
+            "clock",
+            "synchronized according to the kernel",
+            "",
+        ),
     }
 }

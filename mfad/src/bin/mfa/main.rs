@@ -205,8 +205,17 @@ fn run(socket: &Path, cmd: Cmd) -> Outcome {
             Response::NotEnrolled => Err(Fail(1, format!("{user} is not enrolled"))),
             other => Err(unexpected(other)),
         },
-        Cmd::Doctor { config, pam_dir, sshd } => {
-            let opts = doctor::Options { socket: socket.to_path_buf(), config, pam_dir, sshd };
+        Cmd::Doctor {
+            config,
+            pam_dir,
+            sshd,
+        } => {
+            let opts = doctor::Options {
+                socket: socket.to_path_buf(),
+                config,
+                pam_dir,
+                sshd,
+            };
             if doctor::run(&opts) {
                 Ok(())
             } else {
@@ -285,7 +294,8 @@ fn enroll(
             } => {
                 if !importing {
                     println!("Scan this QR code with your authenticator app (Aegis, FreeOTP, Google or Microsoft Authenticator):\n");
-                    match qr::render(&uri) {
+                    let uri = uri.expose();
+                    match qr::render(uri) {
                         Some(q) => println!("{q}"),
                         None => println!("(the URI is too long for a QR code)"),
                     }
