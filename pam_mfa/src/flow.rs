@@ -51,6 +51,14 @@ pub fn authenticate<C: Conversation>(
         Ok(Response::Challenge {
             state: Challenge::Ready,
         }) => {}
+        // Only a verify can verify: success here is a fault.
+        Ok(Response::Verified { .. }) => {
+            log(&format!(
+                "user {user:?}: mfad answered a challenge with success; denying"
+            ));
+            notice(conv, UNAVAILABLE);
+            return Outcome::SystemError;
+        }
         Ok(other) => return finish(other, user, opts, conv, &mut notice, log),
         Err(e) => {
             log(&format!(

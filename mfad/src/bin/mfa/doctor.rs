@@ -218,7 +218,7 @@ fn pam_stack(r: &mut Report, dir: &Path) {
             r.say(
                 Level::Ok,
                 &format!("pam {service}"),
-                &format!("{where_} {note}").trim_end().to_string(),
+                format!("{where_} {note}").trim_end(),
                 "",
             );
         }
