@@ -1,0 +1,2 @@
+//! Benchmark harness (placeholder until written).
+fn main() {}
