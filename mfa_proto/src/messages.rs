@@ -117,6 +117,12 @@ pub enum Request {
     Status {
         user: String,
     },
+    /// One page of enrolled account names, sorted, after `after` (root or
+    /// admin group only).
+    List {
+        #[serde(default)]
+        after: String,
+    },
     Remove {
         user: String,
     },
@@ -203,6 +209,11 @@ pub enum Response {
         recovery_codes: Vec<Sensitive>,
     },
     Status(StatusInfo),
+    /// Answer to `list`; `more` says another page follows the last name.
+    Accounts {
+        users: Vec<String>,
+        more: bool,
+    },
     Done,
     Error {
         code: ErrorCode,

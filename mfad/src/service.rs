@@ -6,20 +6,22 @@ use crate::audit;
 use crate::authz::{self, Peer, Role};
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::crypto::{ct_eq, Keys};
+use crate::crypto::Keys;
 use crate::limits::{self, Gate};
 use crate::otp::{self, Params};
+use crate::policy::{sealed_context, Policy, Verdict};
 use crate::recovery;
-use crate::store::{AttemptState, Counters, Effect, Enrollment, Pending, Store, StoreError};
+use crate::store::{Enrollment, Pending, Store, StoreError};
 use mfa_proto::{
     Challenge, EnrollParams, ErrorCode, LoginContext, Method, Request, Response, Sensitive,
     StatusInfo,
 };
+use std::sync::Arc;
 use zeroize::Zeroizing;
 
 pub struct Service<S, C> {
     store: S,
-    keys: Keys,
+    policy: Arc<Policy>,
     cfg: Config,
     clock: C,
     hostname: String,
@@ -34,10 +36,6 @@ fn denied(msg: impl Into<String>) -> Response {
     Response::error(ErrorCode::PermissionDenied, msg)
 }
 
-fn sealed_context(kind: &str, user: &str) -> String {
-    format!("{kind}:{user}")
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Need {
     OwnOrAdmin,
@@ -50,16 +48,6 @@ struct Subject {
     user: String,
 }
 
-/// The outcome of one verification, before it is turned into an answer.
-enum Verdict {
-    Ok(Method, Option<u32>),
-    Wrong(Gate),
-    Replayed,
-    Limited(Gate),
-    NotEnrolled,
-    Broken(String),
-}
-
 impl<S: Store, C: Clock> Service<S, C> {
     pub fn new(store: S, keys: Keys, cfg: Config, clock: C) -> Self {
         let hostname = if cfg.hostname.is_empty() {
@@ -70,9 +58,14 @@ impl<S: Store, C: Clock> Service<S, C> {
         } else {
             cfg.hostname.clone()
         };
+        let policy = Arc::new(Policy {
+            keys,
+            limits: cfg.limits.clone(),
+            skew: cfg.totp.skew,
+        });
         Service {
             store,
-            keys,
+            policy,
             cfg,
             clock,
             hostname,
@@ -89,8 +82,11 @@ impl<S: Store, C: Clock> Service<S, C> {
 
     /// Answer one request from `peer`. `hello` is the server's business.
     pub fn handle(&self, peer: &Peer, req: Request) -> Response {
+        if let Request::List { after } = &req {
+            return self.list(peer, after);
+        }
         let (user, need) = match &req {
-            Request::Hello { .. } => {
+            Request::Hello { .. } | Request::List { .. } => {
                 return Response::error(ErrorCode::BadRequest, "hello was already exchanged")
             }
             Request::Remove { user } | Request::Unlock { user } => (user, Need::Admin),
@@ -137,9 +133,25 @@ impl<S: Store, C: Clock> Service<S, C> {
                 Ok(false) => Response::NotEnrolled,
                 Err(e) => internal(e),
             },
-            Request::Hello { .. } => {
+            Request::Hello { .. } | Request::List { .. } => {
                 Response::error(ErrorCode::BadRequest, "hello was already exchanged")
             }
+        }
+    }
+
+    fn list(&self, peer: &Peer, after: &str) -> Response {
+        // Sized so a page of long names stays far below the frame limit.
+        const PAGE: usize = 200;
+        if !authz::role(peer, &self.cfg.admin_group).is_admin() {
+            return denied("only root or the admin group may list accounts");
+        }
+        match self.store.list(after, PAGE + 1) {
+            Ok(mut users) => {
+                let more = users.len() > PAGE;
+                users.truncate(PAGE);
+                Response::Accounts { users, more }
+            }
+            Err(e) => internal(e),
         }
     }
 
@@ -170,32 +182,26 @@ impl<S: Store, C: Clock> Service<S, C> {
         Ok(Subject { role, user })
     }
 
-    fn gate(&self, st: &AttemptState, now: i64) -> Gate {
-        let l = &self.cfg.limits;
-        let host = st
-            .host
-            .map(|h| limits::host_gate(l, &h, now))
-            .unwrap_or(Gate::Open);
-        limits::combine(limits::user_gate(l, &st.user, now), host)
-    }
-
     fn challenge(&self, user: &str, ctx: &LoginContext) -> Response {
         let now = self.clock.now();
-        let res = self.store.attempt(user, ctx.rhost.as_deref(), false, |st| {
-            let r = match (&st.enrollment, self.gate(st, now)) {
-                (None, _) => Response::Challenge {
-                    state: Challenge::NotEnrolled,
-                },
-                (Some(_), Gate::Locked) => Response::Locked,
-                (Some(_), Gate::Wait(n)) => Response::RateLimited {
-                    retry_after_secs: n,
-                },
-                (Some(_), Gate::Open) => Response::Challenge {
-                    state: Challenge::Ready,
-                },
-            };
-            (r, vec![])
-        });
+        let policy = self.policy.clone();
+        let res = self
+            .store
+            .attempt(user, ctx.rhost.as_deref(), false, move |st| {
+                let r = match (&st.enrollment, policy.gate(st, now)) {
+                    (None, _) => Response::Challenge {
+                        state: Challenge::NotEnrolled,
+                    },
+                    (Some(_), Gate::Locked) => Response::Locked,
+                    (Some(_), Gate::Wait(n)) => Response::RateLimited {
+                        retry_after_secs: n,
+                    },
+                    (Some(_), Gate::Open) => Response::Challenge {
+                        state: Challenge::Ready,
+                    },
+                };
+                (r, vec![])
+            });
         res.unwrap_or_else(internal)
     }
 
@@ -213,11 +219,14 @@ impl<S: Store, C: Clock> Service<S, C> {
         } else {
             Method::Totp
         };
+        let policy = self.policy.clone();
+        let owner = user.to_string();
+        let want_recovery = recovery.is_some();
         let res = self
             .store
-            .attempt(user, ctx.rhost.as_deref(), recovery.is_some(), |st| {
-                self.decide(
-                    user,
+            .attempt(user, ctx.rhost.as_deref(), want_recovery, move |st| {
+                policy.decide(
+                    &owner,
                     st,
                     &code,
                     recovery.as_deref().map(String::as_str),
@@ -253,98 +262,6 @@ impl<S: Store, C: Clock> Service<S, C> {
             Verdict::Replayed => Response::Replayed,
             Verdict::NotEnrolled => Response::NotEnrolled,
             Verdict::Broken(e) => internal(e),
-        }
-    }
-
-    /// The core rule, run inside the store's transaction.
-    fn decide(
-        &self,
-        user: &str,
-        st: &AttemptState,
-        code: &str,
-        recovery: Option<&str>,
-        now: i64,
-    ) -> (Verdict, Vec<Effect>) {
-        let Some(e) = &st.enrollment else {
-            return (Verdict::NotEnrolled, vec![]);
-        };
-        let gate = self.gate(st, now);
-        if gate != Gate::Open {
-            return (Verdict::Limited(gate), vec![]);
-        }
-        let reset = (st.user.failures > 0).then_some(Effect::SetUserCounters(Counters::default()));
-        if let Some(rc) = recovery {
-            let hash = self.keys.recovery_hash(user, rc);
-            // Compare against every unused code, without stopping early.
-            let mut found = None;
-            for c in &st.recovery {
-                if ct_eq(&c.hash, &hash) {
-                    found = Some(c.id);
-                }
-            }
-            if let Some(id) = found {
-                let left = Some(st.recovery.len().saturating_sub(1) as u32);
-                return (
-                    Verdict::Ok(Method::Recovery, left),
-                    [Some(Effect::UseRecovery(id)), reset]
-                        .into_iter()
-                        .flatten()
-                        .collect(),
-                );
-            }
-            return self.failure(st, now, false);
-        }
-        let secret = match self
-            .keys
-            .open(&sealed_context("totp", user), &e.sealed_secret)
-        {
-            Ok(s) => s,
-            Err(err) => return (Verdict::Broken(err.to_string()), vec![]),
-        };
-        match otp::check(&secret, self.params(e), code, now) {
-            Some(step) if e.last_step.is_some_and(|last| step <= last) => {
-                self.failure(st, now, true)
-            }
-            Some(step) => (
-                Verdict::Ok(Method::Totp, None),
-                [Some(Effect::AcceptStep(step)), reset]
-                    .into_iter()
-                    .flatten()
-                    .collect(),
-            ),
-            None => self.failure(st, now, false),
-        }
-    }
-
-    /// Record a failed attempt against the account and the remote host.
-    fn failure(&self, st: &AttemptState, now: i64, replayed: bool) -> (Verdict, Vec<Effect>) {
-        let l = &self.cfg.limits;
-        let user = limits::after_user_failure(l, &st.user, now);
-        let mut effects = vec![Effect::SetUserCounters(user)];
-        let mut after = AttemptState {
-            user,
-            ..Default::default()
-        };
-        if let Some(h) = &st.host {
-            let host = limits::after_host_failure(l, h, now);
-            effects.push(Effect::SetHostCounters(host));
-            after.host = Some(host);
-        }
-        // A reuse is reported as such unless it started a delay or a lock,
-        // which the user must be told about.
-        let verdict = match self.gate(&after, now) {
-            Gate::Open if replayed => Verdict::Replayed,
-            gate => Verdict::Wrong(gate),
-        };
-        (verdict, effects)
-    }
-
-    fn params(&self, e: &Enrollment) -> Params {
-        Params {
-            algorithm: e.algorithm,
-            digits: e.digits,
-            period: e.period,
-            skew: self.cfg.totp.skew,
         }
     }
 
@@ -390,7 +307,11 @@ impl<S: Store, C: Clock> Service<S, C> {
                 )
             }
         };
-        let sealed = match self.keys.seal(&sealed_context("pending", user), &secret) {
+        let sealed = match self
+            .policy
+            .keys
+            .seal(&sealed_context("pending", user), &secret)
+        {
             Ok(s) => s,
             Err(e) => return internal(e),
         };
@@ -460,6 +381,7 @@ impl<S: Store, C: Clock> Service<S, C> {
             }
         }
         let secret = match self
+            .policy
             .keys
             .open(&sealed_context("pending", user), &pending.sealed_secret)
         {
@@ -483,7 +405,11 @@ impl<S: Store, C: Clock> Service<S, C> {
                 retry_after_secs: None,
             };
         };
-        let sealed = match self.keys.seal(&sealed_context("totp", user), &secret) {
+        let sealed = match self
+            .policy
+            .keys
+            .seal(&sealed_context("totp", user), &secret)
+        {
             Ok(s) => s,
             Err(e) => return internal(e),
         };
@@ -495,7 +421,7 @@ impl<S: Store, C: Clock> Service<S, C> {
                 Err(e) => return internal(e),
             };
             if let Some(n) = recovery::normalize(&c) {
-                hashes.push(self.keys.recovery_hash(user, &n));
+                hashes.push(self.policy.keys.recovery_hash(user, &n));
             }
             codes.push(Sensitive::new(c.as_str()));
         }

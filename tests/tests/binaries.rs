@@ -438,3 +438,45 @@ sys.stdout.write(str(pid) + "\n"); sys.stdout.flush()
     assert_eq!(code, 1, "{out_}{err}");
     Ok(())
 }
+
+#[test]
+fn list_pages_through_every_enrolled_account_in_order() -> Result<()> {
+    let d = mfa_tests::Daemon::start()?;
+    // More than one page (200 names), enrolled through the protocol with
+    // codes from the daemon's own TOTP code, checked elsewhere against oathtool.
+    let mut names: Vec<String> = (0..230).map(|i| format!("student{i:03}")).collect();
+    for name in &names {
+        let begin = mfa_proto::Request::EnrollBegin {
+            user: name.clone(),
+            params: Default::default(),
+        };
+        let secret = match d.call(&begin)? {
+            mfa_proto::Response::Enrollment { secret, .. } => secret,
+            other => bail!("{other:?}"),
+        };
+        let bytes = mfad::otp::from_base32(secret.expose()).context("base32")?;
+        let params = mfad::otp::Params {
+            algorithm: Default::default(),
+            digits: 6,
+            period: 30,
+            skew: 1,
+        };
+        let code = mfad::otp::build(&bytes, params)?
+            .generate(d.now() as u64)
+            .to_string();
+        let confirm = mfa_proto::Request::EnrollConfirm {
+            user: name.clone(),
+            code: mfa_proto::Sensitive::new(code),
+            current_code: None,
+        };
+        assert!(matches!(
+            d.call(&confirm)?,
+            mfa_proto::Response::Enrolled { .. }
+        ));
+    }
+    names.sort();
+    let (code, out, err) = mfa(&d.socket, &["list"], "")?;
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.lines().collect::<Vec<_>>(), names);
+    Ok(())
+}

@@ -197,3 +197,16 @@ fn the_admin_group_manages_others_but_not_root() -> Result<()> {
     assert_eq!(code, 0, "{err}");
     Ok(())
 }
+
+#[test]
+fn an_ordinary_uid_cannot_list_accounts() -> Result<()> {
+    require_root()?;
+    let d = Daemon::start()?;
+    d.enroll("ann")?;
+    let mfa = reachable(&d, "mfa")?;
+    let (code, out, err) = mfa_as_nobody(&d, &mfa, &["list"])?;
+    assert_eq!(code, 2);
+    assert!(err.contains("permission_denied"), "{err}");
+    assert!(!out.contains("ann"));
+    Ok(())
+}

@@ -8,6 +8,7 @@
 //! and rate limits hold when many logins race.
 
 mod sqlite;
+mod writer;
 
 pub use sqlite::SqliteStore;
 
@@ -30,6 +31,10 @@ pub enum StoreError {
     },
     #[error("another mfad is already using {0}")]
     Busy(String),
+    #[error("the commit failed: {0}")]
+    Commit(String),
+    #[error("the store's writer thread is gone")]
+    WriterGone,
 }
 
 /// A confirmed TOTP enrollment.
@@ -104,17 +109,23 @@ pub struct AccountSummary {
 
 pub trait Store: Send + Sync + 'static {
     /// Load the state of `user` (and `rhost`), call `decide`, apply its
-    /// effects, commit durably, and return its result. Attempts on the same
-    /// account are serialized.
+    /// effects, commit durably, and return its result. Attempts are
+    /// serialized: no other attempt sees the state between the load and
+    /// the effects.
     fn attempt<R>(
         &self,
         user: &str,
         rhost: Option<&str>,
         want_recovery: bool,
-        decide: impl FnOnce(&AttemptState) -> (R, Vec<Effect>),
-    ) -> Result<R, StoreError>;
+        decide: impl FnOnce(&AttemptState) -> (R, Vec<Effect>) + Send + 'static,
+    ) -> Result<R, StoreError>
+    where
+        R: Send + 'static;
 
     fn summary(&self, user: &str) -> Result<Option<AccountSummary>, StoreError>;
+
+    /// Up to `limit` enrolled account names that sort after `after`.
+    fn list(&self, after: &str, limit: usize) -> Result<Vec<String>, StoreError>;
 
     /// Replace any pending enrollment of `user`.
     fn put_pending(&self, user: &str, pending: &Pending) -> Result<(), StoreError>;

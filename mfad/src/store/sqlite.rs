@@ -1,13 +1,14 @@
-//! The SQLite backend: one connection behind a mutex, WAL with
-//! synchronous=FULL (a success is answered only after its step is on disk),
+//! The SQLite backend: one connection on a writer thread that commits in
+//! groups (see `writer`), WAL with synchronous=FULL (a success is
+//! answered only after its step is on disk),
 //! schema migrations by `user_version`, and an integrity check at open.
 
+use super::writer::Writer;
 use super::*;
 use nix::fcntl::{Flock, FlockArg};
-use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use rusqlite::{params, Connection, OptionalExtension};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::sync::Mutex;
 
 const MIGRATIONS: &[&str] = &[
     // 1: the first schema.
@@ -46,7 +47,7 @@ const MIGRATIONS: &[&str] = &[
 ];
 
 pub struct SqliteStore {
-    conn: Mutex<Connection>,
+    writer: Writer,
     // Held for the store's lifetime: two daemons on one state directory
     // would each believe they serialize attempts.
     _lock: Flock<std::fs::File>,
@@ -97,16 +98,11 @@ impl SqliteStore {
             return Err(StoreError::Integrity(check));
         }
         migrate(&conn)?;
+        let writer = Writer::start(conn).map_err(dir_err)?;
         Ok(SqliteStore {
-            conn: Mutex::new(conn),
+            writer,
             _lock: lock,
         })
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
-        // A panic while holding the lock leaves no half-applied state (the
-        // transaction rolls back on drop), so a poisoned lock is still usable.
-        self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -149,32 +145,26 @@ fn read_account(row: &rusqlite::Row<'_>) -> rusqlite::Result<(Enrollment, Counte
     ))
 }
 
-impl Store for SqliteStore {
-    fn attempt<R>(
-        &self,
-        user: &str,
-        rhost: Option<&str>,
-        want_recovery: bool,
-        decide: impl FnOnce(&AttemptState) -> (R, Vec<Effect>),
-    ) -> Result<R, StoreError> {
-        let mut conn = self.lock();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut state = AttemptState::default();
-        if let Some((e, c)) = tx
-            .prepare_cached(&format!(
-                "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE user = ?1"
-            ))?
-            .query_row([user], read_account)
-            .optional()?
-        {
-            state.enrollment = Some(e);
-            state.user = c;
-        }
-        if let Some(h) = rhost {
-            state.host = Some(
-                tx.prepare_cached(
-                    "SELECT failures, last_failure FROM host_limits WHERE rhost = ?1",
-                )?
+fn load_state(
+    conn: &Connection,
+    user: &str,
+    rhost: Option<&str>,
+    want_recovery: bool,
+) -> Result<AttemptState, StoreError> {
+    let mut state = AttemptState::default();
+    if let Some((e, c)) = conn
+        .prepare_cached(&format!(
+            "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE user = ?1"
+        ))?
+        .query_row([user], read_account)
+        .optional()?
+    {
+        state.enrollment = Some(e);
+        state.user = c;
+    }
+    if let Some(h) = rhost {
+        state.host = Some(
+            conn.prepare_cached("SELECT failures, last_failure FROM host_limits WHERE rhost = ?1")?
                 .query_row([h], |r| {
                     Ok(Counters {
                         failures: r.get(0)?,
@@ -184,180 +174,227 @@ impl Store for SqliteStore {
                 })
                 .optional()?
                 .unwrap_or_default(),
-            );
-        }
-        if want_recovery && state.enrollment.is_some() {
-            let mut stmt = tx.prepare_cached(
-                "SELECT id, hash FROM recovery_codes WHERE user = ?1 AND used_at IS NULL",
-            )?;
-            let rows = stmt.query_map([user], |r| {
-                let v: Vec<u8> = r.get(1)?;
-                let mut hash = [0u8; 32];
-                if v.len() == 32 {
-                    hash.copy_from_slice(&v);
-                }
-                Ok(RecoveryCode {
-                    id: r.get(0)?,
-                    hash,
-                })
-            })?;
-            for row in rows {
-                state.recovery.push(row?);
+        );
+    }
+    if want_recovery && state.enrollment.is_some() {
+        let mut stmt = conn.prepare_cached(
+            "SELECT id, hash FROM recovery_codes WHERE user = ?1 AND used_at IS NULL",
+        )?;
+        let rows = stmt.query_map([user], |r| {
+            let v: Vec<u8> = r.get(1)?;
+            let mut hash = [0u8; 32];
+            if v.len() == 32 {
+                hash.copy_from_slice(&v);
             }
+            Ok(RecoveryCode {
+                id: r.get(0)?,
+                hash,
+            })
+        })?;
+        for row in rows {
+            state.recovery.push(row?);
         }
-        let (result, effects) = decide(&state);
-        if effects.is_empty() {
-            // Nothing to write: end the read without a durable commit.
-            drop(tx);
-            return Ok(result);
-        }
-        for effect in effects {
-            let changed = match effect {
-                Effect::AcceptStep(step) => tx.prepare_cached(
+    }
+    Ok(state)
+}
+
+/// Apply an attempt's effects. Each update is conditional on the state the
+/// decision was made on, so a lost race shows up as `Conflict`.
+fn apply(
+    conn: &Connection,
+    user: &str,
+    rhost: Option<&str>,
+    effects: Vec<Effect>,
+) -> Result<(), StoreError> {
+    for effect in effects {
+        let changed = match effect {
+            Effect::AcceptStep(step) => conn
+                .prepare_cached(
                     "UPDATE accounts SET last_step = ?2 WHERE user = ?1 AND (last_step IS NULL OR last_step < ?2)",
                 )?
                 .execute(params![user, step as i64])?,
-                Effect::UseRecovery(id) => tx.prepare_cached(
-                    "UPDATE recovery_codes SET used_at = strftime('%s','now') WHERE user = ?1 AND id = ?2 AND used_at IS NULL",
+            Effect::UseRecovery(id) => conn
+                .prepare_cached(
+                    "UPDATE recovery_codes SET used_at = strftime('%s','now') \
+                     WHERE user = ?1 AND id = ?2 AND used_at IS NULL",
                 )?
                 .execute(params![user, id])?,
-                Effect::SetUserCounters(c) => tx.prepare_cached(
-                    "UPDATE accounts SET failures = ?2, last_failure = ?3, locked = ?4 WHERE user = ?1",
-                )?
+            Effect::SetUserCounters(c) => conn
+                .prepare_cached("UPDATE accounts SET failures = ?2, last_failure = ?3, locked = ?4 WHERE user = ?1")?
                 .execute(params![user, c.failures, c.last_failure, c.locked])?,
-                Effect::SetHostCounters(c) => match rhost {
-                    Some(h) if c.failures == 0 => {
-                        tx.prepare_cached("DELETE FROM host_limits WHERE rhost = ?1")?.execute([h])?;
-                        1
-                    }
-                    Some(h) => tx.prepare_cached(
-                        "INSERT INTO host_limits (rhost, failures, last_failure) VALUES (?1, ?2, ?3)
+            Effect::SetHostCounters(c) => match rhost {
+                Some(h) if c.failures == 0 => {
+                    conn.prepare_cached("DELETE FROM host_limits WHERE rhost = ?1")?.execute([h])?;
+                    1
+                }
+                Some(h) => conn
+                    .prepare_cached(
+                        "INSERT INTO host_limits (rhost, failures, last_failure) VALUES (?1, ?2, ?3) \
                          ON CONFLICT (rhost) DO UPDATE SET failures = ?2, last_failure = ?3",
                     )?
                     .execute(params![h, c.failures, c.last_failure])?,
-                    None => 1,
-                },
-            };
-            if changed == 0 {
-                // Rolled back on drop: nothing of this attempt is kept.
-                return Err(StoreError::Conflict);
-            }
+                None => 1,
+            },
+        };
+        if changed == 0 {
+            return Err(StoreError::Conflict);
         }
-        tx.commit()?;
-        Ok(result)
+    }
+    Ok(())
+}
+
+impl Store for SqliteStore {
+    fn attempt<R>(
+        &self,
+        user: &str,
+        rhost: Option<&str>,
+        want_recovery: bool,
+        decide: impl FnOnce(&AttemptState) -> (R, Vec<Effect>) + Send + 'static,
+    ) -> Result<R, StoreError>
+    where
+        R: Send + 'static,
+    {
+        let user = user.to_string();
+        let rhost = rhost.map(str::to_string);
+        self.writer.run(move |conn| {
+            let state = load_state(conn, &user, rhost.as_deref(), want_recovery)?;
+            let (result, effects) = decide(&state);
+            apply(conn, &user, rhost.as_deref(), effects)?;
+            Ok(result)
+        })
     }
 
     fn summary(&self, user: &str) -> Result<Option<AccountSummary>, StoreError> {
-        let conn = self.lock();
-        let Some((enrollment, counters)) = conn
-            .prepare_cached(&format!(
-                "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE user = ?1"
-            ))?
-            .query_row([user], read_account)
-            .optional()?
-        else {
-            return Ok(None);
-        };
-        let recovery_left: u32 = conn.query_row(
-            "SELECT count(*) FROM recovery_codes WHERE user = ?1 AND used_at IS NULL",
-            [user],
-            |r| r.get(0),
-        )?;
-        Ok(Some(AccountSummary {
-            enrollment,
-            counters,
-            recovery_left,
-        }))
+        let user = user.to_string();
+        self.writer.run(move |conn| {
+            let Some((enrollment, counters)) = conn
+                .prepare_cached(&format!(
+                    "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE user = ?1"
+                ))?
+                .query_row([&user], read_account)
+                .optional()?
+            else {
+                return Ok(None);
+            };
+            let recovery_left: u32 = conn.query_row(
+                "SELECT count(*) FROM recovery_codes WHERE user = ?1 AND used_at IS NULL",
+                [&user],
+                |r| r.get(0),
+            )?;
+            Ok(Some(AccountSummary {
+                enrollment,
+                counters,
+                recovery_left,
+            }))
+        })
+    }
+
+    fn list(&self, after: &str, limit: usize) -> Result<Vec<String>, StoreError> {
+        let after = after.to_string();
+        self.writer.run(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT user FROM accounts WHERE user > ?1 ORDER BY user LIMIT ?2",
+            )?;
+            let names = stmt
+                .query_map(params![after, limit as i64], |r| r.get(0))?
+                .collect::<Result<Vec<String>, _>>()?;
+            Ok(names)
+        })
     }
 
     fn put_pending(&self, user: &str, p: &Pending) -> Result<(), StoreError> {
-        self.lock().execute(
-            "INSERT OR REPLACE INTO pending (user, secret, algorithm, digits, period, expires_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![
-                user,
-                p.sealed_secret,
-                alg_to_str(p.algorithm),
-                p.digits,
-                p.period as i64,
-                p.expires_at
-            ],
-        )?;
-        Ok(())
+        let user = user.to_string();
+        let p = p.clone();
+        self.writer.run(move |conn| {
+            conn.execute(
+                "INSERT OR REPLACE INTO pending (user, secret, algorithm, digits, period, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![user, p.sealed_secret, alg_to_str(p.algorithm), p.digits, p.period as i64, p.expires_at],
+            )?;
+            Ok(())
+        })
     }
 
     fn pending(&self, user: &str) -> Result<Option<Pending>, StoreError> {
-        Ok(self
-            .lock()
-            .query_row(
-                "SELECT secret, algorithm, digits, period, expires_at FROM pending WHERE user = ?1",
-                [user],
-                |r| {
-                    Ok(Pending {
-                        sealed_secret: r.get(0)?,
-                        algorithm: alg_from_str(&r.get::<_, String>(1)?),
-                        digits: r.get(2)?,
-                        period: r.get::<_, i64>(3)? as u64,
-                        expires_at: r.get(4)?,
-                    })
-                },
-            )
-            .optional()?)
+        let user = user.to_string();
+        self.writer.run(move |conn| {
+            Ok(conn
+                .query_row(
+                    "SELECT secret, algorithm, digits, period, expires_at FROM pending WHERE user = ?1",
+                    [&user],
+                    |r| {
+                        Ok(Pending {
+                            sealed_secret: r.get(0)?,
+                            algorithm: alg_from_str(&r.get::<_, String>(1)?),
+                            digits: r.get(2)?,
+                            period: r.get::<_, i64>(3)? as u64,
+                            expires_at: r.get(4)?,
+                        })
+                    },
+                )
+                .optional()?)
+        })
     }
 
     fn confirm(&self, user: &str, e: &Enrollment, recovery: &[[u8; 32]]) -> Result<(), StoreError> {
-        let mut conn = self.lock();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        tx.execute("DELETE FROM accounts WHERE user = ?1", [user])?;
-        tx.execute(
-            "INSERT INTO accounts (user, secret, algorithm, digits, period, last_step, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![
-                user,
-                e.sealed_secret,
-                alg_to_str(e.algorithm),
-                e.digits,
-                e.period as i64,
-                e.last_step.map(|s| s as i64),
-                e.created_at
-            ],
-        )?;
-        for (id, hash) in recovery.iter().enumerate() {
-            tx.execute(
-                "INSERT INTO recovery_codes (user, id, hash) VALUES (?1, ?2, ?3)",
-                params![user, id as i64, &hash[..]],
+        let user = user.to_string();
+        let e = e.clone();
+        let recovery = recovery.to_vec();
+        self.writer.run(move |conn| {
+            conn.execute("DELETE FROM accounts WHERE user = ?1", [&user])?;
+            conn.execute(
+                "INSERT INTO accounts (user, secret, algorithm, digits, period, last_step, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    user,
+                    e.sealed_secret,
+                    alg_to_str(e.algorithm),
+                    e.digits,
+                    e.period as i64,
+                    e.last_step.map(|s| s as i64),
+                    e.created_at
+                ],
             )?;
-        }
-        tx.execute("DELETE FROM pending WHERE user = ?1", [user])?;
-        tx.commit()?;
-        Ok(())
+            for (id, hash) in recovery.iter().enumerate() {
+                conn.execute(
+                    "INSERT INTO recovery_codes (user, id, hash) VALUES (?1, ?2, ?3)",
+                    params![user, id as i64, &hash[..]],
+                )?;
+            }
+            conn.execute("DELETE FROM pending WHERE user = ?1", [&user])?;
+            Ok(())
+        })
     }
 
     fn remove(&self, user: &str) -> Result<bool, StoreError> {
-        let mut conn = self.lock();
-        let tx = conn.transaction()?;
-        let n = tx.execute("DELETE FROM accounts WHERE user = ?1", [user])?;
-        tx.execute("DELETE FROM pending WHERE user = ?1", [user])?;
-        tx.commit()?;
-        Ok(n > 0)
+        let user = user.to_string();
+        self.writer.run(move |conn| {
+            let n = conn.execute("DELETE FROM accounts WHERE user = ?1", [&user])?;
+            conn.execute("DELETE FROM pending WHERE user = ?1", [&user])?;
+            Ok(n > 0)
+        })
     }
 
     fn unlock(&self, user: &str) -> Result<bool, StoreError> {
-        let n = self.lock().execute(
-            "UPDATE accounts SET failures = 0, last_failure = 0, locked = 0 WHERE user = ?1",
-            [user],
-        )?;
-        Ok(n > 0)
+        let user = user.to_string();
+        self.writer.run(move |conn| {
+            let n = conn.execute(
+                "UPDATE accounts SET failures = 0, last_failure = 0, locked = 0 WHERE user = ?1",
+                [&user],
+            )?;
+            Ok(n > 0)
+        })
     }
 
     fn prune(&self, hosts_before: i64, now: i64) -> Result<usize, StoreError> {
-        let conn = self.lock();
-        let a = conn.execute(
-            "DELETE FROM host_limits WHERE last_failure < ?1",
-            [hosts_before],
-        )?;
-        let b = conn.execute("DELETE FROM pending WHERE expires_at < ?1", [now])?;
-        Ok(a + b)
+        self.writer.run(move |conn| {
+            let a = conn.execute(
+                "DELETE FROM host_limits WHERE last_failure < ?1",
+                [hosts_before],
+            )?;
+            let b = conn.execute("DELETE FROM pending WHERE expires_at < ?1", [now])?;
+            Ok(a + b)
+        })
     }
 }
 
@@ -389,8 +426,8 @@ mod tests {
         assert_eq!(sum.enrollment, enrollment(Some(5)));
         assert_eq!(sum.recovery_left, 10);
         let v: i64 = s
-            .lock()
-            .query_row("PRAGMA user_version", [], |r| r.get(0))?;
+            .writer
+            .run(|c| Ok(c.query_row("PRAGMA user_version", [], |r| r.get(0))?))?;
         assert_eq!(v, MIGRATIONS.len() as i64);
         assert_eq!(
             std::fs::metadata(dir.path())?.permissions().mode() & 0o777,
@@ -434,19 +471,70 @@ mod tests {
     }
 
     #[test]
+    fn concurrent_attempts_are_serialized_and_a_failing_one_is_undone_alone(
+    ) -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let s = std::sync::Arc::new(SqliteStore::open(dir.path())?);
+        s.confirm("ann", &enrollment(Some(0)), &[])?;
+        // 64 threads at once. Even ones accept the step after the last one
+        // they see, so all 32 succeed only if each saw the one before it,
+        // batched or not. Odd ones bump the failure counter and then make a
+        // stale claim, which must undo their whole job and nothing else.
+        let handles: Vec<_> = (0..64u64)
+            .map(|i| {
+                let s = s.clone();
+                std::thread::spawn(move || {
+                    s.attempt("ann", None, false, move |st| {
+                        let last = st
+                            .enrollment
+                            .as_ref()
+                            .and_then(|e| e.last_step)
+                            .unwrap_or(0);
+                        let effects = if i % 2 == 0 {
+                            vec![Effect::AcceptStep(last + 1)]
+                        } else {
+                            let bumped = Counters {
+                                failures: 99,
+                                last_failure: 1,
+                                locked: true,
+                            };
+                            vec![Effect::SetUserCounters(bumped), Effect::AcceptStep(last)]
+                        };
+                        ((), effects)
+                    })
+                })
+            })
+            .collect();
+        let results: Vec<_> = handles.into_iter().filter_map(|h| h.join().ok()).collect();
+        assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 32);
+        assert_eq!(
+            results
+                .iter()
+                .filter(|r| matches!(r, Err(StoreError::Conflict)))
+                .count(),
+            32
+        );
+        let sum = s.summary("ann")?.ok_or("missing")?;
+        assert_eq!(sum.enrollment.last_step, Some(32));
+        assert_eq!(sum.counters, Counters::default());
+        Ok(())
+    }
+
+    #[test]
     fn a_recovery_code_is_used_once() -> Result<(), Box<dyn std::error::Error>> {
         let dir = tempfile::tempdir()?;
         let s = SqliteStore::open(dir.path())?;
         s.confirm("ann", &enrollment(None), &[[1u8; 32], [2u8; 32]])?;
         let codes = s.attempt("ann", None, true, |st| (st.recovery.clone(), vec![]))?;
         assert_eq!(codes.len(), 2);
-        s.attempt("ann", None, true, |_| {
-            ((), vec![Effect::UseRecovery(codes[0].id)])
+        let id = codes[0].id;
+        s.attempt("ann", None, true, move |_| {
+            ((), vec![Effect::UseRecovery(id)])
         })?;
         assert!(matches!(
-            s.attempt("ann", None, true, |_| (
+            s.attempt("ann", None, true, move |_| (
                 (),
-                vec![Effect::UseRecovery(codes[0].id)]
+                vec![Effect::UseRecovery(id)]
             )),
             Err(StoreError::Conflict)
         ));

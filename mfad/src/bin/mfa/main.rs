@@ -53,6 +53,8 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// List enrolled accounts (root or admin).
+    List,
     /// Delete an account's enrollment and recovery codes (root or admin).
     Remove {
         #[arg(long)]
@@ -195,6 +197,28 @@ fn run(socket: &Path, cmd: Cmd) -> Outcome {
                     }
                 }
                 other => Err(unexpected(other)),
+            }
+        }
+        Cmd::List => {
+            let mut after = String::new();
+            loop {
+                match call(
+                    socket,
+                    &Request::List {
+                        after: after.clone(),
+                    },
+                )? {
+                    Response::Accounts { users, more } => {
+                        for u in &users {
+                            println!("{u}");
+                        }
+                        match (more, users.last()) {
+                            (true, Some(last)) => after = last.clone(),
+                            _ => return Ok(()),
+                        }
+                    }
+                    other => return Err(unexpected(other)),
+                }
             }
         }
         Cmd::Remove { user } => match call(socket, &Request::Remove { user: user.clone() })? {

@@ -1,0 +1,135 @@
+//! The rule for one login attempt, run inside the store's transaction:
+//! is the account or host delayed, is the code a valid unused TOTP step or
+//! an unused recovery code, and what changes follow. It owns what it needs
+//! (keys and limits) so the store can run it on its writer thread, where
+//! attempts are serialized and committed in groups.
+
+use crate::config::LimitsConfig;
+use crate::crypto::{ct_eq, Keys};
+use crate::limits::{self, Gate};
+use crate::otp::{self, Params};
+use crate::store::{AttemptState, Counters, Effect, Enrollment};
+use mfa_proto::Method;
+
+pub fn sealed_context(kind: &str, user: &str) -> String {
+    format!("{kind}:{user}")
+}
+
+/// The outcome of one verification, before it is turned into an answer.
+pub enum Verdict {
+    Ok(Method, Option<u32>),
+    Wrong(Gate),
+    Replayed,
+    Limited(Gate),
+    NotEnrolled,
+    Broken(String),
+}
+
+pub struct Policy {
+    pub keys: Keys,
+    pub limits: LimitsConfig,
+    pub skew: u8,
+}
+
+impl Policy {
+    pub fn gate(&self, st: &AttemptState, now: i64) -> Gate {
+        let l = &self.limits;
+        let host = st
+            .host
+            .map(|h| limits::host_gate(l, &h, now))
+            .unwrap_or(Gate::Open);
+        limits::combine(limits::user_gate(l, &st.user, now), host)
+    }
+
+    /// The core rule, run inside the store's transaction.
+    pub fn decide(
+        &self,
+        user: &str,
+        st: &AttemptState,
+        code: &str,
+        recovery: Option<&str>,
+        now: i64,
+    ) -> (Verdict, Vec<Effect>) {
+        let Some(e) = &st.enrollment else {
+            return (Verdict::NotEnrolled, vec![]);
+        };
+        let gate = self.gate(st, now);
+        if gate != Gate::Open {
+            return (Verdict::Limited(gate), vec![]);
+        }
+        let reset = (st.user.failures > 0).then_some(Effect::SetUserCounters(Counters::default()));
+        if let Some(rc) = recovery {
+            let hash = self.keys.recovery_hash(user, rc);
+            // Compare against every unused code, without stopping early.
+            let mut found = None;
+            for c in &st.recovery {
+                if ct_eq(&c.hash, &hash) {
+                    found = Some(c.id);
+                }
+            }
+            if let Some(id) = found {
+                let left = Some(st.recovery.len().saturating_sub(1) as u32);
+                return (
+                    Verdict::Ok(Method::Recovery, left),
+                    [Some(Effect::UseRecovery(id)), reset]
+                        .into_iter()
+                        .flatten()
+                        .collect(),
+                );
+            }
+            return self.failure(st, now, false);
+        }
+        let secret = match self
+            .keys
+            .open(&sealed_context("totp", user), &e.sealed_secret)
+        {
+            Ok(s) => s,
+            Err(err) => return (Verdict::Broken(err.to_string()), vec![]),
+        };
+        match otp::check(&secret, self.params(e), code, now) {
+            Some(step) if e.last_step.is_some_and(|last| step <= last) => {
+                self.failure(st, now, true)
+            }
+            Some(step) => (
+                Verdict::Ok(Method::Totp, None),
+                [Some(Effect::AcceptStep(step)), reset]
+                    .into_iter()
+                    .flatten()
+                    .collect(),
+            ),
+            None => self.failure(st, now, false),
+        }
+    }
+
+    /// Record a failed attempt against the account and the remote host.
+    fn failure(&self, st: &AttemptState, now: i64, replayed: bool) -> (Verdict, Vec<Effect>) {
+        let l = &self.limits;
+        let user = limits::after_user_failure(l, &st.user, now);
+        let mut effects = vec![Effect::SetUserCounters(user)];
+        let mut after = AttemptState {
+            user,
+            ..Default::default()
+        };
+        if let Some(h) = &st.host {
+            let host = limits::after_host_failure(l, h, now);
+            effects.push(Effect::SetHostCounters(host));
+            after.host = Some(host);
+        }
+        // A reuse is reported as such unless it started a delay or a lock,
+        // which the user must be told about.
+        let verdict = match self.gate(&after, now) {
+            Gate::Open if replayed => Verdict::Replayed,
+            gate => Verdict::Wrong(gate),
+        };
+        (verdict, effects)
+    }
+
+    pub fn params(&self, e: &Enrollment) -> Params {
+        Params {
+            algorithm: e.algorithm,
+            digits: e.digits,
+            period: e.period,
+            skew: self.skew,
+        }
+    }
+}
