@@ -1,8 +1,8 @@
 //! The accept loop and the per-connection protocol state machine, after
-//! mini-redis: the listener and the shutdown signal come in as arguments, a
-//! semaphore caps connections (with a few per uid, and root exempt, so no
-//! local user can starve sshd), and a broadcast channel tells every
-//! connection to finish when the daemon stops.
+//! mini-redis: the listener and the shutdown signal come in as arguments,
+//! semaphores cap connections (root's and everyone else's separately, and
+//! a few per non-root uid, so no local user can starve sshd), and a
+//! broadcast channel tells every connection to finish when the daemon stops.
 //!
 //! Each connection gets two deadlines: a long idle one between frames (a
 //! person typing a code) and a short one for a frame that has started, so a
@@ -31,9 +31,15 @@ pub async fn serve<S: Store, C: Clock>(
 ) {
     let (notify, _) = broadcast::channel::<()>(1);
     let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
-    let limit = Arc::new(Semaphore::new(service.config().server.max_connections));
+    let max = service.config().server.max_connections;
+    // Two pools of the same size: root's (sshd, login, su) and everyone
+    // else's, so no user can take the connections logins need.
+    let limits = Limits {
+        root: Arc::new(Semaphore::new(max)),
+        users: Arc::new(Semaphore::new(max)),
+    };
     tokio::select! {
-        _ = accept_loop(&listener, &service, &limit, &notify, &done_tx) => {}
+        _ = accept_loop(&listener, &service, &limits, &notify, &done_tx) => {}
         _ = shutdown => {}
     }
     drop(notify);
@@ -45,7 +51,7 @@ pub async fn serve<S: Store, C: Clock>(
 async fn accept_loop<S: Store, C: Clock>(
     listener: &UnixListener,
     service: &Arc<Service<S, C>>,
-    limit: &Arc<Semaphore>,
+    limits: &Limits,
     notify: &broadcast::Sender<()>,
     done: &mpsc::Sender<()>,
 ) {
@@ -71,18 +77,21 @@ async fn accept_loop<S: Store, C: Clock>(
                 continue;
             }
         };
-        // Root (sshd, login) is never made to wait behind other users'
-        // connections; everyone else shares the cap, a few per uid.
+        // Over a cap the connection is closed at once rather than queued:
+        // a waiting accept would hold up every other caller.
         let slot = if peer.uid == 0 {
-            None
+            let Ok(permit) = limits.root.clone().try_acquire_owned() else {
+                continue;
+            };
+            (None, permit)
         } else {
             let Some(uid_slot) = per_uid.take(peer.uid) else {
                 continue;
             };
-            let Ok(permit) = limit.clone().try_acquire_owned() else {
+            let Ok(permit) = limits.users.clone().try_acquire_owned() else {
                 continue;
             };
-            Some((uid_slot, permit))
+            (Some(uid_slot), permit)
         };
         let conn = Connection {
             service: service.clone(),
@@ -94,6 +103,11 @@ async fn accept_loop<S: Store, C: Clock>(
             drop(slot);
         });
     }
+}
+
+struct Limits {
+    root: Arc<Semaphore>,
+    users: Arc<Semaphore>,
 }
 
 /// Open connections per uid, released when a connection's slot drops.

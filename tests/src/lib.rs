@@ -333,3 +333,137 @@ pub fn require_root() -> Result<()> {
     }
     Ok(())
 }
+
+/// The real `mfad` binary as a child process; killed on drop.
+pub struct MfadProcess {
+    pub socket: PathBuf,
+    pub state_dir: PathBuf,
+    child: std::process::Child,
+}
+
+impl MfadProcess {
+    /// Start `mfad --socket SOCKET --state-dir STATE EXTRA...` and wait
+    /// until it accepts connections. Its stderr is captured.
+    pub fn spawn(socket: &Path, state_dir: &Path, extra: &[&str]) -> Result<MfadProcess> {
+        let child = Command::new(artifact("mfad")?)
+            .arg("--socket")
+            .arg(socket)
+            .arg("--state-dir")
+            .arg(state_dir)
+            .args(extra)
+            .stderr(std::process::Stdio::piped())
+            .spawn()?;
+        let mut m = MfadProcess {
+            socket: socket.to_path_buf(),
+            state_dir: state_dir.to_path_buf(),
+            child,
+        };
+        m.wait_ready()?;
+        Ok(m)
+    }
+
+    fn wait_ready(&mut self) -> Result<()> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::time::Instant::now() < deadline {
+            if std::os::unix::net::UnixStream::connect(&self.socket).is_ok() {
+                return Ok(());
+            }
+            if let Some(status) = self.child.try_wait()? {
+                bail!("mfad exited early: {status}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        bail!("mfad did not start listening")
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// Resident memory in KiB, from /proc.
+    pub fn rss_kib(&self) -> Result<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .ok_or_else(|| anyhow!("no VmRSS for mfad"))
+    }
+
+    /// SIGKILL: no chance to flush or clean up, as in a crash.
+    pub fn kill9(mut self) -> Result<()> {
+        self.child.kill()?;
+        self.child.wait()?;
+        Ok(())
+    }
+
+    /// SIGTERM, wait, and return the exit code and everything it logged.
+    pub fn stop(mut self) -> Result<(i32, String)> {
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(self.pid(), libc::SIGTERM) };
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                let mut log = String::new();
+                if let Some(mut e) = self.child.stderr.take() {
+                    std::io::Read::read_to_string(&mut e, &mut log)?;
+                }
+                return Ok((status.code().unwrap_or(-1), log));
+            }
+            if std::time::Instant::now() > deadline {
+                bail!("mfad ignored SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for MfadProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Raise this process's open-file limit to its hard limit, for tests that
+/// hold thousands of connections.
+pub fn raise_fd_limit() -> Result<u64> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: plain getrlimit/setrlimit on a local struct.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            bail!("getrlimit failed");
+        }
+        lim.rlim_cur = lim.rlim_max;
+        if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+            bail!("setrlimit failed");
+        }
+    }
+    Ok(lim.rlim_cur)
+}
+
+/// The current code of a base32 secret at Unix time `at`, computed with
+/// the daemon's own TOTP code (which the RFC vectors and oathtool check).
+pub fn totp_at(secret_b32: &str, at: i64) -> Result<String> {
+    let bytes = mfad::otp::from_base32(secret_b32).ok_or_else(|| anyhow!("bad base32"))?;
+    let params = mfad::otp::Params {
+        algorithm: Default::default(),
+        digits: 6,
+        period: 30,
+        skew: 1,
+    };
+    Ok(mfad::otp::build(&bytes, params)?
+        .generate(at.max(0) as u64)
+        .to_string())
+}
+
+/// Unix time now.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}

@@ -2,87 +2,37 @@
 //! its command-line contract, and `mfa` with its exit codes and output.
 
 use anyhow::{bail, Context, Result};
-use mfa_tests::{artifact, oathtool, rc, Stack};
+use mfa_tests::{artifact, oathtool, rc, unix_now, MfadProcess, Stack};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::process::{Command, Stdio};
 
-fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
-/// A real mfad process in a scratch folder; killed on drop.
+/// A real mfad process in a scratch folder.
 struct Mfad {
     dir: tempfile::TempDir,
     socket: PathBuf,
-    child: Child,
+    process: MfadProcess,
 }
 
 impl Mfad {
     fn start(extra: &[&str]) -> Result<Mfad> {
         let dir = tempfile::tempdir()?;
         let socket = dir.path().join("mfad.sock");
-        let child = Command::new(artifact("mfad")?)
-            .arg("--socket")
-            .arg(&socket)
-            .arg("--state-dir")
-            .arg(dir.path().join("state"))
-            .args(extra)
-            .stderr(Stdio::piped())
-            .spawn()?;
-        let mut m = Mfad { dir, socket, child };
-        m.wait_ready()?;
-        Ok(m)
-    }
-
-    fn wait_ready(&mut self) -> Result<()> {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if std::os::unix::net::UnixStream::connect(&self.socket).is_ok() {
-                return Ok(());
-            }
-            if let Some(status) = self.child.try_wait()? {
-                bail!("mfad exited early: {status}");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        bail!("mfad did not start listening")
+        let process = MfadProcess::spawn(&socket, &dir.path().join("state"), extra)?;
+        Ok(Mfad {
+            dir,
+            socket,
+            process,
+        })
     }
 
     fn mfa(&self, args: &[&str], stdin: &str) -> Result<(i32, String, String)> {
         mfa(&self.socket, args, stdin)
     }
 
-    /// SIGTERM, wait, and return the exit code and everything it logged.
-    fn stop(mut self) -> Result<(i32, String)> {
-        // SAFETY: signalling our own child.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(status) = self.child.try_wait()? {
-                let mut log = String::new();
-                if let Some(mut e) = self.child.stderr.take() {
-                    e.read_to_string(&mut log)?;
-                }
-                return Ok((status.code().unwrap_or(-1), log));
-            }
-            if Instant::now() > deadline {
-                bail!("mfad ignored SIGTERM");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Mfad {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    fn stop(self) -> Result<(i32, String)> {
+        self.process.stop()
     }
 }
 
@@ -179,7 +129,7 @@ fn interactive_enroll_shows_qr_uri_and_secret_then_saves_after_a_correct_code() 
         seen.push_str(&line);
     }
     let secret = secret.context("secret")?;
-    let code = oathtool(&secret, now(), "SHA1", 6)?;
+    let code = oathtool(&secret, unix_now(), "SHA1", 6)?;
     child
         .stdin
         .take()
@@ -245,7 +195,7 @@ fn a_wrong_confirmation_code_saves_nothing() -> Result<()> {
 fn status_remove_unlock_and_json_follow_the_exit_code_contract() -> Result<()> {
     let m = Mfad::start(&[])?;
     let secret = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
-    let code = oathtool(secret, now(), "SHA1", 6)?;
+    let code = oathtool(secret, unix_now(), "SHA1", 6)?;
     let (rc_, out, err) = m.mfa(
         &[
             "enroll",
@@ -308,7 +258,7 @@ fn mfad_stops_cleanly_on_sigterm_and_keeps_state_private_and_secrets_out_of_its_
 {
     let m = Mfad::start(&[])?;
     let secret = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
-    let code = oathtool(secret, now(), "SHA1", 6)?;
+    let code = oathtool(secret, unix_now(), "SHA1", 6)?;
     assert_eq!(
         m.mfa(
             &[
