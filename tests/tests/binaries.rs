@@ -196,17 +196,18 @@ fn status_remove_unlock_and_json_follow_the_exit_code_contract() -> Result<()> {
     let m = Mfad::start(&[])?;
     let secret = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
     let code = oathtool(secret, unix_now(), "SHA1", 6)?;
+    // The secret comes from stdin ("-"), out of sight of ps.
     let (rc_, out, err) = m.mfa(
         &[
             "enroll",
             "--user",
             "gus",
             "--secret",
-            secret,
+            "-",
             "--confirm",
             &code,
         ],
-        "",
+        &format!("{secret}\n"),
     )?;
     assert_eq!(rc_, 0, "{out}{err}");
     assert!(

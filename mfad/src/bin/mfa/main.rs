@@ -31,7 +31,8 @@ enum Cmd {
     Enroll {
         #[arg(long)]
         user: Option<String>,
-        /// Import an existing base32 secret (root only).
+        /// Import an existing base32 secret (root only). "-" reads it from
+        /// the first line of standard input, which keeps it out of `ps`.
         #[arg(long)]
         secret: Option<String>,
         /// Confirm with this code instead of asking. Without --secret it
@@ -154,6 +155,10 @@ fn run(socket: &Path, cmd: Cmd) -> Outcome {
                 "SHA512" => Algorithm::Sha512,
                 _ => Algorithm::Sha1,
             });
+            let secret = match secret.as_deref() {
+                Some("-") => Some(read_line("")?),
+                _ => secret,
+            };
             let params = EnrollParams {
                 secret: secret.map(Sensitive::new),
                 algorithm,
@@ -277,7 +282,7 @@ fn unexpected(r: Response) -> Fail {
     }
 }
 
-fn prompt(text: &str) -> Result<String, Fail> {
+fn read_line(text: &str) -> Result<String, Fail> {
     print!("{text}");
     let _ = std::io::stdout().flush();
     let mut line = String::new();
@@ -286,7 +291,7 @@ fn prompt(text: &str) -> Result<String, Fail> {
         .read_line(&mut line)
         .map_err(|e| Fail(2, format!("cannot read input: {e}")))?;
     if line.is_empty() {
-        return Err(Fail(2, "no code given (end of input)".into()));
+        return Err(Fail(2, "nothing to read: standard input ended".into()));
     }
     Ok(line.trim().to_string())
 }
@@ -338,7 +343,7 @@ fn enroll(
     }
     let code = match confirm {
         Some(c) => c,
-        None => prompt("Enter the code shown by the app to confirm: ")?,
+        None => read_line("Enter the code shown by the app to confirm: ")?,
     };
     let mut req = Request::EnrollConfirm {
         user: user.into(),
@@ -355,7 +360,7 @@ fn enroll(
     {
         if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
             println!("{message}");
-            let current = prompt("Code from your current authenticator (or a recovery code): ")?;
+            let current = read_line("Code from your current authenticator (or a recovery code): ")?;
             if let Request::EnrollConfirm { current_code, .. } = &mut req {
                 *current_code = Some(Sensitive::new(current));
             }
