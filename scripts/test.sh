@@ -2,7 +2,7 @@
 # Every check and every test: formatting, clippy with warnings as errors,
 # the build (the integration tests use the built module and binaries), and
 # the README's demo, the end-to-end run through Debian packages and a real
-# sshd, and the whole cargo test suite. Run as root: some tests start
+# sshd, a minute of fuzzing, and the whole cargo test suite. Run as root: some tests start
 # clients as another uid, the end-to-end run installs packages and creates
 # users (and removes them), and missing Debian packages are installed.
 set -euo pipefail
@@ -15,6 +15,8 @@ cargo build --workspace --locked
 expect tests/demo.exp
 # Real packages, real sshd and ssh, the system PAM stack (root only).
 bash tests/e2e/run.sh
+# The protocol and config parsers under libFuzzer for about a minute.
+bash scripts/fuzz.sh
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo test --workspace --locked 2>&1 | tee "$log"
