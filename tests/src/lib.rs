@@ -215,6 +215,37 @@ impl Daemon {
         }
     }
 
+    /// `n` clients, each connected first, send the same Verify at once
+    /// (released by a barrier); returns how many were told "verified".
+    pub fn race_verify(&self, user: &str, code: &str, n: usize) -> Result<usize> {
+        let barrier = Arc::new(std::sync::Barrier::new(n));
+        let handles: Vec<_> = (0..n)
+            .map(|_| {
+                let barrier = barrier.clone();
+                let client = Client::connect(&self.socket, Duration::from_secs(30), "race");
+                let req = Request::Verify {
+                    user: user.into(),
+                    code: Sensitive::new(code),
+                    context: Default::default(),
+                };
+                std::thread::spawn(move || -> Result<bool> {
+                    let mut client = client?;
+                    barrier.wait();
+                    Ok(matches!(client.call(&req)?, Response::Verified { .. }))
+                })
+            })
+            .collect();
+        let mut wins = 0;
+        for h in handles {
+            if h.join()
+                .map_err(|_| anyhow!("a racing client panicked"))??
+            {
+                wins += 1;
+            }
+        }
+        Ok(wins)
+    }
+
     /// The current code for an enrollment, from oathtool.
     pub fn code(&self, e: &Enrolled) -> Result<String> {
         oathtool(&e.secret, self.now(), &e.algorithm, e.digits)
