@@ -1,0 +1,10 @@
+//! Benchmark harness for pam_mfa: login latency through real libpam against
+//! google-authenticator-libpam and pam_oath, login storms against one mfad,
+//! memory and start-up at scale. Run it with `bash scripts/bench.sh`; see
+//! BENCHMARKS.md for what each number means.
+
+pub mod daemon;
+pub mod otp;
+pub mod pam;
+pub mod report;
+pub mod stats;

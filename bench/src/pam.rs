@@ -1,0 +1,192 @@
+//! A minimal libpam client over FFI, like `tests/src/bin/pamdrive.rs`:
+//! `pam_start_confdir` (Linux-PAM >= 1.4) reads the service file from a
+//! scratch folder, so a stack can name modules by absolute path and nothing
+//! in /etc is touched. The conversation answers every prompt with one code.
+
+use anyhow::{bail, Result};
+use std::ffi::{c_char, c_int, c_void, CStr, CString};
+use std::path::Path;
+
+#[repr(C)]
+struct PamMessage {
+    msg_style: c_int,
+    msg: *const c_char,
+}
+
+#[repr(C)]
+struct PamResponse {
+    resp: *mut c_char,
+    resp_retcode: c_int,
+}
+
+type ConvFn =
+    extern "C" fn(c_int, *mut *const PamMessage, *mut *mut PamResponse, *mut c_void) -> c_int;
+
+#[repr(C)]
+struct PamConv {
+    conv: ConvFn,
+    appdata_ptr: *mut c_void,
+}
+
+#[link(name = "pam")]
+extern "C" {
+    fn pam_start_confdir(
+        service: *const c_char,
+        user: *const c_char,
+        conv: *const PamConv,
+        confdir: *const c_char,
+        pamh: *mut *mut c_void,
+    ) -> c_int;
+    fn pam_authenticate(pamh: *mut c_void, flags: c_int) -> c_int;
+    fn pam_end(pamh: *mut c_void, status: c_int) -> c_int;
+}
+
+pub const PAM_SUCCESS: i32 = 0;
+const PAM_PROMPT_ECHO_OFF: c_int = 1;
+const PAM_PROMPT_ECHO_ON: c_int = 2;
+const PAM_CONV_ERR: c_int = 19;
+
+/// What the conversation answers and what it saw.
+struct Answer {
+    code: CString,
+    prompts: u32,
+    /// The last prompt or message text, for diagnosing a failure.
+    last_text: String,
+}
+
+extern "C" fn conversation(
+    num: c_int,
+    msgs: *mut *const PamMessage,
+    resps: *mut *mut PamResponse,
+    appdata: *mut c_void,
+) -> c_int {
+    if num <= 0 || msgs.is_null() || resps.is_null() || appdata.is_null() {
+        return PAM_CONV_ERR;
+    }
+    // SAFETY: libpam passes `num` valid messages (Linux-PAM: an array of
+    // pointers) and a place for the response array, which we allocate with
+    // calloc for libpam to free; `appdata` is the Answer given to pam_start.
+    unsafe {
+        let answer = &mut *(appdata as *mut Answer);
+        let out =
+            libc::calloc(num as usize, std::mem::size_of::<PamResponse>()) as *mut PamResponse;
+        if out.is_null() {
+            return PAM_CONV_ERR;
+        }
+        for i in 0..num as usize {
+            let m = &**msgs.add(i);
+            if !m.msg.is_null() {
+                answer.last_text = CStr::from_ptr(m.msg).to_string_lossy().into_owned();
+            }
+            if m.msg_style == PAM_PROMPT_ECHO_OFF || m.msg_style == PAM_PROMPT_ECHO_ON {
+                answer.prompts += 1;
+                (*out.add(i)).resp = libc::strdup(answer.code.as_ptr());
+            }
+        }
+        *resps = out;
+        0
+    }
+}
+
+/// One PAM handle, from `pam_start_confdir` to `pam_end`.
+pub struct Handle {
+    pamh: *mut c_void,
+    // libpam copies the pam_conv struct but keeps the appdata pointer.
+    _conv: Box<PamConv>,
+    answer: Box<Answer>,
+    ended: bool,
+}
+
+impl Handle {
+    /// `pam_start_confdir(service, user, conv, confdir)`: reads the service
+    /// file and loads (dlopen) every module it names.
+    pub fn start(confdir: &Path, service: &str, user: &str, code: &str) -> Result<Handle> {
+        let c_dir = CString::new(confdir.as_os_str().as_encoded_bytes())?;
+        let c_service = CString::new(service)?;
+        let c_user = CString::new(user)?;
+        let mut answer = Box::new(Answer {
+            code: CString::new(code)?,
+            prompts: 0,
+            last_text: String::new(),
+        });
+        let conv = Box::new(PamConv {
+            conv: conversation,
+            appdata_ptr: &mut *answer as *mut Answer as *mut c_void,
+        });
+        let mut pamh: *mut c_void = std::ptr::null_mut();
+        // SAFETY: valid NUL-terminated strings; `conv` and `answer` are boxed
+        // and live as long as the handle.
+        let rc = unsafe {
+            pam_start_confdir(
+                c_service.as_ptr(),
+                c_user.as_ptr(),
+                &*conv,
+                c_dir.as_ptr(),
+                &mut pamh,
+            )
+        };
+        if rc != PAM_SUCCESS || pamh.is_null() {
+            bail!("pam_start_confdir({service}) failed: {rc}");
+        }
+        Ok(Handle {
+            pamh,
+            _conv: conv,
+            answer,
+            ended: false,
+        })
+    }
+
+    /// `pam_authenticate(pamh, 0)`: the return code.
+    pub fn authenticate(&mut self) -> i32 {
+        // SAFETY: pamh came from a successful pam_start and is not ended.
+        unsafe { pam_authenticate(self.pamh, 0) }
+    }
+
+    /// `pam_end`: unloads the modules (dlclose).
+    pub fn end(mut self, status: i32) {
+        self.finish(status);
+    }
+
+    fn finish(&mut self, status: i32) {
+        if !self.ended {
+            self.ended = true;
+            // SAFETY: pamh came from a successful pam_start, ended once.
+            unsafe { pam_end(self.pamh, status) };
+        }
+    }
+
+    pub fn prompts(&self) -> u32 {
+        self.answer.prompts
+    }
+
+    pub fn last_text(&self) -> &str {
+        &self.answer.last_text
+    }
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        self.finish(PAM_SUCCESS);
+    }
+}
+
+/// The outcome of one whole login (start, authenticate, end).
+#[derive(Debug, Clone)]
+pub struct Login {
+    pub rc: i32,
+    pub prompts: u32,
+    pub last_text: String,
+}
+
+/// One complete login, as a host process does it for every session.
+pub fn login(confdir: &Path, service: &str, user: &str, code: &str) -> Result<Login> {
+    let mut h = Handle::start(confdir, service, user, code)?;
+    let rc = h.authenticate();
+    let out = Login {
+        rc,
+        prompts: h.prompts(),
+        last_text: h.last_text().to_string(),
+    };
+    h.end(rc);
+    Ok(out)
+}
