@@ -5,25 +5,35 @@
 
 use crate::authz::Peer;
 use mfa_proto::{LoginContext, Method};
+use std::io::Write;
+
+/// One line, one write: eprintln! on unbuffered stderr would issue a
+/// write per formatted piece, which costs on the login path and lets
+/// lines from two threads interleave.
+fn line(text: String) {
+    let mut bytes = text.into_bytes();
+    bytes.push(b'\n');
+    let _ = std::io::stderr().lock().write_all(&bytes);
+}
 
 pub fn attempt(user: &str, ctx: &LoginContext, peer: &Peer, method: Method, outcome: &str) {
     let method = match method {
         Method::Totp => "totp",
         Method::Recovery => "recovery",
     };
-    eprintln!(
+    line(format!(
         "mfad: audit attempt user={user:?} service={:?} rhost={:?} tty={:?} method={method} outcome={outcome} by_uid={}",
         ctx.service,
         ctx.rhost.as_deref().unwrap_or(""),
         ctx.tty.as_deref().unwrap_or(""),
         peer.uid,
-    );
+    ));
 }
 
 pub fn admin(peer: &Peer, action: &str, user: &str) {
-    eprintln!(
+    line(format!(
         "mfad: audit {action} user={user:?} by_uid={} by_pid={}",
         peer.uid,
         peer.pid.unwrap_or(0)
-    );
+    ));
 }

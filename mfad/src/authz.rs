@@ -3,7 +3,10 @@
 //! nothing the client says about itself is trusted.
 
 use nix::unistd::{Gid, Group, Uid, User};
+use std::collections::HashMap;
 use std::ffi::CString;
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 /// The kernel-reported identity of a connection's peer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,14 +70,32 @@ pub struct Account {
 }
 
 /// Look `user` up in NSS; None for a name it does not know.
+/// Answers are kept for a few seconds: a lookup opens and parses
+/// /etc/passwd (or asks sssd), and it is on every login's path.
 pub fn lookup(user: &str) -> Option<Account> {
-    match User::from_name(user) {
+    const TTL: Duration = Duration::from_secs(10);
+    const MAX: usize = 4096;
+    static CACHE: OnceLock<Mutex<HashMap<String, (Instant, Option<Account>)>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some((at, found)) = cache.lock().unwrap_or_else(|p| p.into_inner()).get(user) {
+        if at.elapsed() < TTL {
+            return found.clone();
+        }
+    }
+    let found = match User::from_name(user) {
         Ok(Some(u)) => Some(Account {
             name: u.name,
             uid: u.uid.as_raw(),
         }),
         _ => None,
+    };
+    let mut map = cache.lock().unwrap_or_else(|p| p.into_inner());
+    if map.len() >= MAX {
+        // Simple and bounded: start over rather than track recency.
+        map.clear();
     }
+    map.insert(user.to_string(), (Instant::now(), found.clone()));
+    found
 }
 
 /// Reject names that cannot be a login name and could only confuse logs or
