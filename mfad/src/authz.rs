@@ -70,12 +70,14 @@ pub struct Account {
 }
 
 /// Look `user` up in NSS; None for a name it does not know.
+type LookupCache = HashMap<String, (Instant, Option<Account>)>;
+
 /// Answers are kept for a few seconds: a lookup opens and parses
 /// /etc/passwd (or asks sssd), and it is on every login's path.
 pub fn lookup(user: &str) -> Option<Account> {
     const TTL: Duration = Duration::from_secs(10);
     const MAX: usize = 4096;
-    static CACHE: OnceLock<Mutex<HashMap<String, (Instant, Option<Account>)>>> = OnceLock::new();
+    static CACHE: OnceLock<Mutex<LookupCache>> = OnceLock::new();
     let cache = CACHE.get_or_init(Default::default);
     if let Some((at, found)) = cache.lock().unwrap_or_else(|p| p.into_inner()).get(user) {
         if at.elapsed() < TTL {
