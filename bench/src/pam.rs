@@ -1,50 +1,17 @@
-//! A minimal libpam client over FFI, like `tests/src/bin/pamdrive.rs`:
-//! `pam_start_confdir` (Linux-PAM >= 1.4) reads the service file from a
-//! scratch folder, so a stack can name modules by absolute path and nothing
-//! in /etc is touched. The conversation answers every prompt with one code.
+//! Timed logins through libpam (the FFI declarations are shared with the
+//! test driver, in `mfa_tests::libpam`). The conversation answers every
+//! prompt with one code.
 
 use anyhow::{bail, Result};
-use std::ffi::{c_char, c_int, c_void, CStr, CString};
+use std::ffi::{c_int, c_void, CStr, CString};
 use std::path::Path;
 
-#[repr(C)]
-struct PamMessage {
-    msg_style: c_int,
-    msg: *const c_char,
-}
+use mfa_tests::libpam::{
+    pam_authenticate, pam_end, pam_start_confdir, PamConv, PamMessage, PamResponse, PAM_CONV_ERR,
+    PAM_PROMPT_ECHO_OFF, PAM_PROMPT_ECHO_ON,
+};
 
-#[repr(C)]
-struct PamResponse {
-    resp: *mut c_char,
-    resp_retcode: c_int,
-}
-
-type ConvFn =
-    extern "C" fn(c_int, *mut *const PamMessage, *mut *mut PamResponse, *mut c_void) -> c_int;
-
-#[repr(C)]
-struct PamConv {
-    conv: ConvFn,
-    appdata_ptr: *mut c_void,
-}
-
-#[link(name = "pam")]
-extern "C" {
-    fn pam_start_confdir(
-        service: *const c_char,
-        user: *const c_char,
-        conv: *const PamConv,
-        confdir: *const c_char,
-        pamh: *mut *mut c_void,
-    ) -> c_int;
-    fn pam_authenticate(pamh: *mut c_void, flags: c_int) -> c_int;
-    fn pam_end(pamh: *mut c_void, status: c_int) -> c_int;
-}
-
-pub const PAM_SUCCESS: i32 = 0;
-const PAM_PROMPT_ECHO_OFF: c_int = 1;
-const PAM_PROMPT_ECHO_ON: c_int = 2;
-const PAM_CONV_ERR: c_int = 19;
+pub use mfa_tests::libpam::PAM_SUCCESS;
 
 /// What the conversation answers and what it saw.
 struct Answer {

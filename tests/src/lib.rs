@@ -6,6 +6,8 @@
 //! The binaries under test come from `cargo build --workspace`, which the
 //! README's test command runs first.
 
+pub mod libpam;
+
 use anyhow::{anyhow, bail, Context, Result};
 use mfa_proto::blocking::Client;
 use mfa_proto::{EnrollParams, Request, Response, Sensitive};
