@@ -16,7 +16,9 @@ const MAX_BATCH: usize = 512;
 
 /// Called with the outcome of the commit that contained the job.
 type Reply = Box<dyn FnOnce(Result<(), String>) + Send>;
-type Job = Box<dyn FnOnce(&Connection) -> Reply + Send>;
+/// Runs a job; the flag says whether the group transaction is still sound
+/// (its savepoint was closed cleanly), so the group may go on.
+type Job = Box<dyn FnOnce(&Connection) -> (Reply, bool) + Send>;
 
 pub(super) struct Writer {
     jobs: Option<mpsc::Sender<Job>>,
@@ -43,10 +45,11 @@ impl Writer {
     ) -> Result<R, StoreError> {
         let (reply_tx, reply_rx) = mpsc::sync_channel::<Result<R, StoreError>>(1);
         let job: Job = Box::new(move |conn| {
-            let result = in_savepoint(conn, f);
-            Box::new(move |commit: Result<(), String>| {
+            let (result, sound) = in_savepoint(conn, f);
+            let reply: Reply = Box::new(move |commit: Result<(), String>| {
                 let _ = reply_tx.send(commit.map_err(StoreError::Commit).and(result));
-            })
+            });
+            (reply, sound)
         });
         let jobs = self.jobs.as_ref().ok_or(StoreError::WriterGone)?;
         jobs.send(job).map_err(|_| StoreError::WriterGone)?;
@@ -54,19 +57,35 @@ impl Writer {
     }
 }
 
+/// Run `f` inside a savepoint, undoing it alone if it fails. The flag is
+/// false when the savepoint could not be closed or SQLite dropped the whole
+/// transaction (I/O error, disk full): then nothing of the group may be
+/// committed.
 fn in_savepoint<R>(
     conn: &Connection,
     f: impl FnOnce(&Connection) -> Result<R, StoreError>,
-) -> Result<R, StoreError> {
-    conn.execute_batch("SAVEPOINT job")?;
+) -> (Result<R, StoreError>, bool) {
+    if let Err(e) = conn.execute_batch("SAVEPOINT job") {
+        return (Err(e.into()), !conn.is_autocommit());
+    }
     let result = f(conn);
     let end = if result.is_ok() {
         "RELEASE job"
     } else {
         "ROLLBACK TO job; RELEASE job"
     };
-    conn.execute_batch(end)?;
-    result
+    match conn.execute_batch(end) {
+        Ok(()) => (result, !conn.is_autocommit()),
+        Err(e) => (Err(e.into()), false),
+    }
+}
+
+/// Open the group transaction, clearing one left open by an earlier fault.
+fn begin(conn: &Connection) -> rusqlite::Result<()> {
+    if !conn.is_autocommit() {
+        conn.execute_batch("ROLLBACK")?;
+    }
+    conn.execute_batch("BEGIN IMMEDIATE")
 }
 
 fn serve(conn: &Connection, jobs: &mpsc::Receiver<Job>) {
@@ -78,7 +97,7 @@ fn serve(conn: &Connection, jobs: &mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        if let Err(e) = begin(conn) {
             // Nothing ran; dropping the jobs answers their callers with an error.
             eprintln!("mfad: cannot begin a transaction: {e}");
             drop(batch);
@@ -87,20 +106,29 @@ fn serve(conn: &Connection, jobs: &mpsc::Receiver<Job>) {
         let mut replies = Vec::with_capacity(batch.len());
         let mut poisoned = false;
         for job in batch {
+            if poisoned {
+                // Not run: dropping it answers its caller with an error.
+                continue;
+            }
             match catch_unwind(AssertUnwindSafe(|| job(conn))) {
-                Ok(reply) => replies.push(reply),
+                Ok((reply, sound)) => {
+                    replies.push(reply);
+                    poisoned = !sound;
+                }
                 // A job that panicked may have left its savepoint half
                 // done: undo the whole group rather than commit that.
                 Err(_) => poisoned = true,
             }
         }
         let outcome = if poisoned {
-            Err("a store operation panicked; its group was rolled back".to_string())
+            Err("a store operation failed mid-transaction; its group was rolled back".to_string())
         } else {
             conn.execute_batch("COMMIT").map_err(|e| e.to_string())
         };
-        if outcome.is_err() {
-            let _ = conn.execute_batch("ROLLBACK");
+        if outcome.is_err() && !conn.is_autocommit() {
+            if let Err(e) = conn.execute_batch("ROLLBACK") {
+                eprintln!("mfad: rollback failed: {e}");
+            }
         }
         for reply in replies {
             reply(outcome.clone());
