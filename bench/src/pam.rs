@@ -3,12 +3,12 @@
 //! prompt with one code.
 
 use anyhow::{bail, Result};
-use std::ffi::{c_int, c_void, CStr, CString};
+use std::ffi::{c_int, c_void, CString};
 use std::path::Path;
 
 use mfa_tests::libpam::{
-    pam_authenticate, pam_end, pam_start_confdir, PamConv, PamMessage, PamResponse, PAM_CONV_ERR,
-    PAM_PROMPT_ECHO_OFF, PAM_PROMPT_ECHO_ON,
+    converse, pam_authenticate, pam_end, pam_start_confdir, PamConv, PamMessage, PamResponse,
+    PAM_CONV_ERR, PAM_PROMPT_ECHO_OFF, PAM_PROMPT_ECHO_ON,
 };
 
 pub use mfa_tests::libpam::PAM_SUCCESS;
@@ -27,31 +27,20 @@ extern "C" fn conversation(
     resps: *mut *mut PamResponse,
     appdata: *mut c_void,
 ) -> c_int {
-    if num <= 0 || msgs.is_null() || resps.is_null() || appdata.is_null() {
+    if appdata.is_null() {
         return PAM_CONV_ERR;
     }
-    // SAFETY: libpam passes `num` valid messages (Linux-PAM: an array of
-    // pointers) and a place for the response array, which we allocate with
-    // calloc for libpam to free; `appdata` is the Answer given to pam_start.
+    // SAFETY: `appdata` is the Answer given to pam_start, alive for the
+    // whole authentication; the rest is libpam's, as `converse` requires.
     unsafe {
         let answer = &mut *(appdata as *mut Answer);
-        let out =
-            libc::calloc(num as usize, std::mem::size_of::<PamResponse>()) as *mut PamResponse;
-        if out.is_null() {
-            return PAM_CONV_ERR;
-        }
-        for i in 0..num as usize {
-            let m = &**msgs.add(i);
-            if !m.msg.is_null() {
-                answer.last_text = CStr::from_ptr(m.msg).to_string_lossy().into_owned();
-            }
-            if m.msg_style == PAM_PROMPT_ECHO_OFF || m.msg_style == PAM_PROMPT_ECHO_ON {
+        converse(num, msgs, resps, |style, text| {
+            answer.last_text = text.to_string_lossy().into_owned();
+            if style == PAM_PROMPT_ECHO_OFF || style == PAM_PROMPT_ECHO_ON {
                 answer.prompts += 1;
-                (*out.add(i)).resp = libc::strdup(answer.code.as_ptr());
             }
-        }
-        *resps = out;
-        0
+            Some(answer.code.clone())
+        })
     }
 }
 

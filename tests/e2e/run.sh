@@ -189,50 +189,30 @@ ssh_pw() { # USER PORT CODE -> transcript in $WORK/last
 }
 ran_as() { grep -q "E2E-RAN-AS $1" "$WORK/last"; }
 show() { sed 's/^/     | /' "$WORK/last"; }
+# judge NAME CONDITION: the condition (shell code, about the last login's
+# transcript) is the check; on failure the transcript is shown.
+judge() {
+    if eval "$2"; then ok "$1"; else show; bad "$1"; fi
+}
 
 alice=mfa-e2e-alice
 code=$(code_now "${SECRET[$alice]}" 30)
 ssh_pw "$alice" "$PORT" "$code"
-if ran_as "$alice" && grep -q "Verification code:" "$WORK/last"; then
-    ok "ssh: password, then the code from oathtool, then the command runs"
-else
-    show
-    bad "ssh: password, then the code from oathtool, then the command runs"
-fi
+judge "ssh: password, then the code from oathtool, then the command runs" 'ran_as "$alice" && grep -q "Verification code:" "$WORK/last"'
 ssh_pw "$alice" "$PORT" "$code"
-if ! ran_as "$alice" && grep -q "already used" "$WORK/last"; then
-    ok "ssh: the same code for a second login is denied (and says why)"
-else
-    show
-    bad "ssh: the same code for a second login is denied (and says why)"
-fi
+judge "ssh: the same code for a second login is denied (and says why)" '! ran_as "$alice" && grep -q "already used" "$WORK/last"'
 # The reuses above were counted as failures: start from a clean count.
 mfa unlock --user "$alice" >/dev/null
 wrong=$(printf '%06d' $(((10#$code + 1) % 1000000)))
 ssh_pw "$alice" "$PORT" "$wrong"
-if ! ran_as "$alice" && grep -q "Wrong code" "$WORK/last"; then
-    ok "ssh: a wrong code is denied"
-else
-    show
-    bad "ssh: a wrong code is denied"
-fi
+judge "ssh: a wrong code is denied" '! ran_as "$alice" && grep -q "Wrong code" "$WORK/last"'
 mfa unlock --user "$alice" >/dev/null
 
 bob=mfa-e2e-bob
 ssh_pw "$bob" "$PORT" 000000
-if ! ran_as "$bob" && grep -q "No second factor is set up" "$WORK/last"; then
-    ok "ssh: an unenrolled user is denied without nullok, with a message"
-else
-    show
-    bad "ssh: an unenrolled user is denied without nullok, with a message"
-fi
+judge "ssh: an unenrolled user is denied without nullok, with a message" '! ran_as "$bob" && grep -q "No second factor is set up" "$WORK/last"'
 ssh_pw "$bob" $((PORT + 2)) 000000
-if ran_as "$bob" && ! grep -q "Verification code:" "$WORK/last"; then
-    ok "ssh: an unenrolled user gets in with nullok, asked for no code"
-else
-    show
-    bad "ssh: an unenrolled user gets in with nullok, asked for no code"
-fi
+judge "ssh: an unenrolled user gets in with nullok, asked for no code" 'ran_as "$bob" && ! grep -q "Verification code:" "$WORK/last"'
 carol=mfa-e2e-carol
 install -d -m 700 -o "$carol" -g "$carol" "/home/$carol/.ssh"
 ssh-keygen -q -t ed25519 -N '' -f "$WORK/carol_key"
@@ -240,48 +220,23 @@ install -m 600 -o "$carol" -g "$carol" "$WORK/carol_key.pub" "/home/$carol/.ssh/
 expect tests/e2e/ssh.exp "not-the-password" "$(code_now "${SECRET[$carol]}" 30)" "${SSH[@]}" \
     -i "$WORK/carol_key" -o IdentitiesOnly=yes -p $((PORT + 1)) "$carol@127.0.0.1" 'echo E2E-RAN-AS $(id -un)' \
     >"$WORK/last" 2>&1
-if ran_as "$carol" && ! grep -qi "password" "$WORK/last"; then
-    ok "ssh: SSH key + code, no password asked"
-else
-    show
-    bad "ssh: SSH key + code, no password asked"
-fi
+judge "ssh: SSH key + code, no password asked" 'ran_as "$carol" && ! grep -qi "password" "$WORK/last"'
 expect tests/e2e/ssh.exp "x" "000000" "${SSH[@]}" -o PubkeyAuthentication=no -p $((PORT + 1)) \
     "$carol@127.0.0.1" true >"$WORK/last" 2>&1
-if ! grep -q "Verification code:" "$WORK/last" && grep -q "Permission denied" "$WORK/last"; then
-    ok "ssh: without the key the code alone is not enough"
-else
-    show
-    bad "ssh: without the key the code alone is not enough"
-fi
+judge "ssh: without the key the code alone is not enough" '! grep -q "Verification code:" "$WORK/last" && grep -q "Permission denied" "$WORK/last"'
 
 echo "== console login stack (pamtester login)"
 dave=mfa-e2e-dave
 expect tests/e2e/ssh.exp "$PASS" "$(code_now "${SECRET[$dave]}" 30)" pamtester login "$dave" authenticate \
     >"$WORK/last" 2>&1
-if grep -q "successfully authenticated" "$WORK/last" && grep -q "Verification code:" "$WORK/last"; then
-    ok "pamtester login: password + code succeeds"
-else
-    show
-    bad "pamtester login: password + code succeeds"
-fi
+judge "pamtester login: password + code succeeds" 'grep -q "successfully authenticated" "$WORK/last" && grep -q "Verification code:" "$WORK/last"'
 expect tests/e2e/ssh.exp "$PASS" "" pamtester login "$dave" authenticate >"$WORK/last" 2>&1
-if ! grep -q "successfully authenticated" "$WORK/last"; then
-    ok "pamtester login: password alone fails"
-else
-    show
-    bad "pamtester login: password alone fails"
-fi
+judge "pamtester login: password alone fails" '! grep -q "successfully authenticated" "$WORK/last"'
 
 echo "== mfad stopped"
 stop_mfad
 ssh_pw "$alice" "$PORT" "$(code_now "${SECRET[$alice]}" 30)"
-if ! ran_as "$alice" && grep -q "second-factor service is not available" "$WORK/last"; then
-    ok "ssh: mfad stopped -> denied with a clear message"
-else
-    show
-    bad "ssh: mfad stopped -> denied with a clear message"
-fi
+judge "ssh: mfad stopped -> denied with a clear message" '! ran_as "$alice" && grep -q "second-factor service is not available" "$WORK/last"'
 check "mfad's audit lines record the attempts and no code" sh -c \
     "grep -q 'audit attempt user=\"$alice\"' '$WORK/mfad.log' && ! grep -q '$code' '$WORK/mfad.log'"
 

@@ -55,3 +55,54 @@ pub const PAM_ERROR_MSG: c_int = 3;
 pub const PAM_CONV_ERR: c_int = 19;
 pub const PAM_TTY: c_int = 3;
 pub const PAM_RHOST: c_int = 4;
+
+/// The body of a PAM conversation function, shared by every client here:
+/// it checks libpam's arguments, shows each message to `answer` (style and
+/// text), and returns its reply for the prompts in a calloc'd array that
+/// libpam frees. `answer` returning None for a prompt aborts the
+/// conversation with PAM_CONV_ERR, freeing what was built.
+///
+/// # Safety
+/// `msgs` and `resps` must be what libpam passed to the conversation
+/// function, with `num` messages (Linux-PAM: an array of pointers).
+pub unsafe fn converse(
+    num: c_int,
+    msgs: *mut *const PamMessage,
+    resps: *mut *mut PamResponse,
+    mut answer: impl FnMut(c_int, &std::ffi::CStr) -> Option<std::ffi::CString>,
+) -> c_int {
+    if num <= 0 || msgs.is_null() || resps.is_null() {
+        return PAM_CONV_ERR;
+    }
+    // SAFETY: per the contract above; the response array is calloc'd and
+    // each answer strdup'd, as libpam frees them with free().
+    unsafe {
+        let out =
+            libc::calloc(num as usize, std::mem::size_of::<PamResponse>()) as *mut PamResponse;
+        if out.is_null() {
+            return PAM_CONV_ERR;
+        }
+        for i in 0..num as usize {
+            let m = &**msgs.add(i);
+            let text = if m.msg.is_null() {
+                c""
+            } else {
+                std::ffi::CStr::from_ptr(m.msg)
+            };
+            let reply = answer(m.msg_style, text);
+            if m.msg_style != PAM_PROMPT_ECHO_OFF && m.msg_style != PAM_PROMPT_ECHO_ON {
+                continue;
+            }
+            let Some(reply) = reply else {
+                for j in 0..i {
+                    libc::free((*out.add(j)).resp as *mut c_void);
+                }
+                libc::free(out as *mut c_void);
+                return PAM_CONV_ERR;
+            };
+            (*out.add(i)).resp = libc::strdup(reply.as_ptr());
+        }
+        *resps = out;
+    }
+    PAM_SUCCESS
+}

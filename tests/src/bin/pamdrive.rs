@@ -41,54 +41,40 @@ extern "C" fn conversation(
     resps: *mut *mut PamResponse,
     appdata: *mut c_void,
 ) -> c_int {
-    // SAFETY: libpam passes `num` valid messages and a place for the
-    // response array, which we allocate with calloc for libpam to free.
+    if appdata.is_null() {
+        return PAM_CONV_ERR;
+    }
+    // SAFETY: `appdata` is the Script given to pam_start, alive for the
+    // whole authentication; the rest is libpam's, as `converse` requires.
     unsafe {
         let script = &mut *(appdata as *mut Script);
-        let out =
-            libc::calloc(num as usize, std::mem::size_of::<PamResponse>()) as *mut PamResponse;
-        if out.is_null() {
-            return PAM_CONV_ERR;
-        }
-        for i in 0..num as usize {
-            // Linux-PAM passes an array of pointers.
-            let m = &**msgs.add(i);
-            let text = CStr::from_ptr(m.msg).to_string_lossy();
-            let tag = match m.msg_style {
+        converse(num, msgs, resps, |style, text| {
+            let text = text.to_string_lossy();
+            let tag = match style {
                 PAM_PROMPT_ECHO_OFF => "echo-off",
                 PAM_PROMPT_ECHO_ON => "echo-on",
                 PAM_ERROR_MSG => "error",
                 _ => "info",
             };
-            if script.interactive {
-                if m.msg_style == PAM_ERROR_MSG || tag == "info" {
-                    println!("{text}");
-                } else {
-                    print!("{text}");
-                }
-            } else {
+            let prompt = style == PAM_PROMPT_ECHO_OFF || style == PAM_PROMPT_ECHO_ON;
+            if !script.interactive {
                 println!("[{tag}] {text}");
+            } else if prompt {
+                print!("{text}");
+            } else {
+                println!("{text}");
             }
             let _ = std::io::stdout().flush();
-            if m.msg_style == PAM_PROMPT_ECHO_OFF || m.msg_style == PAM_PROMPT_ECHO_ON {
-                let answer = if script.interactive {
-                    read_terminal(m.msg_style == PAM_PROMPT_ECHO_ON)
-                } else {
-                    script.answers.pop_front()
-                };
-                let Some(answer) = answer else {
-                    for j in 0..i {
-                        libc::free((*out.add(j)).resp as *mut c_void);
-                    }
-                    libc::free(out as *mut c_void);
-                    return PAM_CONV_ERR;
-                };
-                let c = CString::new(answer).unwrap_or_default();
-                (*out.add(i)).resp = libc::strdup(c.as_ptr());
+            if !prompt {
+                return None;
             }
-        }
-        *resps = out;
-        0
+            let answer = if script.interactive {
+                read_terminal(style == PAM_PROMPT_ECHO_ON)
+            } else {
+                script.answers.pop_front()
+            };
+            answer.map(|a| CString::new(a).unwrap_or_default())
+        })
     }
 }
 
