@@ -4,6 +4,7 @@
 //! BENCHMARKS.md for what each number means.
 
 pub mod daemon;
+pub mod load;
 pub mod otp;
 pub mod pam;
 pub mod report;

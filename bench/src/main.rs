@@ -3,6 +3,7 @@
 //! ```text
 //! mfa_bench run [--quick] [--out FILE] [--update-doc BENCHMARKS.md] [--command TEXT]
 //! mfa_bench pam-loop --confdir DIR --service NAME --warmup NAME --list FILE
+//! mfa_bench load [--accounts N] [--threads N] [--secs N] [--rate N] [--restart] [--hold]
 //! ```
 //!
 //! `run` does everything and writes a Markdown results section. `pam-loop`
@@ -44,9 +45,11 @@ fn main() {
     let result = match args.first().map(String::as_str) {
         Some("run") => run(&args[1..]),
         Some("pam-loop") => pam_loop(&args[1..]),
+        Some("load") => load(&args[1..]),
         _ => Err(anyhow!(
             "usage: mfa_bench run [--quick] [--out FILE] [--update-doc FILE] [--command TEXT]\n       \
-             mfa_bench pam-loop --confdir DIR --service NAME --warmup NAME --list FILE"
+             mfa_bench pam-loop --confdir DIR --service NAME --warmup NAME --list FILE\n       \
+             mfa_bench load [--accounts N] [--threads N] [--secs N] [--rate N] [--restart] [--hold]"
         )),
     };
     if let Err(e) = result {
@@ -60,6 +63,27 @@ fn flag_value(args: &[String], name: &str) -> Option<String> {
         .position(|a| a == name)
         .and_then(|i| args.get(i + 1))
         .cloned()
+}
+
+// -------------------------------------------------------------------- load
+
+fn load(args: &[String]) -> Result<()> {
+    let num = |name: &str, default: usize| -> Result<usize> {
+        flag_value(args, name).map_or(Ok(default), |v| {
+            v.parse().with_context(|| format!("{name} {v}"))
+        })
+    };
+    let plan = mfa_bench::load::LoadPlan {
+        accounts: num("--accounts", 100_000)?,
+        threads: num("--threads", 128)?,
+        secs: num("--secs", 10)? as u64,
+        rate: num("--rate", 5_000)? as f64,
+        restart: args.iter().any(|a| a == "--restart"),
+        hold: args.iter().any(|a| a == "--hold"),
+    };
+    let paths = paths()?;
+    let scratch = tempfile::Builder::new().prefix("mfa-load.").tempdir()?;
+    mfa_bench::load::load(&paths.mfad, scratch.path(), &plan)
 }
 
 // ---------------------------------------------------------------- pam-loop

@@ -227,19 +227,7 @@ impl<S: Store, C: Clock> Connection<S, C> {
                     ),
                     false,
                 ),
-                Ok(req) => {
-                    let service = self.service.clone();
-                    match tokio::task::spawn_blocking(move || service.handle(&peer, req)).await {
-                        Ok(resp) => (resp, true),
-                        Err(e) => {
-                            eprintln!("mfad: request handler failed: {e}");
-                            (
-                                Response::error(ErrorCode::Internal, "internal error in mfad"),
-                                true,
-                            )
-                        }
-                    }
-                }
+                Ok(req) => (self.service.handle_async(peer, req).await, true),
             };
             if self.reply(&mut stream, frame, &resp).await.is_err() || !keep {
                 return;

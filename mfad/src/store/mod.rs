@@ -109,9 +109,21 @@ pub struct AccountSummary {
 
 pub trait Store: Send + Sync + 'static {
     /// Load the state of `user` (and `rhost`), call `decide`, apply its
-    /// effects, commit durably, and return its result. Attempts are
-    /// serialized: no other attempt sees the state between the load and
-    /// the effects.
+    /// effects, commit durably, and hand the result to `done`. Attempts are
+    /// serialized: no other attempt sees the state between the load and the
+    /// effects. `done` may run on the store's own thread and must not
+    /// block; if the attempt cannot run at all it is dropped uncalled.
+    fn attempt_then<R>(
+        &self,
+        user: &str,
+        rhost: Option<&str>,
+        want_recovery: bool,
+        decide: impl FnOnce(&AttemptState) -> (R, Vec<Effect>) + Send + 'static,
+        done: impl FnOnce(Result<R, StoreError>) + Send + 'static,
+    ) where
+        R: Send + 'static;
+
+    /// [`Store::attempt_then`], waiting for the result.
     fn attempt<R>(
         &self,
         user: &str,
@@ -120,7 +132,14 @@ pub trait Store: Send + Sync + 'static {
         decide: impl FnOnce(&AttemptState) -> (R, Vec<Effect>) + Send + 'static,
     ) -> Result<R, StoreError>
     where
-        R: Send + 'static;
+        R: Send + 'static,
+    {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        self.attempt_then(user, rhost, want_recovery, decide, move |r| {
+            let _ = tx.send(r);
+        });
+        rx.recv().map_err(|_| StoreError::WriterGone)?
+    }
 
     fn summary(&self, user: &str) -> Result<Option<AccountSummary>, StoreError>;
 

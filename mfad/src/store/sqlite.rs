@@ -244,24 +244,27 @@ fn apply(
 }
 
 impl Store for SqliteStore {
-    fn attempt<R>(
+    fn attempt_then<R>(
         &self,
         user: &str,
         rhost: Option<&str>,
         want_recovery: bool,
         decide: impl FnOnce(&AttemptState) -> (R, Vec<Effect>) + Send + 'static,
-    ) -> Result<R, StoreError>
-    where
+        done: impl FnOnce(Result<R, StoreError>) + Send + 'static,
+    ) where
         R: Send + 'static,
     {
         let user = user.to_string();
         let rhost = rhost.map(str::to_string);
-        self.writer.run(move |conn| {
-            let state = load_state(conn, &user, rhost.as_deref(), want_recovery)?;
-            let (result, effects) = decide(&state);
-            apply(conn, &user, rhost.as_deref(), effects)?;
-            Ok(result)
-        })
+        self.writer.run_then(
+            move |conn| {
+                let state = load_state(conn, &user, rhost.as_deref(), want_recovery)?;
+                let (result, effects) = decide(&state);
+                apply(conn, &user, rhost.as_deref(), effects)?;
+                Ok(result)
+            },
+            done,
+        )
     }
 
     fn summary(&self, user: &str) -> Result<Option<AccountSummary>, StoreError> {

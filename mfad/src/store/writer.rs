@@ -44,16 +44,33 @@ impl Writer {
         f: impl FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
     ) -> Result<R, StoreError> {
         let (reply_tx, reply_rx) = mpsc::sync_channel::<Result<R, StoreError>>(1);
+        self.run_then(f, move |r| {
+            let _ = reply_tx.send(r);
+        });
+        // A job dropped unrun (writer gone, group poisoned) drops the sender.
+        reply_rx.recv().map_err(|_| StoreError::WriterGone)?
+    }
+
+    /// Like [`Writer::run`], but instead of waiting, hand the result to
+    /// `done` on the writer thread once the commit is durable. `done` must
+    /// not block (it typically wakes an async task). If the job is dropped
+    /// unrun, `done` is dropped without being called.
+    pub(super) fn run_then<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
+        done: impl FnOnce(Result<R, StoreError>) + Send + 'static,
+    ) {
         let job: Job = Box::new(move |conn| {
             let (result, sound) = in_savepoint(conn, f);
             let reply: Reply = Box::new(move |commit: Result<(), String>| {
-                let _ = reply_tx.send(commit.map_err(StoreError::Commit).and(result));
+                done(commit.map_err(StoreError::Commit).and(result));
             });
             (reply, sound)
         });
-        let jobs = self.jobs.as_ref().ok_or(StoreError::WriterGone)?;
-        jobs.send(job).map_err(|_| StoreError::WriterGone)?;
-        reply_rx.recv().map_err(|_| StoreError::WriterGone)?
+        if let Some(jobs) = self.jobs.as_ref() {
+            // On a send error the job (and `done` with it) is dropped.
+            let _ = jobs.send(job);
+        }
     }
 }
 

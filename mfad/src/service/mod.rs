@@ -1,6 +1,10 @@
 //! Every policy decision: who may do what, how a code is checked, when an
-//! attempt is refused. Synchronous on purpose: the server runs it on the
-//! blocking pool, and tests call it directly.
+//! attempt is refused. [`Service::handle`] is synchronous, so tests call it
+//! directly; the server uses [`Service::handle_async`], which answers
+//! root's logins without leaving the async threads and runs everything
+//! else on the blocking pool.
+
+mod login;
 
 use crate::audit;
 use crate::authz::{self, Peer, Role};
@@ -9,13 +13,11 @@ use crate::config::Config;
 use crate::crypto::Keys;
 use crate::limits::{self, Gate};
 use crate::otp::{self, Params};
-use crate::policy::{sealed_context, Policy, Verdict};
+use crate::policy::{sealed_context, Policy};
 use crate::recovery;
-use crate::store::{Enrollment, Pending, Store, StoreError};
-use mfa_proto::{
-    Challenge, EnrollParams, ErrorCode, LoginContext, Method, Request, Response, Sensitive,
-    StatusInfo,
-};
+use crate::store::{Enrollment, Pending, Store};
+use login::Step;
+use mfa_proto::{EnrollParams, ErrorCode, LoginContext, Request, Response, Sensitive, StatusInfo};
 use std::sync::Arc;
 use zeroize::Zeroizing;
 
@@ -80,10 +82,60 @@ impl<S: Store, C: Clock> Service<S, C> {
         &self.store
     }
 
+    /// Answer one request from `peer`, on the async threads when it is one
+    /// of root's logins and on the blocking pool otherwise.
+    pub async fn handle_async(self: &Arc<Self>, peer: Peer, req: Request) -> Response {
+        match req {
+            Request::Challenge { user, context } if peer.uid == 0 => {
+                if let Err(msg) = authz::valid_user_name(&user) {
+                    return Response::error(ErrorCode::InvalidUser, msg);
+                }
+                self.root_login_async(&peer, &user, &Step::Challenge, &context)
+                    .await
+            }
+            Request::Verify {
+                user,
+                code,
+                context,
+            } if peer.uid == 0 => {
+                if let Err(msg) = authz::valid_user_name(&user) {
+                    return Response::error(ErrorCode::InvalidUser, msg);
+                }
+                self.root_login_async(&peer, &user, &Step::verify(&code), &context)
+                    .await
+            }
+            req => {
+                let service = self.clone();
+                tokio::task::spawn_blocking(move || service.handle(&peer, req))
+                    .await
+                    .unwrap_or_else(|e| internal(format!("request handler failed: {e}")))
+            }
+        }
+    }
+
     /// Answer one request from `peer`. `hello` is the server's business.
     pub fn handle(&self, peer: &Peer, req: Request) -> Response {
         if let Request::List { after } = &req {
             return self.list(peer, after);
+        }
+        match &req {
+            Request::Challenge { user, context } if peer.uid == 0 => {
+                if let Err(msg) = authz::valid_user_name(user) {
+                    return Response::error(ErrorCode::InvalidUser, msg);
+                }
+                return self.root_login(peer, user, &Step::Challenge, context);
+            }
+            Request::Verify {
+                user,
+                code,
+                context,
+            } if peer.uid == 0 => {
+                if let Err(msg) = authz::valid_user_name(user) {
+                    return Response::error(ErrorCode::InvalidUser, msg);
+                }
+                return self.root_login(peer, user, &Step::verify(code), context);
+            }
+            _ => {}
         }
         let (user, need) = match &req {
             Request::Hello { .. } | Request::List { .. } => {
@@ -108,9 +160,11 @@ impl<S: Store, C: Clock> Service<S, C> {
             _ => ctx,
         };
         match req {
-            Request::Challenge { context, .. } => self.challenge(user, &own_context(context)),
+            Request::Challenge { context, .. } => {
+                self.login(user, &Step::Challenge, &own_context(context), peer)
+            }
             Request::Verify { code, context, .. } => {
-                self.verify(user, &code, &own_context(context), peer)
+                self.login(user, &Step::verify(&code), &own_context(context), peer)
             }
             Request::EnrollBegin { params, .. } => self.enroll_begin(sub.role, user, params),
             Request::EnrollConfirm {
@@ -182,87 +236,10 @@ impl<S: Store, C: Clock> Service<S, C> {
         Ok(Subject { role, user })
     }
 
-    fn challenge(&self, user: &str, ctx: &LoginContext) -> Response {
-        let now = self.clock.now();
-        let policy = self.policy.clone();
-        let res = self
-            .store
-            .attempt(user, ctx.rhost.as_deref(), false, move |st| {
-                let r = match (&st.enrollment, policy.gate(st, now)) {
-                    (None, _) => Response::Challenge {
-                        state: Challenge::NotEnrolled,
-                    },
-                    (Some(_), Gate::Locked) => Response::Locked,
-                    (Some(_), Gate::Wait(n)) => Response::RateLimited {
-                        retry_after_secs: n,
-                    },
-                    (Some(_), Gate::Open) => Response::Challenge {
-                        state: Challenge::Ready,
-                    },
-                };
-                (r, vec![])
-            });
-        res.unwrap_or_else(internal)
-    }
-
-    fn verify(&self, user: &str, code: &Sensitive, ctx: &LoginContext, peer: &Peer) -> Response {
-        let now = self.clock.now();
-        let code: Zeroizing<String> = Zeroizing::new(
-            code.expose()
-                .chars()
-                .filter(|c| !c.is_whitespace())
-                .collect(),
-        );
-        let recovery = recovery::normalize(&code);
-        let method = if recovery.is_some() {
-            Method::Recovery
-        } else {
-            Method::Totp
-        };
-        let policy = self.policy.clone();
-        let owner = user.to_string();
-        let want_recovery = recovery.is_some();
-        let res = self
-            .store
-            .attempt(user, ctx.rhost.as_deref(), want_recovery, move |st| {
-                policy.decide(
-                    &owner,
-                    st,
-                    &code,
-                    recovery.as_deref().map(String::as_str),
-                    now,
-                )
-            });
-        let verdict = match res {
-            Ok(v) => v,
-            // A lost race on the conditional update means another login
-            // used this very step or code first.
-            Err(StoreError::Conflict) => Verdict::Replayed,
-            Err(e) => Verdict::Broken(e.to_string()),
-        };
-        audit::attempt(user, ctx, peer, method, &verdict_name(&verdict));
-        match verdict {
-            Verdict::Ok(method, left) => Response::Verified {
-                method,
-                recovery_codes_left: left,
-            },
-            Verdict::Wrong(Gate::Locked) | Verdict::Limited(Gate::Locked) => Response::Locked,
-            Verdict::Wrong(Gate::Wait(n)) => Response::WrongCode {
-                retry_after_secs: Some(n),
-            },
-            Verdict::Wrong(Gate::Open) => Response::WrongCode {
-                retry_after_secs: None,
-            },
-            Verdict::Limited(Gate::Wait(n)) => Response::RateLimited {
-                retry_after_secs: n,
-            },
-            Verdict::Limited(Gate::Open) => Response::RateLimited {
-                retry_after_secs: 1,
-            },
-            Verdict::Replayed => Response::Replayed,
-            Verdict::NotEnrolled => Response::NotEnrolled,
-            Verdict::Broken(e) => internal(e),
-        }
+    /// A login step on an account already resolved by [`Service::subject`].
+    fn login(&self, user: &str, step: &Step, ctx: &LoginContext, peer: &Peer) -> Response {
+        let res = self.attempt(user, step, ctx);
+        self.answer(user, step, ctx, peer, res)
     }
 
     fn enroll_begin(&self, role: Role, user: &str, p: EnrollParams) -> Response {
@@ -367,15 +344,11 @@ impl<S: Store, C: Clock> Service<S, C> {
                     "this account is already enrolled: give a current code (or a recovery code) to replace it",
                 );
             };
-            match self.verify(
-                user,
-                current,
-                &LoginContext {
-                    service: "mfa-enroll".into(),
-                    ..Default::default()
-                },
-                peer,
-            ) {
+            let ctx = LoginContext {
+                service: "mfa-enroll".into(),
+                ..Default::default()
+            };
+            match self.login(user, &Step::verify(current), &ctx, peer) {
                 Response::Verified { .. } => {}
                 other => return other,
             }
@@ -476,18 +449,5 @@ impl<S: Store, C: Clock> Service<S, C> {
             }
             Err(e) => internal(e),
         }
-    }
-}
-
-fn verdict_name(v: &Verdict) -> String {
-    match v {
-        Verdict::Ok(..) => "success".into(),
-        Verdict::Wrong(Gate::Locked) => "wrong_code_locked".into(),
-        Verdict::Wrong(_) => "wrong_code".into(),
-        Verdict::Replayed => "replayed".into(),
-        Verdict::Limited(Gate::Locked) => "locked".into(),
-        Verdict::Limited(_) => "rate_limited".into(),
-        Verdict::NotEnrolled => "not_enrolled".into(),
-        Verdict::Broken(_) => "error".into(),
     }
 }
