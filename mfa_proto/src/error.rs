@@ -55,4 +55,7 @@ pub enum ErrorCode {
     AlreadyEnrolled,
     /// Something went wrong inside the daemon; details are in its log.
     Internal,
+    /// The account changed (another enrollment, a removal) while the
+    /// request was being decided; nothing was applied. Start again.
+    Conflict,
 }

@@ -15,7 +15,7 @@ use crate::limits::{self, Gate};
 use crate::otp::{self, Params};
 use crate::policy::{sealed_context, Policy};
 use crate::recovery;
-use crate::store::{Enrollment, Pending, Store};
+use crate::store::{Enrollment, Expect, Pending, Store, StoreError};
 use login::Step;
 use mfa_proto::{EnrollParams, ErrorCode, LoginContext, Request, Response, Sensitive, StatusInfo};
 use std::sync::Arc;
@@ -331,10 +331,11 @@ impl<S: Store, C: Clock> Service<S, C> {
             }
             Err(e) => return internal(e),
         };
-        let existing = match self.store.summary(user) {
-            Ok(s) => s.is_some(),
+        let replaces = match self.store.summary(user) {
+            Ok(s) => s.map(|s| s.enrollment.sealed_secret),
             Err(e) => return internal(e),
         };
+        let existing = replaces.is_some();
         // A user replacing their own enrollment proves the old one first, so
         // a borrowed unlocked session cannot silently move the factor.
         if existing && !role.is_admin() {
@@ -407,8 +408,20 @@ impl<S: Store, C: Clock> Service<S, C> {
             last_step: Some(step),
             created_at: now,
         };
-        if let Err(e) = self.store.confirm(user, &enrollment, &hashes) {
-            return internal(e);
+        let expect = Expect {
+            pending: pending.sealed_secret,
+            replaces,
+        };
+        match self.store.confirm(user, &enrollment, &hashes, &expect) {
+            Ok(()) => {}
+            // What the proof above was checked against changed meanwhile.
+            Err(StoreError::Conflict) => {
+                return Response::error(
+                    ErrorCode::Conflict,
+                    "the account changed while this enrollment was being confirmed (another enrollment or a removal): start again",
+                )
+            }
+            Err(e) => return internal(e),
         }
         audit::admin(peer, if existing { "re-enroll" } else { "enroll" }, user);
         Response::Enrolled {

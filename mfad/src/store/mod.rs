@@ -22,7 +22,7 @@ pub enum StoreError {
     Integrity(String),
     #[error("database schema version {0} is newer than this mfad understands")]
     FutureSchema(i64),
-    #[error("a conditional update lost a race; the attempt was rolled back")]
+    #[error("a conditional update lost a race; the operation was rolled back")]
     Conflict,
     #[error("state directory {path}: {source}")]
     StateDir {
@@ -59,6 +59,16 @@ pub struct Pending {
     pub digits: u8,
     pub period: u64,
     pub expires_at: i64,
+}
+
+/// What a confirmation was decided on: the pending enrollment it checked
+/// the code against and the enrollment (if any) it replaces, each named by
+/// its sealed secret, which is unique (random nonce). A confirmation that
+/// raced with another enrollment or a removal must not apply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expect {
+    pub pending: Vec<u8>,
+    pub replaces: Option<Vec<u8>>,
 }
 
 /// Failure counters of an account or a remote host.
@@ -152,12 +162,15 @@ pub trait Store: Send + Sync + 'static {
     fn pending(&self, user: &str) -> Result<Option<Pending>, StoreError>;
 
     /// Make an enrollment live: replaces the old one, its recovery codes and
-    /// its counters, and drops the pending entry, in one transaction.
+    /// its counters, and drops the pending entry, in one transaction, but
+    /// only if the account still is as `expect` says (else
+    /// [`StoreError::Conflict`] and nothing changes).
     fn confirm(
         &self,
         user: &str,
         enrollment: &Enrollment,
         recovery: &[[u8; 32]],
+        expect: &Expect,
     ) -> Result<(), StoreError>;
 
     /// Delete everything about `user`. False when nothing was there.

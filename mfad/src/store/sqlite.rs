@@ -339,11 +339,29 @@ impl Store for SqliteStore {
         })
     }
 
-    fn confirm(&self, user: &str, e: &Enrollment, recovery: &[[u8; 32]]) -> Result<(), StoreError> {
+    fn confirm(
+        &self,
+        user: &str,
+        e: &Enrollment,
+        recovery: &[[u8; 32]],
+        expect: &Expect,
+    ) -> Result<(), StoreError> {
         let user = user.to_string();
         let e = e.clone();
         let recovery = recovery.to_vec();
+        let expect = expect.clone();
         self.writer.run(move |conn| {
+            let pending: Option<Vec<u8>> = conn
+                .prepare_cached("SELECT secret FROM pending WHERE user = ?1")?
+                .query_row([&user], |r| r.get(0))
+                .optional()?;
+            let current: Option<Vec<u8>> = conn
+                .prepare_cached("SELECT secret FROM accounts WHERE user = ?1")?
+                .query_row([&user], |r| r.get(0))
+                .optional()?;
+            if pending.as_ref() != Some(&expect.pending) || current != expect.replaces {
+                return Err(StoreError::Conflict);
+            }
             conn.execute("DELETE FROM accounts WHERE user = ?1", [&user])?;
             conn.execute(
                 "INSERT INTO accounts (user, secret, algorithm, digits, period, last_step, created_at)
@@ -416,13 +434,96 @@ mod tests {
         }
     }
 
+    /// Enroll `user` the way the service does: a pending entry, then the
+    /// confirmation, expecting what is there.
+    fn enroll(
+        s: &SqliteStore,
+        user: &str,
+        e: &Enrollment,
+        recovery: &[[u8; 32]],
+    ) -> Result<(), StoreError> {
+        let p = Pending {
+            sealed_secret: e.sealed_secret.clone(),
+            algorithm: e.algorithm,
+            digits: e.digits,
+            period: e.period,
+            expires_at: e.created_at + 600,
+        };
+        s.put_pending(user, &p)?;
+        let replaces = s.summary(user)?.map(|x| x.enrollment.sealed_secret);
+        s.confirm(
+            user,
+            e,
+            recovery,
+            &Expect {
+                pending: p.sealed_secret,
+                replaces,
+            },
+        )
+    }
+
+    #[test]
+    fn a_confirmation_that_raced_with_another_change_does_not_apply(
+    ) -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let s = SqliteStore::open(dir.path())?;
+        let first = enrollment(Some(1));
+        enroll(&s, "ann", &first, &[])?;
+        let mut second = enrollment(Some(2));
+        second.sealed_secret = vec![4, 5, 6];
+        let pending = Pending {
+            sealed_secret: second.sealed_secret.clone(),
+            algorithm: second.algorithm,
+            digits: second.digits,
+            period: second.period,
+            expires_at: 5000,
+        };
+        s.put_pending("ann", &pending)?;
+        let seen = Expect {
+            pending: pending.sealed_secret.clone(),
+            replaces: Some(first.sealed_secret.clone()),
+        };
+        // Decided on while not enrolled, but ann is enrolled by now.
+        let stale = Expect {
+            replaces: None,
+            ..seen.clone()
+        };
+        assert!(matches!(
+            s.confirm("ann", &second, &[], &stale),
+            Err(StoreError::Conflict)
+        ));
+        // Another enroll_begin replaced the pending secret meanwhile.
+        let other = Expect {
+            pending: vec![7, 7, 7],
+            ..seen.clone()
+        };
+        assert!(matches!(
+            s.confirm("ann", &second, &[], &other),
+            Err(StoreError::Conflict)
+        ));
+        assert_eq!(s.summary("ann")?.ok_or("gone")?.enrollment, first);
+        assert!(s.pending("ann")?.is_some());
+        s.confirm("ann", &second, &[], &seen)?;
+        assert_eq!(s.summary("ann")?.ok_or("gone")?.enrollment, second);
+        assert!(s.pending("ann")?.is_none());
+        // Removed between the check and the confirmation.
+        s.put_pending("ann", &pending)?;
+        assert!(s.remove("ann")?);
+        assert!(matches!(
+            s.confirm("ann", &second, &[], &seen),
+            Err(StoreError::Conflict)
+        ));
+        assert!(s.summary("ann")?.is_none());
+        Ok(())
+    }
+
     #[test]
     fn enrollment_survives_reopen_and_schema_is_current() -> Result<(), Box<dyn std::error::Error>>
     {
         let dir = tempfile::tempdir()?;
         {
             let s = SqliteStore::open(dir.path())?;
-            s.confirm("ann", &enrollment(Some(5)), &[[9u8; 32]; 10])?;
+            enroll(&s, "ann", &enrollment(Some(5)), &[[9u8; 32]; 10])?;
         }
         let s = SqliteStore::open(dir.path())?;
         let sum = s.summary("ann")?.ok_or("missing")?;
@@ -462,7 +563,7 @@ mod tests {
     ) -> Result<(), Box<dyn std::error::Error>> {
         let dir = tempfile::tempdir()?;
         let s = SqliteStore::open(dir.path())?;
-        s.confirm("ann", &enrollment(Some(5)), &[])?;
+        enroll(&s, "ann", &enrollment(Some(5)), &[])?;
         assert!(matches!(
             s.attempt("ann", None, false, |_| ((), vec![Effect::AcceptStep(5)])),
             Err(StoreError::Conflict)
@@ -478,7 +579,7 @@ mod tests {
     ) -> Result<(), Box<dyn std::error::Error>> {
         let dir = tempfile::tempdir()?;
         let s = std::sync::Arc::new(SqliteStore::open(dir.path())?);
-        s.confirm("ann", &enrollment(Some(0)), &[])?;
+        enroll(&s, "ann", &enrollment(Some(0)), &[])?;
         // 64 threads at once. Even ones accept the step after the last one
         // they see, so all 32 succeed only if each saw the one before it,
         // batched or not. Odd ones bump the failure counter and then make a
@@ -527,7 +628,7 @@ mod tests {
     fn a_recovery_code_is_used_once() -> Result<(), Box<dyn std::error::Error>> {
         let dir = tempfile::tempdir()?;
         let s = SqliteStore::open(dir.path())?;
-        s.confirm("ann", &enrollment(None), &[[1u8; 32], [2u8; 32]])?;
+        enroll(&s, "ann", &enrollment(None), &[[1u8; 32], [2u8; 32]])?;
         let codes = s.attempt("ann", None, true, |st| (st.recovery.clone(), vec![]))?;
         assert_eq!(codes.len(), 2);
         let id = codes[0].id;
