@@ -69,10 +69,19 @@ pub struct Client {
 }
 
 impl Client {
-    /// Connect, then exchange `hello`. `timeout` bounds the connect and every
-    /// later call as a whole (not each read), so a daemon that trickles
-    /// bytes cannot stretch it.
+    /// Connect, then exchange `hello`. `timeout` bounds the connect and the
+    /// hello together, and then every later call as a whole (not each
+    /// read), so a daemon that trickles bytes cannot stretch it.
     pub fn connect(path: &Path, timeout: Duration, client: &str) -> Result<Self, ClientError> {
+        Self::connect_until(path, Instant::now() + timeout, timeout, client)
+    }
+
+    fn connect_until(
+        path: &Path,
+        deadline: Instant,
+        timeout: Duration,
+        client: &str,
+    ) -> Result<Self, ClientError> {
         let connect_err = |source| ClientError::Connect {
             path: path.display().to_string(),
             source,
@@ -82,16 +91,21 @@ impl Client {
         // process that sshd or login spawns.
         let sock = socket2::Socket::new(socket2::Domain::UNIX, socket2::Type::STREAM, None)
             .map_err(connect_err)?;
-        sock.connect_timeout(&addr, timeout).map_err(connect_err)?;
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(ClientError::TimedOut);
+        }
+        sock.connect_timeout(&addr, left).map_err(connect_err)?;
         let mut c = Client {
             stream: sock.into(),
             timeout,
             server: String::new(),
         };
-        match c.call(&Request::Hello {
+        let hello = Request::Hello {
             version: PROTOCOL_VERSION,
             client: client.into(),
-        })? {
+        };
+        match c.call_until(&hello, deadline)? {
             Response::Hello { version, server } if version == PROTOCOL_VERSION => {
                 c.server = server;
                 Ok(c)
@@ -118,9 +132,12 @@ impl Client {
         self.timeout = timeout;
     }
 
-    /// Send one request and wait for its answer, within the deadline.
+    /// Send one request and wait for its answer, within the timeout.
     pub fn call(&mut self, req: &Request) -> Result<Response, ClientError> {
-        let deadline = Instant::now() + self.timeout;
+        self.call_until(req, Instant::now() + self.timeout)
+    }
+
+    fn call_until(&mut self, req: &Request, deadline: Instant) -> Result<Response, ClientError> {
         let mut io = DeadlineStream {
             stream: &self.stream,
             deadline,
@@ -128,6 +145,19 @@ impl Client {
         write_frame(&mut io, req)?;
         Ok(read_frame(&mut io)?)
     }
+}
+
+/// One request on a fresh connection, with `timeout` bounding everything
+/// (connect, `hello` and the request together): what the PAM module does,
+/// so a login waits at most its configured timeout for the daemon.
+pub fn request_once(
+    path: &Path,
+    timeout: Duration,
+    client: &str,
+    req: &Request,
+) -> Result<Response, ClientError> {
+    let deadline = Instant::now() + timeout;
+    Client::connect_until(path, deadline, timeout, client)?.call_until(req, deadline)
 }
 
 /// Applies what is left of one overall deadline to every read and write.
@@ -213,6 +243,60 @@ mod tests {
             "t",
         );
         assert!(matches!(err, Err(ClientError::Connect { .. })));
+    }
+
+    /// A server that answers every frame after `delay`.
+    fn slow_server(path: &Path, delay: Duration) -> std::io::Result<std::thread::JoinHandle<()>> {
+        let listener = std::os::unix::net::UnixListener::bind(path)?;
+        Ok(std::thread::spawn(move || {
+            let Ok((mut s, _)) = listener.accept() else {
+                return;
+            };
+            while let Ok(req) = read_frame::<_, Request>(&mut s) {
+                std::thread::sleep(delay);
+                let resp = match req {
+                    Request::Hello { .. } => Response::Hello {
+                        version: PROTOCOL_VERSION,
+                        server: "slow".into(),
+                    },
+                    _ => Response::NotEnrolled,
+                };
+                if write_frame(&mut s, &resp).is_err() {
+                    return;
+                }
+            }
+        }))
+    }
+
+    #[test]
+    fn one_timeout_bounds_connect_hello_and_request_together(
+    ) -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile_dir("total")?;
+        let path = dir.join("s.sock");
+        let req = Request::Status { user: "ann".into() };
+        // Each answer comes after 400 ms: hello plus the request take 800 ms,
+        // over the 600 ms timeout though each alone is under it.
+        let server = slow_server(&path, Duration::from_millis(400))?;
+        let started = Instant::now();
+        let err = request_once(&path, Duration::from_millis(600), "t", &req);
+        assert!(matches!(err, Err(ClientError::TimedOut)), "{err:?}");
+        assert!(started.elapsed() < Duration::from_millis(750));
+        server.join().map_err(|_| "server thread panicked")?;
+        // With room for both, the same exchange succeeds.
+        std::fs::remove_file(&path)?;
+        let server = slow_server(&path, Duration::from_millis(100))?;
+        let ok = request_once(&path, Duration::from_secs(2), "t", &req)?;
+        assert_eq!(ok, Response::NotEnrolled);
+        drop(server);
+        std::fs::remove_dir_all(&dir)?;
+        Ok(())
+    }
+
+    fn tempfile_dir(tag: &str) -> std::io::Result<std::path::PathBuf> {
+        let dir = std::env::temp_dir().join(format!("mfa-proto-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)?;
+        Ok(dir)
     }
 
     #[test]
