@@ -55,7 +55,11 @@ pub enum ErrorCode {
     AlreadyEnrolled,
     /// Something went wrong inside the daemon; details are in its log.
     Internal,
-    /// The account changed (another enrollment, a removal) while the
-    /// request was being decided; nothing was applied. Start again.
+    /// The account changed (another enrollment, a removal, expiry) while
+    /// the request was being decided; nothing was applied. Start again.
     Conflict,
+    /// A code this version does not know (sent by a newer mfad); the
+    /// message still says what happened.
+    #[serde(other)]
+    Unknown,
 }

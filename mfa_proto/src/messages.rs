@@ -280,4 +280,12 @@ mod tests {
         );
         Ok(())
     }
+
+    #[test]
+    fn an_error_code_from_a_newer_daemon_still_decodes() -> Result<(), serde_json::Error> {
+        let r: Response =
+            serde_json::from_str(r#"{"type":"error","code":"quota_exceeded","message":"m"}"#)?;
+        assert_eq!(r, Response::error(ErrorCode::Unknown, "m"));
+        Ok(())
+    }
 }

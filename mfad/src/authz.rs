@@ -69,19 +69,24 @@ pub struct Account {
     pub uid: u32,
 }
 
-/// Look `user` up in NSS; None for a name it does not know.
 type LookupCache = HashMap<String, (Instant, Option<Account>)>;
 
-/// Answers are kept for a few seconds: a lookup opens and parses
-/// /etc/passwd (or asks sssd), and it is on every login's path.
-pub fn lookup(user: &str) -> Option<Account> {
+/// How a name service lookup is done; [`lookup`] in production, a table in
+/// tests (no NSS here spells a name differently from how it was asked).
+pub type Lookup = fn(&str) -> Result<Option<Account>, String>;
+
+/// Look `user` up in NSS: None for a name it does not know, an error when
+/// it could not answer (sssd or LDAP down), which callers must not take
+/// for "no such user". Answers are kept for a few seconds, errors are not:
+/// a lookup opens and parses /etc/passwd (or asks sssd).
+pub fn lookup(user: &str) -> Result<Option<Account>, String> {
     const TTL: Duration = Duration::from_secs(10);
     const MAX: usize = 4096;
     static CACHE: OnceLock<Mutex<LookupCache>> = OnceLock::new();
     let cache = CACHE.get_or_init(Default::default);
     if let Some((at, found)) = cache.lock().unwrap_or_else(|p| p.into_inner()).get(user) {
         if at.elapsed() < TTL {
-            return found.clone();
+            return Ok(found.clone());
         }
     }
     let found = match User::from_name(user) {
@@ -89,7 +94,8 @@ pub fn lookup(user: &str) -> Option<Account> {
             name: u.name,
             uid: u.uid.as_raw(),
         }),
-        _ => None,
+        Ok(None) => None,
+        Err(e) => return Err(format!("cannot look up user {user:?}: {e}")),
     };
     let mut map = cache.lock().unwrap_or_else(|p| p.into_inner());
     if map.len() >= MAX {
@@ -97,7 +103,7 @@ pub fn lookup(user: &str) -> Option<Account> {
         map.clear();
     }
     map.insert(user.to_string(), (Instant::now(), found.clone()));
-    found
+    Ok(found)
 }
 
 /// Reject names that cannot be a login name and could only confuse logs or
@@ -164,12 +170,12 @@ mod tests {
     fn lookup_finds_root_and_not_strangers() {
         assert_eq!(
             lookup("root"),
-            Some(Account {
+            Ok(Some(Account {
                 name: "root".into(),
                 uid: 0
-            })
+            }))
         );
-        assert_eq!(lookup("no-such-user-xyz"), None);
+        assert_eq!(lookup("no-such-user-xyz"), Ok(None));
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! The two requests on every login's path, `challenge` and `verify`, in a
-//! blocking form (for tests and the blocking pool) and an async form (for
-//! the server, so a login costs no hand-off to a blocking thread: the
-//! store's writer thread wakes the connection's task directly).
+//! blocking form ([`Service::handle`]: non-root callers on the blocking
+//! pool, and tests) and an async form (root's logins in the server, so a
+//! login costs no hand-off to a blocking thread: the store's writer thread
+//! wakes the connection's task directly). Both forms share every decision
+//! and are tested against each other.
 //!
 //! Root's logins (sshd, login, su, sudo) name the account as the user
 //! typed it. Enrolled names are stored as NSS spells them, so a name that
@@ -12,7 +14,7 @@
 
 use super::{internal, Service};
 use crate::audit;
-use crate::authz::{self, Peer};
+use crate::authz::Peer;
 use crate::clock::Clock;
 use crate::limits::Gate;
 use crate::policy::Verdict;
@@ -126,7 +128,7 @@ impl<S: Store, C: Clock> Service<S, C> {
             .attempt_then(user, ctx.rhost.as_deref(), want_recovery, job, move |r| {
                 let _ = tx.send(r);
             });
-        rx.await.map_err(|_| StoreError::WriterGone)?
+        rx.await.map_err(|_| StoreError::NotRun)?
     }
 
     /// Turn what the store decided into the answer, auditing every verify.
@@ -193,14 +195,19 @@ impl<S: Store, C: Clock> Service<S, C> {
         step: &Step,
         ctx: &LoginContext,
     ) -> Response {
-        let mut res = self.attempt(user, step, ctx);
-        if not_enrolled(&res) {
-            if let Some(canon) = authz::lookup(user).filter(|a| a.name != user) {
-                res = self.attempt(&canon.name, step, ctx);
-                return self.answer(&canon.name, step, ctx, peer, res);
-            }
+        let res = self.attempt(user, step, ctx);
+        if !not_enrolled(&res) {
+            return self.answer(user, step, ctx, peer, res);
         }
-        self.answer(user, step, ctx, peer, res)
+        match (self.names)(user) {
+            Ok(Some(canon)) if canon.name != user => {
+                let res = self.attempt(&canon.name, step, ctx);
+                self.answer(&canon.name, step, ctx, peer, res)
+            }
+            Ok(_) => self.answer(user, step, ctx, peer, res),
+            // Not "not enrolled": with nullok that would let the login in.
+            Err(e) => internal(e),
+        }
     }
 
     /// A step from root, for the server: the NSS lookup (which may block on
@@ -213,16 +220,21 @@ impl<S: Store, C: Clock> Service<S, C> {
         step: &Step,
         ctx: &LoginContext,
     ) -> Response {
-        let mut res = self.attempt_async(user, step, ctx).await;
-        if not_enrolled(&res) {
-            let name = user.to_string();
-            let found = tokio::task::spawn_blocking(move || authz::lookup(&name)).await;
-            if let Ok(Some(canon)) = found.map(|a| a.filter(|a| a.name != user)) {
-                res = self.attempt_async(&canon.name, step, ctx).await;
-                return self.answer(&canon.name, step, ctx, peer, res);
-            }
+        let res = self.attempt_async(user, step, ctx).await;
+        if !not_enrolled(&res) {
+            return self.answer(user, step, ctx, peer, res);
         }
-        self.answer(user, step, ctx, peer, res)
+        let (names, name) = (self.names, user.to_string());
+        match tokio::task::spawn_blocking(move || names(&name)).await {
+            Ok(Ok(Some(canon))) if canon.name != user => {
+                let res = self.attempt_async(&canon.name, step, ctx).await;
+                self.answer(&canon.name, step, ctx, peer, res)
+            }
+            Ok(Ok(_)) => self.answer(user, step, ctx, peer, res),
+            // Not "not enrolled": with nullok that would let the login in.
+            Ok(Err(e)) => internal(e),
+            Err(e) => internal(format!("name lookup failed: {e}")),
+        }
     }
 }
 
@@ -236,5 +248,220 @@ fn verdict_name(v: &Verdict) -> &'static str {
         Verdict::Limited(_) => "rate_limited",
         Verdict::NotEnrolled => "not_enrolled",
         Verdict::Broken(_) => "error",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::authz::Account;
+    use crate::clock::ManualClock;
+    use crate::config::Config;
+    use crate::crypto::Keys;
+    use crate::store::SqliteStore;
+    use mfa_proto::{EnrollParams, ErrorCode, Request};
+
+    const T0: i64 = 2_000_000_010;
+    const SECRET: [u8; 20] = [7; 20];
+
+    /// A directory where "ANN" is another spelling of ann and one name
+    /// makes the directory fail.
+    fn directory(name: &str) -> Result<Option<Account>, String> {
+        match name {
+            "ann" | "ANN" => Ok(Some(Account {
+                name: "ann".into(),
+                uid: 1001,
+            })),
+            "broken" => Err("the directory server is down".into()),
+            _ => Ok(None),
+        }
+    }
+
+    type Svc = Arc<Service<SqliteStore, ManualClock>>;
+
+    fn service(dir: &std::path::Path) -> Result<Svc, Box<dyn std::error::Error>> {
+        let cfg = Config {
+            admin_group: "root".into(),
+            ..Config::default()
+        };
+        let store = SqliteStore::open(dir)?;
+        let keys = Keys::from_master(&[1; 32]);
+        let svc = Service::new(store, keys, cfg, ManualClock::new(T0)).with_lookup(directory);
+        Ok(Arc::new(svc))
+    }
+
+    const ROOT: Peer = Peer {
+        uid: 0,
+        gid: 0,
+        pid: None,
+    };
+
+    fn code_at(t: i64) -> Sensitive {
+        let p = crate::otp::Params {
+            algorithm: mfa_proto::Algorithm::Sha1,
+            digits: 6,
+            period: 30,
+            skew: 1,
+        };
+        // An unbuildable TOTP yields a code that cannot verify.
+        Sensitive::new(
+            crate::otp::build(&SECRET, p)
+                .map(|totp| totp.generate(t as u64).to_string())
+                .unwrap_or_default(),
+        )
+    }
+
+    /// Ask through the blocking path or through the server's async path.
+    fn ask(svc: &Svc, peer: Peer, req: Request, via_async: bool) -> Response {
+        if !via_async {
+            return svc.handle(&peer, req);
+        }
+        match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(rt) => rt.block_on(svc.handle_async(peer, req)),
+            Err(e) => Response::error(ErrorCode::Internal, format!("no runtime: {e}")),
+        }
+    }
+
+    fn enroll(svc: &Svc, user: &str) -> Response {
+        let begin = Request::EnrollBegin {
+            user: user.into(),
+            params: EnrollParams {
+                secret: Some(Sensitive::new(crate::otp::base32(&SECRET))),
+                ..Default::default()
+            },
+        };
+        assert!(matches!(
+            svc.handle(&ROOT, begin),
+            Response::Enrollment { .. }
+        ));
+        // The previous step's code confirms, so the current one is fresh.
+        svc.handle(
+            &ROOT,
+            Request::EnrollConfirm {
+                user: user.into(),
+                code: code_at(T0 - 30),
+                current_code: None,
+            },
+        )
+    }
+
+    fn verify(user: &str, code: Sensitive) -> Request {
+        Request::Verify {
+            user: user.into(),
+            code,
+            context: LoginContext {
+                service: "sshd".into(),
+                ..Default::default()
+            },
+        }
+    }
+
+    fn challenge(user: &str) -> Request {
+        Request::Challenge {
+            user: user.into(),
+            context: Default::default(),
+        }
+    }
+
+    fn is_internal(r: &Response) -> bool {
+        matches!(
+            r,
+            Response::Error {
+                code: ErrorCode::Internal,
+                ..
+            }
+        )
+    }
+
+    #[test]
+    fn root_logins_reach_the_account_nss_names_and_fail_closed_when_it_cannot_answer(
+    ) -> Result<(), Box<dyn std::error::Error>> {
+        for via_async in [false, true] {
+            let dir = tempfile::tempdir()?;
+            let svc = service(dir.path())?;
+            // Enrolled under NSS's spelling, whatever spelling was given.
+            assert!(matches!(enroll(&svc, "ANN"), Response::Enrolled { .. }));
+            assert!(svc.store().summary("ann")?.is_some());
+            assert!(svc.store().summary("ANN")?.is_none());
+
+            // "ANN" is not enrolled as given, so it is resolved to ann.
+            let ready = ask(&svc, ROOT, challenge("ANN"), via_async);
+            assert!(
+                matches!(
+                    ready,
+                    Response::Challenge {
+                        state: Challenge::Ready
+                    }
+                ),
+                "{ready:?}"
+            );
+            let ok = ask(&svc, ROOT, verify("ANN", code_at(T0)), via_async);
+            assert!(matches!(ok, Response::Verified { .. }), "{ok:?}");
+            // It was ann's step that was spent, whichever spelling asks.
+            let again = ask(&svc, ROOT, verify("ann", code_at(T0)), via_async);
+            assert_eq!(again, Response::Replayed);
+            let next = ask(&svc, ROOT, verify("ann", code_at(T0 + 30)), via_async);
+            assert!(matches!(next, Response::Verified { .. }), "{next:?}");
+
+            // Unknown to NSS and not enrolled: not enrolled.
+            let none = ask(&svc, ROOT, challenge("nobody"), via_async);
+            assert!(matches!(
+                none,
+                Response::Challenge {
+                    state: Challenge::NotEnrolled
+                }
+            ));
+            assert_eq!(
+                ask(&svc, ROOT, verify("nobody", code_at(T0)), via_async),
+                Response::NotEnrolled
+            );
+            // A directory that cannot answer must not read as "not
+            // enrolled", which nullok would let in.
+            let c = ask(&svc, ROOT, challenge("broken"), via_async);
+            assert!(is_internal(&c), "{c:?}");
+            let v = ask(&svc, ROOT, verify("broken", code_at(T0)), via_async);
+            assert!(is_internal(&v), "{v:?}");
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn only_root_enrolls_names_the_directory_does_not_know(
+    ) -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let svc = service(dir.path())?;
+        // gid 0 is the admin group ("root") in this configuration.
+        let admin = Peer {
+            uid: 1002,
+            gid: 0,
+            pid: None,
+        };
+        let begin = |user: &str| Request::EnrollBegin {
+            user: user.into(),
+            params: EnrollParams::default(),
+        };
+        let refused = svc.handle(&admin, begin("ghost"));
+        assert!(
+            matches!(
+                &refused,
+                Response::Error {
+                    code: ErrorCode::PermissionDenied,
+                    message
+                } if message.contains("no such user")
+            ),
+            "{refused:?}"
+        );
+        assert!(matches!(
+            svc.handle(&admin, begin("ANN")),
+            Response::Enrollment { .. }
+        ));
+        assert!(matches!(enroll(&svc, "ghost"), Response::Enrolled { .. }));
+        // Root's own row for a name NSS does not know is used as given.
+        let ok = svc.handle(&ROOT, verify("ghost", code_at(T0)));
+        assert!(matches!(ok, Response::Verified { .. }), "{ok:?}");
+        Ok(())
     }
 }

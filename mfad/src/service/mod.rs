@@ -27,6 +27,7 @@ pub struct Service<S, C> {
     cfg: Config,
     clock: C,
     hostname: String,
+    names: authz::Lookup,
 }
 
 fn internal(e: impl std::fmt::Display) -> Response {
@@ -48,6 +49,8 @@ enum Need {
 struct Subject {
     role: Role,
     user: String,
+    /// Whether the name service knows the account.
+    known: bool,
 }
 
 impl<S: Store, C: Clock> Service<S, C> {
@@ -71,7 +74,14 @@ impl<S: Store, C: Clock> Service<S, C> {
             cfg,
             clock,
             hostname,
+            names: authz::lookup,
         }
+    }
+
+    /// Resolve account names with `names` instead of NSS (for tests).
+    pub fn with_lookup(mut self, names: authz::Lookup) -> Self {
+        self.names = names;
+        self
     }
 
     pub fn config(&self) -> &Config {
@@ -166,6 +176,13 @@ impl<S: Store, C: Clock> Service<S, C> {
             Request::Verify { code, context, .. } => {
                 self.login(user, &Step::verify(&code), &own_context(context), peer)
             }
+            // Only root may enroll a name the name service does not know
+            // (an account of another system, a test): a row under a
+            // spelling NSS does not give could later start to decide
+            // logins for an account it turns into an alias of.
+            Request::EnrollBegin { .. } if !sub.known && sub.role != Role::Root => {
+                denied("no such user: only root may enroll a name the name service does not know")
+            }
             Request::EnrollBegin { params, .. } => self.enroll_begin(sub.role, user, params),
             Request::EnrollConfirm {
                 code, current_code, ..
@@ -214,7 +231,7 @@ impl<S: Store, C: Clock> Service<S, C> {
     /// others on their own account only, and never on admin-only requests.
     fn subject(&self, peer: &Peer, user: &str, need: Need) -> Result<Subject, Response> {
         authz::valid_user_name(user).map_err(|msg| Response::error(ErrorCode::InvalidUser, msg))?;
-        let account = authz::lookup(user);
+        let account = (self.names)(user).map_err(internal)?;
         let own = account.as_ref().is_some_and(|a| a.uid == peer.uid);
         let role = authz::role(peer, &self.cfg.admin_group);
         let allowed = match role {
@@ -232,8 +249,9 @@ impl<S: Store, C: Clock> Service<S, C> {
         // Names the name service knows are keyed as it spells them, so
         // "ANN" cannot dodge ann's enrollment (and nullok) on a
         // case-insensitive directory.
+        let known = account.is_some();
         let user = account.map(|a| a.name).unwrap_or_else(|| user.to_string());
-        Ok(Subject { role, user })
+        Ok(Subject { role, user, known })
     }
 
     /// A login step on an account already resolved by [`Service::subject`].
@@ -418,7 +436,7 @@ impl<S: Store, C: Clock> Service<S, C> {
             Err(StoreError::Conflict) => {
                 return Response::error(
                     ErrorCode::Conflict,
-                    "the account changed while this enrollment was being confirmed (another enrollment or a removal): start again",
+                    "the enrollment was replaced, removed or expired while being confirmed, so nothing changed (a code given as proof of the old enrollment was used up): start again",
                 )
             }
             Err(e) => return internal(e),

@@ -2,7 +2,7 @@
 //! second backend (PostgreSQL for a fleet of lab machines) can be added
 //! without touching the verification logic.
 //!
-//! The heart is [`Store::attempt`]: it loads everything one login attempt
+//! The heart is [`Store::attempt_then`]: it loads everything one login attempt
 //! needs, lets the caller decide, and applies the decision's effects, all as
 //! one atomic and durable transaction. That is what makes replay protection
 //! and rate limits hold when many logins race.
@@ -33,8 +33,11 @@ pub enum StoreError {
     Busy(String),
     #[error("the commit failed: {0}")]
     Commit(String),
-    #[error("the store's writer thread is gone")]
-    WriterGone,
+    /// The operation was dropped unrun: its group transaction failed to
+    /// begin or was rolled back for another job's fault, or the writer
+    /// thread is gone. The log says which.
+    #[error("the store did not run the operation (see mfad's log)")]
+    NotRun,
 }
 
 /// A confirmed TOTP enrollment.
@@ -148,7 +151,7 @@ pub trait Store: Send + Sync + 'static {
         self.attempt_then(user, rhost, want_recovery, decide, move |r| {
             let _ = tx.send(r);
         });
-        rx.recv().map_err(|_| StoreError::WriterGone)?
+        rx.recv().map_err(|_| StoreError::NotRun)?
     }
 
     fn summary(&self, user: &str) -> Result<Option<AccountSummary>, StoreError>;

@@ -506,14 +506,42 @@ mod tests {
         s.confirm("ann", &second, &[], &seen)?;
         assert_eq!(s.summary("ann")?.ok_or("gone")?.enrollment, second);
         assert!(s.pending("ann")?.is_none());
-        // Removed between the check and the confirmation.
-        s.put_pending("ann", &pending)?;
+        // Removed between the check and the confirmation (the pending
+        // entry being there again, so only the enrollment differs).
+        let seen = Expect {
+            replaces: Some(second.sealed_secret.clone()),
+            ..seen
+        };
         assert!(s.remove("ann")?);
+        s.put_pending("ann", &pending)?;
         assert!(matches!(
             s.confirm("ann", &second, &[], &seen),
             Err(StoreError::Conflict)
         ));
         assert!(s.summary("ann")?.is_none());
+        Ok(())
+    }
+
+    #[test]
+    #[allow(clippy::panic)] // the panic is what is tested
+    fn a_completion_that_panics_does_not_stop_the_store() -> Result<(), Box<dyn std::error::Error>>
+    {
+        let dir = tempfile::tempdir()?;
+        let s = SqliteStore::open(dir.path())?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        s.attempt_then(
+            "ann",
+            None,
+            false,
+            |_| ((), vec![]),
+            move |_| {
+                let _ = tx.send(());
+                panic!("a completion that panics");
+            },
+        );
+        rx.recv_timeout(std::time::Duration::from_secs(10))?;
+        enroll(&s, "ann", &enrollment(Some(1)), &[])?;
+        assert!(s.summary("ann")?.is_some());
         Ok(())
     }
 

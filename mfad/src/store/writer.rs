@@ -48,7 +48,7 @@ impl Writer {
             let _ = reply_tx.send(r);
         });
         // A job dropped unrun (writer gone, group poisoned) drops the sender.
-        reply_rx.recv().map_err(|_| StoreError::WriterGone)?
+        reply_rx.recv().map_err(|_| StoreError::NotRun)?
     }
 
     /// Like [`Writer::run`], but instead of waiting, hand the result to
@@ -148,7 +148,11 @@ fn serve(conn: &Connection, jobs: &mpsc::Receiver<Job>) {
             }
         }
         for reply in replies {
-            reply(outcome.clone());
+            // A caller's completion that panics must not stop the store
+            // for everyone else.
+            if catch_unwind(AssertUnwindSafe(|| reply(outcome.clone()))).is_err() {
+                eprintln!("mfad: a store completion panicked");
+            }
         }
     }
 }
