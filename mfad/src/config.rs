@@ -53,6 +53,9 @@ pub struct ServerConfig {
     pub max_connections_per_uid: usize,
     pub idle_timeout_secs: u64,
     pub frame_timeout_secs: u64,
+    pub user_rate: u32,
+    pub user_burst: u32,
+    pub users_rate: u32,
 }
 
 impl Default for Config {
@@ -103,6 +106,9 @@ impl Default for ServerConfig {
             max_connections_per_uid: 8,
             idle_timeout_secs: 120,
             frame_timeout_secs: 5,
+            user_rate: 20,
+            user_burst: 40,
+            users_rate: 1000,
         }
     }
 }
@@ -190,6 +196,13 @@ impl Config {
         }
         if self.server.max_connections_per_uid == 0 {
             return Err("server.max_connections_per_uid must be at least 1".into());
+        }
+        if self.server.user_rate == 0 || self.server.user_burst == 0 || self.server.users_rate == 0
+        {
+            return Err(
+                "server.user_rate, server.user_burst and server.users_rate must be at least 1"
+                    .into(),
+            );
         }
         if self.server.max_connections == 0 {
             return Err("server.max_connections must be at least 1".into());

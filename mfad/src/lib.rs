@@ -8,6 +8,7 @@ pub mod config;
 pub mod crypto;
 pub mod limits;
 pub mod otp;
+pub mod pacing;
 pub mod policy;
 pub mod recovery;
 pub mod server;

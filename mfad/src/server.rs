@@ -4,12 +4,16 @@
 //! a few per non-root uid, so no local user can starve sshd), and a
 //! broadcast channel tells every connection to finish when the daemon stops.
 //!
+//! Requests from uids other than root are paced ([`crate::pacing`]): a
+//! uid that sends faster than its share is answered later.
+//!
 //! Each connection gets two deadlines: a long idle one between frames (a
 //! person typing a code) and a short one for a frame that has started, so a
 //! client that sends half a frame and stalls is dropped.
 
 use crate::authz::Peer;
 use crate::clock::Clock;
+use crate::pacing::Pacer;
 use crate::service::Service;
 use crate::store::Store;
 use mfa_proto::async_codec::{read_first_byte, read_rest, write_frame};
@@ -55,7 +59,13 @@ async fn accept_loop<S: Store, C: Clock>(
     notify: &broadcast::Sender<()>,
     done: &mpsc::Sender<()>,
 ) {
-    let per_uid = PerUid::new(service.config().server.max_connections_per_uid);
+    let sc = &service.config().server;
+    let per_uid = PerUid::new(sc.max_connections_per_uid);
+    let pacer = Arc::new(std::sync::Mutex::new(Pacer::new(
+        sc.user_rate,
+        sc.user_burst,
+        sc.users_rate,
+    )));
     loop {
         let stream = match listener.accept().await {
             Ok((s, _)) => s,
@@ -95,6 +105,7 @@ async fn accept_loop<S: Store, C: Clock>(
         };
         let conn = Connection {
             service: service.clone(),
+            pacer: pacer.clone(),
             shutdown: notify.subscribe(),
             _done: done.clone(),
         };
@@ -158,6 +169,7 @@ impl Drop for UidSlot {
 
 struct Connection<S, C> {
     service: Arc<Service<S, C>>,
+    pacer: Arc<std::sync::Mutex<Pacer>>,
     shutdown: broadcast::Receiver<()>,
     _done: mpsc::Sender<()>,
 }
@@ -196,6 +208,9 @@ impl<S: Store, C: Clock> Connection<S, C> {
                 // Stalled half-frame, truncated frame or I/O error: drop it.
                 _ => return,
             };
+            if peer.uid != 0 && !self.pace(peer.uid).await {
+                return;
+            }
             let (resp, keep) = match decode_body::<Request>(&body) {
                 Err(e) => {
                     eprintln!(
@@ -232,6 +247,29 @@ impl<S: Store, C: Clock> Connection<S, C> {
             if self.reply(&mut stream, frame, &resp).await.is_err() || !keep {
                 return;
             }
+        }
+    }
+
+    /// Wait until a request from `uid` may run; false if mfad is stopping.
+    async fn pace(&mut self, uid: u32) -> bool {
+        let now = std::time::Instant::now();
+        let admission = self
+            .pacer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .admit(uid, now);
+        if admission.report {
+            eprintln!(
+                "mfad: uid {uid} sends requests faster than its share; answering it more slowly"
+            );
+        }
+        if admission.run_at <= now {
+            return true;
+        }
+        let at = tokio::time::Instant::from_std(admission.run_at);
+        tokio::select! {
+            _ = tokio::time::sleep_until(at) => true,
+            _ = self.shutdown.recv() => false,
         }
     }
 
