@@ -30,6 +30,31 @@ pub struct Service<S, C> {
     names: authz::Lookup,
 }
 
+/// Root's `challenge` or `verify` as a login step (see [`login`]); None
+/// for anything else, which goes through [`Service::subject`].
+fn root_login_step<'a>(
+    peer: &Peer,
+    req: &'a Request,
+) -> Option<Result<(&'a str, Step, &'a LoginContext), Response>> {
+    if peer.uid != 0 {
+        return None;
+    }
+    let (user, step, ctx) = match req {
+        Request::Challenge { user, context } => (user, Step::Challenge, context),
+        Request::Verify {
+            user,
+            code,
+            context,
+        } => (user, Step::verify(code), context),
+        _ => return None,
+    };
+    Some(
+        authz::valid_user_name(user)
+            .map(|()| (user.as_str(), step, ctx))
+            .map_err(|msg| Response::error(ErrorCode::InvalidUser, msg)),
+    )
+}
+
 fn internal(e: impl std::fmt::Display) -> Response {
     eprintln!("mfad: internal error: {e}");
     Response::error(ErrorCode::Internal, "internal error in mfad; see its log")
@@ -95,26 +120,10 @@ impl<S: Store, C: Clock> Service<S, C> {
     /// Answer one request from `peer`, on the async threads when it is one
     /// of root's logins and on the blocking pool otherwise.
     pub async fn handle_async(self: &Arc<Self>, peer: Peer, req: Request) -> Response {
-        match req {
-            Request::Challenge { user, context } if peer.uid == 0 => {
-                if let Err(msg) = authz::valid_user_name(&user) {
-                    return Response::error(ErrorCode::InvalidUser, msg);
-                }
-                self.root_login_async(&peer, &user, &Step::Challenge, &context)
-                    .await
-            }
-            Request::Verify {
-                user,
-                code,
-                context,
-            } if peer.uid == 0 => {
-                if let Err(msg) = authz::valid_user_name(&user) {
-                    return Response::error(ErrorCode::InvalidUser, msg);
-                }
-                self.root_login_async(&peer, &user, &Step::verify(&code), &context)
-                    .await
-            }
-            req => {
+        match root_login_step(&peer, &req) {
+            Some(Ok((user, step, ctx))) => self.root_login_async(&peer, user, &step, ctx).await,
+            Some(Err(resp)) => resp,
+            None => {
                 let service = self.clone();
                 tokio::task::spawn_blocking(move || service.handle(&peer, req))
                     .await
@@ -128,24 +137,10 @@ impl<S: Store, C: Clock> Service<S, C> {
         if let Request::List { after } = &req {
             return self.list(peer, after);
         }
-        match &req {
-            Request::Challenge { user, context } if peer.uid == 0 => {
-                if let Err(msg) = authz::valid_user_name(user) {
-                    return Response::error(ErrorCode::InvalidUser, msg);
-                }
-                return self.root_login(peer, user, &Step::Challenge, context);
-            }
-            Request::Verify {
-                user,
-                code,
-                context,
-            } if peer.uid == 0 => {
-                if let Err(msg) = authz::valid_user_name(user) {
-                    return Response::error(ErrorCode::InvalidUser, msg);
-                }
-                return self.root_login(peer, user, &Step::verify(code), context);
-            }
-            _ => {}
+        match root_login_step(peer, &req) {
+            Some(Ok((user, step, ctx))) => return self.root_login(peer, user, &step, ctx),
+            Some(Err(resp)) => return resp,
+            None => {}
         }
         let (user, need) = match &req {
             Request::Hello { .. } | Request::List { .. } => {
