@@ -95,7 +95,18 @@ impl Client {
         if left.is_zero() {
             return Err(ClientError::TimedOut);
         }
-        sock.connect_timeout(&addr, left).map_err(connect_err)?;
+        // A blocking connect waits (up to SO_SNDTIMEO) for room in the
+        // daemon's listen queue. A non-blocking one fails at once with
+        // EAGAIN when the queue is full, which anyone who can reach the
+        // socket can cause by connecting in a loop.
+        sock.set_write_timeout(Some(left)).map_err(connect_err)?;
+        match sock.connect(&addr) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                return Err(ClientError::TimedOut)
+            }
+            Err(e) => return Err(connect_err(e)),
+        }
         let mut c = Client {
             stream: sock.into(),
             timeout,
@@ -158,6 +169,25 @@ pub fn request_once(
 ) -> Result<Response, ClientError> {
     let deadline = Instant::now() + timeout;
     Client::connect_until(path, deadline, timeout, client)?.call_until(req, deadline)
+}
+
+/// Run `f` on root's own socket when `as_root` (see
+/// [`crate::root_socket_for`]), else, or when root's socket does not exist
+/// (an mfad older than it), on `public`. Root's socket has a listen queue
+/// no local user can fill, so sshd still gets in during a connection flood.
+pub fn via_socket_for<T>(
+    public: &Path,
+    as_root: bool,
+    mut f: impl FnMut(&Path) -> Result<T, ClientError>,
+) -> Result<T, ClientError> {
+    if as_root {
+        match f(&crate::root_socket_for(public)) {
+            Err(ClientError::Connect { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound => {}
+            other => return other,
+        }
+    }
+    f(public)
 }
 
 /// Applies what is left of one overall deadline to every read and write.
@@ -297,6 +327,61 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir)?;
         Ok(dir)
+    }
+
+    #[test]
+    fn a_full_listen_queue_makes_connect_wait_for_room_not_fail(
+    ) -> Result<(), Box<dyn std::error::Error>> {
+        use socket2::{Domain, SockAddr, Socket, Type};
+        let dir = tempfile_dir("queue")?;
+        let path = dir.join("s.sock");
+        let listener = Socket::new(Domain::UNIX, Type::STREAM, None)?;
+        listener.bind(&SockAddr::unix(&path)?)?;
+        listener.listen(2)?;
+        // Fill the queue the way a local user looping over connect() can.
+        let mut fillers = Vec::new();
+        loop {
+            let s = Socket::new(Domain::UNIX, Type::STREAM, None)?;
+            s.set_nonblocking(true)?;
+            match s.connect(&SockAddr::unix(&path)?) {
+                Ok(()) => fillers.push(s),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        // With the queue full and nobody accepting, connect waits out its
+        // deadline rather than failing at once.
+        let started = Instant::now();
+        let full = Client::connect(&path, Duration::from_millis(400), "t");
+        assert!(
+            matches!(full, Err(ClientError::TimedOut)),
+            "{:?}",
+            full.err()
+        );
+        assert!(started.elapsed() >= Duration::from_millis(350));
+        // The daemon catches up after 300 ms: the waiting connect gets in.
+        let server = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            let listener: std::os::unix::net::UnixListener = listener.into();
+            for stream in listener.incoming().flatten() {
+                std::thread::spawn(move || {
+                    let mut s = stream;
+                    if let Ok(Request::Hello { .. }) = read_frame::<_, Request>(&mut s) {
+                        let hello = Response::Hello {
+                            version: PROTOCOL_VERSION,
+                            server: "late".into(),
+                        };
+                        let _ = write_frame(&mut s, &hello);
+                    }
+                });
+            }
+        });
+        let c = Client::connect(&path, Duration::from_secs(5), "t")?;
+        assert_eq!(c.server(), "late");
+        drop(fillers);
+        drop(server);
+        std::fs::remove_dir_all(&dir)?;
+        Ok(())
     }
 
     #[test]

@@ -9,6 +9,7 @@
 mod error;
 mod frame;
 mod messages;
+mod paths;
 
 #[cfg(feature = "tokio")]
 pub mod async_codec;
@@ -21,3 +22,4 @@ pub use messages::{
     Algorithm, Challenge, EnrollParams, LoginContext, Method, Request, Response, Sensitive,
     StatusInfo, PROTOCOL_VERSION,
 };
+pub use paths::root_socket_for;

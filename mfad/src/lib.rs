@@ -19,13 +19,33 @@ pub mod systemd;
 pub use server::serve;
 pub use service::Service;
 
-use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, PermissionsExt};
 use std::path::Path;
 
-/// Bind the socket at `path`, replacing a stale socket file left by a
-/// crashed daemon but never a live one or a non-socket file. Mode 0666:
-/// access is decided per request from peer credentials.
+/// Bind the public socket at `path` (see [`bind_at`]), mode 0666: access
+/// is decided per request from peer credentials.
 pub fn bind_socket(path: &Path) -> std::io::Result<std::os::unix::net::UnixListener> {
+    bind_at(path, 0o666)
+}
+
+/// Bind root's socket at `path`, mode 0600, so that only root can connect
+/// (connecting needs write permission on the socket file). A missing
+/// directory is created 0700.
+pub fn bind_root_socket(path: &Path) -> std::io::Result<std::os::unix::net::UnixListener> {
+    if let Some(parent) = path.parent() {
+        if !parent.exists() {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(parent)?;
+        }
+    }
+    bind_at(path, 0o600)
+}
+
+/// Bind a socket at `path` with `mode`, replacing a stale socket file left
+/// by a crashed daemon but never a live one or a non-socket file.
+fn bind_at(path: &Path, mode: u32) -> std::io::Result<std::os::unix::net::UnixListener> {
     if let Ok(meta) = std::fs::symlink_metadata(path) {
         if !meta.file_type().is_socket() {
             return Err(std::io::Error::new(
@@ -45,6 +65,6 @@ pub fn bind_socket(path: &Path) -> std::io::Result<std::os::unix::net::UnixListe
         std::fs::create_dir_all(parent)?;
     }
     let listener = std::os::unix::net::UnixListener::bind(path)?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o666))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
     Ok(listener)
 }

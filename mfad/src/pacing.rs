@@ -74,6 +74,17 @@ impl Pacer {
 
     /// A request from `uid` (never root: root is not paced) arriving at `now`.
     pub fn admit(&mut self, uid: u32, now: Instant) -> Admission {
+        self.admit_as(uid, now, true)
+    }
+
+    /// A new connection from `uid`: it costs a request's share of the
+    /// uid's own pace, but not of everyone's, so one uid connecting in a
+    /// loop cannot get other uids' connections refused.
+    pub fn admit_connection(&mut self, uid: u32, now: Instant) -> Admission {
+        self.admit_as(uid, now, false)
+    }
+
+    fn admit_as(&mut self, uid: u32, now: Instant, shared: bool) -> Admission {
         const REPORT_EVERY: Duration = Duration::from_secs(60);
         if self.uids.len() >= 4096 {
             // Forget uids that are fully rested: they start fresh anyway.
@@ -84,8 +95,12 @@ impl Pacer {
             reported: None,
         });
         let own = self.user.reserve(&mut state.tat, now);
-        let all_tat = self.all_tat.get_or_insert(now);
-        let run_at = self.all.reserve(all_tat, own);
+        let run_at = if shared {
+            let all_tat = self.all_tat.get_or_insert(now);
+            self.all.reserve(all_tat, own)
+        } else {
+            own
+        };
         let slowed = run_at > now;
         let report = slowed
             && state
@@ -120,6 +135,19 @@ mod tests {
         assert!(!seventh.report, "reported once, not per request");
         // Another uid is not held up by the first one's backlog.
         assert_eq!(p.admit(8, t0).run_at, t0);
+    }
+
+    #[test]
+    fn connections_count_against_their_uid_only() {
+        let t0 = Instant::now();
+        let mut p = Pacer::new(10, 2, 1);
+        // Everyone's budget (1/s) is spent by uid 7's request...
+        assert_eq!(p.admit(7, t0).run_at, t0);
+        assert!(p.admit(8, t0).run_at > t0);
+        // ...but uid 9 may still connect, and uid 7 within its own burst.
+        assert_eq!(p.admit_connection(9, t0).run_at, t0);
+        assert_eq!(p.admit_connection(7, t0).run_at, t0);
+        assert!(p.admit_connection(7, t0).run_at > t0);
     }
 
     #[test]

@@ -26,10 +26,13 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{broadcast, mpsc, Semaphore};
 use tokio::time::timeout;
 
-/// Serve until `shutdown` completes, then wait for open connections to
-/// finish their current request.
+/// Serve on every listener until `shutdown` completes, then wait for open
+/// connections to finish their current request. The listeners share every
+/// limit; a socket only root can open (see `root_socket`) has its own
+/// listen queue, which is what keeps root's logins out of a flood of
+/// connections on the public one.
 pub async fn serve<S: Store, C: Clock>(
-    listener: UnixListener,
+    listeners: Vec<UnixListener>,
     service: Arc<Service<S, C>>,
     shutdown: impl Future<Output = ()>,
 ) {
@@ -42,9 +45,32 @@ pub async fn serve<S: Store, C: Clock>(
         root: Arc::new(Semaphore::new(max)),
         users: Arc::new(Semaphore::new(max)),
     };
-    tokio::select! {
-        _ = accept_loop(&listener, &service, &limits, &notify, &done_tx) => {}
-        _ = shutdown => {}
+    let sc = &service.config().server;
+    let shared = Shared {
+        service: service.clone(),
+        limits,
+        per_uid: PerUid::new(sc.max_connections_per_uid),
+        pacer: Arc::new(std::sync::Mutex::new(Pacer::new(
+            sc.user_rate,
+            sc.user_burst,
+            sc.users_rate,
+        ))),
+        notify: notify.clone(),
+        done: done_tx.clone(),
+    };
+    // One task per listener, so a flood on one cannot take the others'
+    // turn to accept.
+    let loops: Vec<_> = listeners
+        .into_iter()
+        .map(|l| tokio::spawn(accept_loop(l, shared.clone())))
+        .collect();
+    drop(shared);
+    shutdown.await;
+    for l in &loops {
+        l.abort();
+    }
+    for l in loops {
+        let _ = l.await;
     }
     drop(notify);
     drop(done_tx);
@@ -52,20 +78,39 @@ pub async fn serve<S: Store, C: Clock>(
     let _ = done_rx.recv().await;
 }
 
-async fn accept_loop<S: Store, C: Clock>(
-    listener: &UnixListener,
-    service: &Arc<Service<S, C>>,
-    limits: &Limits,
-    notify: &broadcast::Sender<()>,
-    done: &mpsc::Sender<()>,
-) {
-    let sc = &service.config().server;
-    let per_uid = PerUid::new(sc.max_connections_per_uid);
-    let pacer = Arc::new(std::sync::Mutex::new(Pacer::new(
-        sc.user_rate,
-        sc.user_burst,
-        sc.users_rate,
-    )));
+/// What every accept loop shares.
+struct Shared<S, C> {
+    service: Arc<Service<S, C>>,
+    limits: Limits,
+    per_uid: PerUid,
+    pacer: Arc<std::sync::Mutex<Pacer>>,
+    notify: broadcast::Sender<()>,
+    done: mpsc::Sender<()>,
+}
+
+// Not derived: that would ask for S: Clone and C: Clone.
+impl<S, C> Clone for Shared<S, C> {
+    fn clone(&self) -> Self {
+        Shared {
+            service: self.service.clone(),
+            limits: self.limits.clone(),
+            per_uid: self.per_uid.clone(),
+            pacer: self.pacer.clone(),
+            notify: self.notify.clone(),
+            done: self.done.clone(),
+        }
+    }
+}
+
+async fn accept_loop<S: Store, C: Clock>(listener: UnixListener, shared: Shared<S, C>) {
+    let Shared {
+        service,
+        limits,
+        per_uid,
+        pacer,
+        notify,
+        done,
+    } = shared;
     loop {
         let stream = match listener.accept().await {
             Ok((s, _)) => s,
@@ -95,6 +140,23 @@ async fn accept_loop<S: Store, C: Clock>(
             };
             (None, permit)
         } else {
+            // A new connection costs a request's share of the uid's pace;
+            // one that is over it is closed here, before any task exists
+            // for it, so connecting in a loop cannot crowd root's work.
+            let now = std::time::Instant::now();
+            let admission = pacer
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .admit_connection(peer.uid, now);
+            if admission.run_at > now {
+                if admission.report {
+                    eprintln!(
+                        "mfad: uid {} opens connections faster than its share; closing them",
+                        peer.uid
+                    );
+                }
+                continue;
+            }
             let Some(uid_slot) = per_uid.take(peer.uid) else {
                 continue;
             };
@@ -116,6 +178,7 @@ async fn accept_loop<S: Store, C: Clock>(
     }
 }
 
+#[derive(Clone)]
 struct Limits {
     root: Arc<Semaphore>,
     users: Arc<Semaphore>,

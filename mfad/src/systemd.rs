@@ -1,32 +1,48 @@
 //! The two pieces of systemd integration mfad needs, without a crate:
-//! taking a socket passed by socket activation (LISTEN_FDS) and telling
+//! taking the sockets passed by socket activation (LISTEN_FDS) and telling
 //! systemd it is ready (NOTIFY_SOCKET).
 
 use std::os::fd::{FromRawFd, RawFd};
 use std::os::unix::net::{UnixDatagram, UnixListener};
+use std::path::{Path, PathBuf};
 
 const SD_LISTEN_FDS_START: RawFd = 3;
 
-/// The listening socket systemd passed, if it passed one to this process.
-pub fn listener_from_env() -> Option<UnixListener> {
-    let pid: u32 = std::env::var("LISTEN_PID").ok()?.parse().ok()?;
-    let fds: u32 = std::env::var("LISTEN_FDS").ok()?.parse().ok()?;
+/// The listening sockets systemd passed to this process (none without
+/// socket activation), each with the path it is bound to.
+pub fn listeners_from_env() -> Vec<(UnixListener, Option<PathBuf>)> {
+    let pid: Option<u32> = std::env::var("LISTEN_PID")
+        .ok()
+        .and_then(|v| v.parse().ok());
+    let fds: Option<RawFd> = std::env::var("LISTEN_FDS")
+        .ok()
+        .and_then(|v| v.parse().ok());
     // Children must not think the sockets are theirs.
     std::env::remove_var("LISTEN_PID");
     std::env::remove_var("LISTEN_FDS");
     std::env::remove_var("LISTEN_FDNAMES");
-    if pid != std::process::id() || fds < 1 {
-        return None;
+    let (Some(pid), Some(fds)) = (pid, fds) else {
+        return Vec::new();
+    };
+    if pid != std::process::id() {
+        return Vec::new();
     }
-    let fd = SD_LISTEN_FDS_START;
-    // SAFETY: systemd's protocol hands this process fd 3 as an open
-    // listening socket that nothing else in the process owns.
-    let listener = unsafe { UnixListener::from_raw_fd(fd) };
-    let _ = nix::fcntl::fcntl(
-        &listener,
-        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
-    );
-    Some(listener)
+    (SD_LISTEN_FDS_START..SD_LISTEN_FDS_START + fds.clamp(0, 16))
+        .map(|fd| {
+            // SAFETY: systemd's protocol hands this process fds 3.. as open
+            // listening sockets that nothing else in the process owns.
+            let listener = unsafe { UnixListener::from_raw_fd(fd) };
+            let _ = nix::fcntl::fcntl(
+                &listener,
+                nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+            );
+            let path = listener
+                .local_addr()
+                .ok()
+                .and_then(|a| a.as_pathname().map(Path::to_path_buf));
+            (listener, path)
+        })
+        .collect()
 }
 
 /// Send `READY=1` when running under a notify-type unit. Failure is only

@@ -7,7 +7,7 @@ use crate::args::Options;
 use crate::conversation::{ConvError, Conversation};
 use crate::flow::{authenticate, Login};
 use crate::outcome::{pam_code, Outcome};
-use mfa_proto::blocking::request_once;
+use mfa_proto::blocking::{request_once, via_socket_for};
 use mfa_proto::LoginContext;
 use pam::constants::{
     PamFlag, PamResultCode, PAM_ERROR_MSG, PAM_PROMPT_ECHO_OFF, PAM_PROMPT_ECHO_ON, PAM_TEXT_INFO,
@@ -53,8 +53,15 @@ impl PamHooks for PamMfa {
         let mut conv = PamConversation(conv);
         // `timeout=` bounds each call to mfad as a whole (connect, hello
         // and the request), so a stalled daemon holds a login that long.
-        let mut call =
-            |req: &mfa_proto::Request| request_once(&opts.socket, opts.timeout, "pam_mfa", req);
+        // Root (sshd, login, su) uses its own socket, whose listen queue
+        // no local user can fill.
+        // SAFETY: geteuid has no preconditions.
+        let as_root = unsafe { libc::geteuid() } == 0;
+        let mut call = |req: &mfa_proto::Request| {
+            via_socket_for(&opts.socket, as_root, |path| {
+                request_once(path, opts.timeout, "pam_mfa", req)
+            })
+        };
         let debug = opts.debug;
         let mut log = |line: &str| {
             // Denials and faults always reach syslog; successes only with debug.

@@ -61,6 +61,7 @@ cleanup() {
     rm -f /etc/pam.d/mfa-e2e-key /etc/pam.d/mfa-e2e-nullok
     for u in "${USERS[@]}"; do id "$u" >/dev/null 2>&1 && userdel -r -f "$u" 2>/dev/null; done
     rm -f /run/mfad.sock
+    rm -rf /run/mfad-root
     if grep -q pam_mfa /etc/pam.d/common-auth; then echo "e2e: WARNING: pam_mfa left in common-auth" >&2; fi
     rm -rf "$WORK"
 }
@@ -119,6 +120,13 @@ done
 mfad_pid=$!
 for _ in $(seq 100); do [ -S /run/mfad.sock ] && break; sleep 0.05; done
 check "installed mfad with no flags listens on /run/mfad.sock" test -S /run/mfad.sock
+for _ in $(seq 100); do [ -S /run/mfad-root/mfad.sock ] && break; sleep 0.05; done
+check "root's own socket is /run/mfad-root/mfad.sock, 0600 in a 0700 directory" \
+    test "$(stat -c %a /run/mfad-root)" = 700 -a "$(stat -c %a /run/mfad-root/mfad.sock)" = 600
+check "a local user cannot connect to root's socket" sh -c \
+    '! runuser -u mfa-e2e-bob -- python3 -c "import socket; socket.socket(socket.AF_UNIX).connect(\"/run/mfad-root/mfad.sock\")" 2>/dev/null'
+check "a local user can connect to the public socket" \
+    runuser -u mfa-e2e-bob -- python3 -c "import socket; socket.socket(socket.AF_UNIX).connect('/run/mfad.sock')"
 check "state directory /var/lib/mfad is 0700" test "$(stat -c %a /var/lib/mfad)" = 700
 
 declare -A SECRET
@@ -134,6 +142,7 @@ check "pam-auth-update --enable mfa adds pam_mfa after the primary block" \
     awk '/pam_permit.so/ { p = 1 } /pam_mfa.so/ { found = p } END { exit !found }' /etc/pam.d/common-auth
 mfa doctor >"$WORK/doctor.log" 2>&1
 check "mfa doctor sees the daemon" grep -q "^OK   daemon: mfad" "$WORK/doctor.log"
+check "mfa doctor sees root's socket closed to others" grep -q "^OK   root socket: /run/mfad-root/mfad.sock is open to root only" "$WORK/doctor.log"
 check "mfa doctor finds pam_mfa in sshd's stack" grep -q "^OK   pam sshd: common-auth:.*pam_mfa.so" "$WORK/doctor.log"
 
 echo "== sshd"

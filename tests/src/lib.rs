@@ -121,8 +121,13 @@ impl Daemon {
     fn launch(&mut self, cfg: Config) -> Result<()> {
         let store = SqliteStore::open(&cfg.state_dir)?;
         let keys = Keys::load_or_create(&cfg.key_path(), true)?;
-        let listener = mfad::bind_socket(&cfg.socket)?;
-        listener.set_nonblocking(true)?;
+        let listeners = [
+            mfad::bind_socket(&cfg.socket)?,
+            mfad::bind_root_socket(&mfa_proto::root_socket_for(&cfg.socket))?,
+        ];
+        for l in &listeners {
+            l.set_nonblocking(true)?;
+        }
         let service = Arc::new(mfad::Service::new(store, keys, cfg, self.clock.clone()));
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let rt = tokio::runtime::Builder::new_multi_thread()
@@ -131,8 +136,12 @@ impl Daemon {
             .build()?;
         let thread = std::thread::spawn(move || {
             rt.block_on(async move {
-                if let Ok(l) = tokio::net::UnixListener::from_std(listener) {
-                    mfad::serve(l, service, async {
+                let listeners = listeners
+                    .into_iter()
+                    .map(tokio::net::UnixListener::from_std)
+                    .collect::<Result<Vec<_>, _>>();
+                if let Ok(listeners) = listeners {
+                    mfad::serve(listeners, service, async {
                         let _ = rx.await;
                     })
                     .await;
@@ -398,7 +407,10 @@ impl MfadProcess {
     fn wait_ready(&mut self) -> Result<()> {
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         while std::time::Instant::now() < deadline {
-            if std::os::unix::net::UnixStream::connect(&self.socket).is_ok() {
+            let root = mfa_proto::root_socket_for(&self.socket);
+            if std::os::unix::net::UnixStream::connect(&self.socket).is_ok()
+                && std::os::unix::net::UnixStream::connect(&root).is_ok()
+            {
                 return Ok(());
             }
             if let Some(status) = self.child.try_wait()? {

@@ -7,7 +7,8 @@ use mfad::clock::SystemClock;
 use mfad::config::{Config, DEFAULT_PATH};
 use mfad::crypto::Keys;
 use mfad::store::{SqliteStore, Store};
-use mfad::{bind_socket, serve, systemd, Service};
+use mfad::{bind_root_socket, bind_socket, serve, systemd, Service};
+use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -39,7 +40,7 @@ fn main() -> anyhow::Result<()> {
         cfg.state_dir = d;
     }
     // Taken before any thread exists: it edits the environment.
-    let inherited = systemd::listener_from_env();
+    let inherited = systemd::listeners_from_env();
 
     let store = SqliteStore::open(&cfg.state_dir)
         .with_context(|| format!("cannot open the state in {}", cfg.state_dir.display()))?;
@@ -50,31 +51,80 @@ fn main() -> anyhow::Result<()> {
         now,
     )?;
 
-    let std_listener = match inherited {
-        Some(l) => l,
-        None => bind_socket(&cfg.socket)
-            .with_context(|| format!("cannot listen on {}", cfg.socket.display()))?,
-    };
-    std_listener.set_nonblocking(true)?;
-    let socket = cfg.socket.clone();
+    let (std_listeners, names) = listeners(&cfg.socket, inherited)?;
+    for l in &std_listeners {
+        l.set_nonblocking(true)?;
+    }
     let service = Arc::new(Service::new(store, keys, cfg, SystemClock));
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     rt.block_on(async move {
-        let listener = tokio::net::UnixListener::from_std(std_listener)?;
-        eprintln!(
-            "mfad {} listening on {}",
-            env!("CARGO_PKG_VERSION"),
-            socket.display()
-        );
+        let listeners = std_listeners
+            .into_iter()
+            .map(tokio::net::UnixListener::from_std)
+            .collect::<Result<Vec<_>, _>>()?;
+        eprintln!("mfad {} listening on {names}", env!("CARGO_PKG_VERSION"),);
         systemd::notify_ready();
         tokio::spawn(prune_forever(service.clone()));
-        serve(listener, service, shutdown_signal()).await;
+        serve(listeners, service, shutdown_signal()).await;
         eprintln!("mfad: stopped");
         anyhow::Ok(())
     })
+}
+
+/// The public socket and root's. With socket activation the public one is
+/// the passed socket that is not root's, whatever its path, and root's is
+/// the passed one at the path derived from it; without, both are bound
+/// here. If root's cannot be had, mfad goes on without it: clients then
+/// fall back to the public socket and lose only its flood protection.
+fn listeners(
+    configured: &std::path::Path,
+    mut passed: Vec<(UnixListener, Option<PathBuf>)>,
+) -> anyhow::Result<(Vec<UnixListener>, String)> {
+    let is_root = |p: &Option<PathBuf>, all: &[(UnixListener, Option<PathBuf>)]| {
+        all.iter().any(
+            |(_, q)| matches!((p, q), (Some(p), Some(q)) if *p == mfa_proto::root_socket_for(q)),
+        )
+    };
+    let public_at = (0..passed.len()).find(|&i| !is_root(&passed[i].1, &passed));
+    let (public, path) = match public_at {
+        Some(i) => {
+            let (l, p) = passed.swap_remove(i);
+            (l, p.unwrap_or_else(|| configured.to_path_buf()))
+        }
+        None => (
+            bind_socket(configured)
+                .with_context(|| format!("cannot listen on {}", configured.display()))?,
+            configured.to_path_buf(),
+        ),
+    };
+    let root_path = mfa_proto::root_socket_for(&path);
+    let root = match passed
+        .iter()
+        .position(|(_, p)| p.as_ref() == Some(&root_path))
+    {
+        Some(i) => Ok(passed.swap_remove(i).0),
+        None => bind_root_socket(&root_path),
+    };
+    for (_, p) in &passed {
+        eprintln!("mfad: ignoring a passed socket it has no use for: {p:?}");
+    }
+    match root {
+        Ok(root) => Ok((
+            vec![public, root],
+            format!("{} and {} (root only)", path.display(), root_path.display()),
+        )),
+        Err(e) => {
+            eprintln!(
+                "mfad: cannot listen on {} ({e}); root's clients will use {} instead",
+                root_path.display(),
+                path.display()
+            );
+            Ok((vec![public], path.display().to_string()))
+        }
+    }
 }
 
 /// Forget stale host counters and expired enrollments every ten minutes,

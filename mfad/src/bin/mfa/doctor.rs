@@ -68,6 +68,7 @@ pub fn run(o: &Options) -> bool {
     };
     daemon(&mut r, &o.socket);
     socket_mode(&mut r, &o.socket);
+    root_socket(&mut r, &mfa_proto::root_socket_for(&o.socket));
     state_dir(&mut r, &cfg.state_dir);
     pam_stack(&mut r, &o.pam_dir);
     sshd(&mut r, &o.sshd);
@@ -115,6 +116,38 @@ fn socket_mode(r: &mut Report, socket: &Path) {
             "socket",
             &format!("{}: {e}", socket.display()),
             "start mfad.socket",
+        ),
+    }
+}
+
+/// Root's own socket: there, and closed to everyone else (by its mode or
+/// its directory's), or a connection flood can reach it.
+fn root_socket(r: &mut Report, socket: &Path) {
+    let private = |p: &Path| {
+        std::fs::metadata(p).is_ok_and(|m| m.uid() == 0 && m.permissions().mode() & 0o077 == 0)
+    };
+    let dir = socket.parent().unwrap_or(Path::new("/"));
+    match std::fs::metadata(socket) {
+        Ok(m) if m.file_type().is_socket() && (private(socket) || private(dir)) => r.say(
+            Level::Ok,
+            "root socket",
+            &format!("{} is open to root only", socket.display()),
+            "",
+        ),
+        Ok(_) => r.say(
+            Level::Fail,
+            "root socket",
+            &format!(
+                "{} is not a socket that only root can open",
+                socket.display()
+            ),
+            "give its directory mode 0700 (DirectoryMode=0700 in mfad.socket) and restart mfad",
+        ),
+        Err(e) => r.say(
+            Level::Warn,
+            "root socket",
+            &format!("{}: {e}", socket.display()),
+            "add ListenStream= for it to mfad.socket; meanwhile root's logins use the public socket and a local user connecting in a loop can slow them",
         ),
     }
 }

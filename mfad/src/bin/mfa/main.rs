@@ -6,7 +6,7 @@ mod doctor;
 mod qr;
 
 use clap::{Parser, Subcommand};
-use mfa_proto::blocking::{Client, ClientError};
+use mfa_proto::blocking::{via_socket_for, Client, ClientError};
 use mfa_proto::{Algorithm, EnrollParams, Request, Response, Sensitive};
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
@@ -98,7 +98,11 @@ fn main() -> ExitCode {
 }
 
 fn connect(socket: &Path) -> Result<Client, Fail> {
-    Client::connect(socket, Duration::from_secs(10), "mfa").map_err(|e| match e {
+    let as_root = nix::unistd::geteuid().is_root();
+    via_socket_for(socket, as_root, |path| {
+        Client::connect(path, Duration::from_secs(10), "mfa")
+    })
+    .map_err(|e| match e {
         ClientError::Connect { .. } => Fail(3, format!("{e} (is mfad running?)")),
         e => Fail(3, e.to_string()),
     })
