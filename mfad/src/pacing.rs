@@ -96,8 +96,10 @@ impl Pacer {
         });
         let own = self.user.reserve(&mut state.tat, now);
         let run_at = if shared {
+            // The shared slot is taken as of now, not as of this uid's own
+            // turn: one uid's backlog must not push everyone else back.
             let all_tat = self.all_tat.get_or_insert(now);
-            self.all.reserve(all_tat, own)
+            own.max(self.all.reserve(all_tat, now))
         } else {
             own
         };
@@ -148,6 +150,17 @@ mod tests {
         assert_eq!(p.admit_connection(9, t0).run_at, t0);
         assert_eq!(p.admit_connection(7, t0).run_at, t0);
         assert!(p.admit_connection(7, t0).run_at > t0);
+    }
+
+    #[test]
+    fn one_uids_backlog_does_not_hold_up_the_others() {
+        let t0 = Instant::now();
+        let mut p = Pacer::new(1, 1, 1000);
+        for _ in 0..8 {
+            p.admit(7, t0);
+        }
+        assert!(p.admit(7, t0).run_at >= t0 + Duration::from_secs(8));
+        assert_eq!(p.admit(8, t0).run_at, t0);
     }
 
     #[test]

@@ -454,6 +454,23 @@ mod tests {
             ),
             "{refused:?}"
         );
+        // Nor finish one that root started for such a name.
+        assert!(matches!(
+            svc.handle(&ROOT, begin("ghost")),
+            Response::Enrollment { .. }
+        ));
+        let confirm = Request::EnrollConfirm {
+            user: "ghost".into(),
+            code: code_at(T0),
+            current_code: None,
+        };
+        assert!(matches!(
+            svc.handle(&admin, confirm),
+            Response::Error {
+                code: ErrorCode::PermissionDenied,
+                ..
+            }
+        ));
         assert!(matches!(
             svc.handle(&admin, begin("ANN")),
             Response::Enrollment { .. }

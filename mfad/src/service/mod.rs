@@ -175,7 +175,9 @@ impl<S: Store, C: Clock> Service<S, C> {
             // (an account of another system, a test): a row under a
             // spelling NSS does not give could later start to decide
             // logins for an account it turns into an alias of.
-            Request::EnrollBegin { .. } if !sub.known && sub.role != Role::Root => {
+            Request::EnrollBegin { .. } | Request::EnrollConfirm { .. }
+                if !sub.known && sub.role != Role::Root =>
+            {
                 denied("no such user: only root may enroll a name the name service does not know")
             }
             Request::EnrollBegin { params, .. } => self.enroll_begin(sub.role, user, params),
