@@ -7,6 +7,7 @@
 //! one atomic and durable transaction. That is what makes replay protection
 //! and rate limits hold when many logins race.
 
+mod checkpointer;
 mod sqlite;
 mod writer;
 

@@ -1,8 +1,10 @@
 //! The SQLite backend: one connection on a writer thread that commits in
 //! groups (see `writer`), WAL with synchronous=FULL (a success is
-//! answered only after its step is on disk),
+//! answered only after its step is on disk) checkpointed in the background
+//! (see `checkpointer`),
 //! schema migrations by `user_version`, and an integrity check at open.
 
+use super::checkpointer::{Checkpointer, BACKSTOP_PAGES};
 use super::writer::Writer;
 use super::*;
 use nix::fcntl::{Flock, FlockArg};
@@ -48,6 +50,7 @@ const MIGRATIONS: &[&str] = &[
 
 pub struct SqliteStore {
     writer: Writer,
+    _checkpointer: Checkpointer,
     // Held for the store's lifetime: two daemons on one state directory
     // would each believe they serialize attempts.
     _lock: Flock<std::fs::File>,
@@ -93,14 +96,17 @@ impl SqliteStore {
              PRAGMA foreign_keys = ON;
              PRAGMA busy_timeout = 5000;",
         )?;
+        conn.pragma_update(None, "wal_autocheckpoint", BACKSTOP_PAGES)?;
         let check: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
         if check != "ok" {
             return Err(StoreError::Integrity(check));
         }
         migrate(&conn)?;
         let writer = Writer::start(conn).map_err(dir_err)?;
+        let checkpointer = Checkpointer::start(&db)?;
         Ok(SqliteStore {
             writer,
+            _checkpointer: checkpointer,
             _lock: lock,
         })
     }
@@ -542,6 +548,31 @@ mod tests {
         rx.recv_timeout(std::time::Duration::from_secs(10))?;
         enroll(&s, "ann", &enrollment(Some(1)), &[])?;
         assert!(s.summary("ann")?.is_some());
+        Ok(())
+    }
+
+    #[test]
+    fn committed_pages_reach_the_database_file_without_the_writer_checkpointing(
+    ) -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let s = SqliteStore::open(dir.path())?;
+        let db = dir.path().join("mfad.db");
+        let before = std::fs::metadata(&db)?.len();
+        for i in 0..200 {
+            enroll(&s, &format!("u{i}"), &enrollment(Some(1)), &[[7u8; 32]; 10])?;
+        }
+        // Far below the writer's own threshold, so only the background
+        // checkpoint can have copied these pages into the file.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let mut size = before;
+        while size < before + 64 * 1024 && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            size = std::fs::metadata(&db)?.len();
+        }
+        assert!(
+            size >= before + 64 * 1024,
+            "mfad.db stayed at {size} bytes (from {before})"
+        );
         Ok(())
     }
 
