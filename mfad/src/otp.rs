@@ -34,11 +34,30 @@ pub fn build(secret: &[u8], p: Params) -> Result<Totp, TotpError> {
         .build()
 }
 
-/// The matched time step, if `code` is valid at `now` (± skew steps).
-/// totp-rs compares each candidate in constant time.
+/// The lowest time step `code` is valid for at `now` (± skew steps).
 pub fn check(secret: &[u8], p: Params, code: &str, now: i64) -> Option<u64> {
-    let totp = build(secret, p).ok()?;
-    totp.check(code, now.max(0) as u64)
+    matching_steps(secret, p, code, now).into_iter().next()
+}
+
+/// Every time step within ± skew of `now` whose code is `code`, lowest
+/// first. Two steps can share a code (one pair in a million), and then the
+/// caller must not mistake the later one for a replay of the earlier.
+/// Every candidate is computed and compared in constant time, with no early
+/// exit, so the time taken says nothing about which step matched.
+pub fn matching_steps(secret: &[u8], p: Params, code: &str, now: i64) -> Vec<u64> {
+    let Ok(totp) = build(secret, p) else {
+        return Vec::new();
+    };
+    let origin = now.max(0) as u64 / p.period.max(1);
+    let window = origin.saturating_sub(p.skew as u64)..=origin + p.skew as u64;
+    let mut found = Vec::new();
+    for step in window {
+        let candidate = totp.generate(step * p.period).to_string();
+        if crate::crypto::ct_eq(candidate.as_bytes(), code.as_bytes()) {
+            found.push(step);
+        }
+    }
+    found
 }
 
 /// Key Uri Format: otpauth://totp/ISSUER:ACCOUNT?secret=..&issuer=..
@@ -136,6 +155,25 @@ mod tests {
             );
         }
         Ok(())
+    }
+
+    // Two adjacent steps with the same code, found by search and checked
+    // with oathtool: secret bytes 1..=20, steps 67504915 and 67504916 both
+    // give 771631 (SHA1, 6 digits, 30 s).
+    #[test]
+    fn a_code_shared_by_two_steps_matches_both() {
+        let secret: Vec<u8> = (1..=20).collect();
+        let params = Params {
+            skew: 1,
+            ..p(Algorithm::Sha1, 6, 30)
+        };
+        let now = 67_504_916 * 30 + 5;
+        assert_eq!(
+            matching_steps(&secret, params, "771631", now),
+            vec![67_504_915, 67_504_916]
+        );
+        assert_eq!(check(&secret, params, "771631", now), Some(67_504_915));
+        assert!(matching_steps(&secret, params, "771632", now).is_empty());
     }
 
     #[test]

@@ -86,10 +86,14 @@ impl Policy {
             Ok(s) => s,
             Err(err) => return (Verdict::Broken(err.to_string()), vec![]),
         };
-        match otp::check(&secret, self.params(e), code, now) {
-            Some(step) if e.last_step.is_some_and(|last| step <= last) => {
-                self.failure(st, now, true)
-            }
+        let steps = otp::matching_steps(&secret, self.params(e), code, now);
+        // The earliest step the code is valid for that is not spent yet;
+        // a code shared by a spent step and a later one is the later one.
+        let unspent = steps
+            .iter()
+            .copied()
+            .find(|&step| e.last_step.is_none_or(|last| step > last));
+        match unspent {
             Some(step) => (
                 Verdict::Ok(Method::Totp, None),
                 [Some(Effect::AcceptStep(step)), reset]
@@ -97,6 +101,7 @@ impl Policy {
                     .flatten()
                     .collect(),
             ),
+            None if !steps.is_empty() => self.failure(st, now, true),
             None => self.failure(st, now, false),
         }
     }
@@ -131,5 +136,50 @@ impl Policy {
             period: e.period,
             skew: self.skew,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::LimitsConfig;
+    use mfa_proto::Algorithm;
+
+    /// ann enrolled with secret bytes 1..=20, whose codes for steps
+    /// 67504915 and 67504916 are both 771631 (see otp's tests).
+    fn state(policy: &Policy, last_step: u64) -> AttemptState {
+        let secret: Vec<u8> = (1..=20).collect();
+        let sealed = policy
+            .keys
+            .seal(&sealed_context("totp", "ann"), &secret)
+            .unwrap_or_default();
+        AttemptState {
+            enrollment: Some(Enrollment {
+                sealed_secret: sealed,
+                algorithm: Algorithm::Sha1,
+                digits: 6,
+                period: 30,
+                last_step: Some(last_step),
+                created_at: 0,
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_code_shared_with_the_spent_step_is_accepted_for_the_next_one() {
+        let policy = Policy {
+            keys: Keys::from_master(&[3; 32]),
+            limits: LimitsConfig::default(),
+            skew: 1,
+        };
+        let now = 67_504_916 * 30 + 5;
+        let (v, effects) = policy.decide("ann", &state(&policy, 67_504_915), "771631", None, now);
+        assert!(matches!(v, Verdict::Ok(Method::Totp, None)));
+        assert_eq!(effects, vec![Effect::AcceptStep(67_504_916)]);
+        // Once both are spent, the same digits are a replay.
+        let (v, effects) = policy.decide("ann", &state(&policy, 67_504_916), "771631", None, now);
+        assert!(matches!(v, Verdict::Replayed));
+        assert!(matches!(effects.as_slice(), [Effect::SetUserCounters(_)]));
     }
 }

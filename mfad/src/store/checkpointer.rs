@@ -17,7 +17,10 @@ use std::time::Duration;
 /// How often the log is checkpointed.
 const EVERY: Duration = Duration::from_millis(250);
 /// The writer's own automatic checkpoint, in pages, as a backstop.
-pub(super) const BACKSTOP_PAGES: u32 = 10_000;
+pub(super) const BACKSTOP_PAGES: u32 = 4_000;
+/// What the log file is cut back to when it starts over, in bytes: under
+/// steady load it can grow to about the backstop before it gets a chance.
+pub(super) const LOG_LIMIT_BYTES: i64 = 8 << 20;
 
 pub(super) struct Checkpointer {
     stop: Option<mpsc::Sender<()>>,

@@ -4,7 +4,7 @@
 //! (see `checkpointer`),
 //! schema migrations by `user_version`, and an integrity check at open.
 
-use super::checkpointer::{Checkpointer, BACKSTOP_PAGES};
+use super::checkpointer::{Checkpointer, BACKSTOP_PAGES, LOG_LIMIT_BYTES};
 use super::writer::Writer;
 use super::*;
 use nix::fcntl::{Flock, FlockArg};
@@ -97,6 +97,7 @@ impl SqliteStore {
              PRAGMA busy_timeout = 5000;",
         )?;
         conn.pragma_update(None, "wal_autocheckpoint", BACKSTOP_PAGES)?;
+        conn.pragma_update(None, "journal_size_limit", LOG_LIMIT_BYTES)?;
         let check: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
         if check != "ok" {
             return Err(StoreError::Integrity(check));
