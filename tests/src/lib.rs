@@ -512,3 +512,29 @@ pub fn unix_now() -> i64 {
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0)
 }
+
+/// Enroll `user` on the mfad at `socket` as root, importing `secret_b32`
+/// and confirming with its code of the real clock's current step (which
+/// that spends, so the next login uses the next step's code).
+pub fn import_secret(socket: &Path, user: &str, secret_b32: &str) -> Result<()> {
+    let mut root = Client::connect(socket, Duration::from_secs(5), "t")?;
+    let params = EnrollParams {
+        secret: Some(Sensitive::new(secret_b32)),
+        ..Default::default()
+    };
+    match root.call(&Request::EnrollBegin {
+        user: user.into(),
+        params,
+    })? {
+        Response::Enrollment { .. } => {}
+        other => bail!("enroll_begin {user}: {other:?}"),
+    }
+    match root.call(&Request::EnrollConfirm {
+        user: user.into(),
+        code: Sensitive::new(totp_at(secret_b32, unix_now())?),
+        current_code: None,
+    })? {
+        Response::Enrolled { .. } => Ok(()),
+        other => bail!("enroll_confirm {user}: {other:?}"),
+    }
+}

@@ -4,22 +4,72 @@
 
 use anyhow::{bail, Context, Result};
 use mfa_proto::blocking::Client;
-use mfa_proto::{Request, Response, Sensitive};
-use mfa_tests::{raise_fd_limit, rc, require_root, totp_at, unix_now, MfadProcess, Stack};
+use mfa_proto::{Request, Response};
+use mfa_tests::{
+    import_secret, raise_fd_limit, rc, require_root, totp_at, unix_now, MfadProcess, Stack,
+};
 use std::time::{Duration, Instant};
 
-/// The flooders of the request test: 30 local users (uids 40000..40029,
-/// which NSS does not know), each with 8 connections, each connection
-/// sending its next request the moment mfad answers the last. The requests
-/// are well-formed ones a user might send about accounts it does not own
-/// (root's status, a login and an enrollment on the very accounts root is
-/// logging into, and a fresh name on every fourth request, which misses
-/// mfad's NSS cache). It prints one JSON line when every user is connected
-/// and one with the counts after its stdin closes.
+/// What both flood scripts share: `run_as_users(first_uid, count, child)`
+/// forks `count` processes that switch to uids `first_uid..` (which NSS
+/// does not know) and each run `child(uid, ready, stop_fd)`. A child calls
+/// `ready(**counts)` once it is flooding, watches `stop_fd` (readable, at
+/// end of file, once the test closes the script's stdin) and returns a dict
+/// of counts. The script prints one JSON line when every child is ready and
+/// one when all have stopped: numbers summed over the children, other
+/// values listed, and every child's error under "errors".
+const DRIVER: &str = r#"
+import ctypes, json, os, sys, time
+def summary(reports):
+    out = {"users": len(reports), "errors": [r["error"] for r in reports if "error" in r]}
+    for r in reports:
+        for key, v in r.items():
+            if isinstance(v, (int, float)):
+                out[key] = out.get(key, 0) + v
+            elif key != "error" and v:
+                out.setdefault(key, []).append(v)
+    return out
+def run_as_users(first_uid, count, child):
+    stop_r, stop_w = os.pipe()
+    report_r, report_w = os.pipe()
+    kids = []
+    for i in range(count):
+        pid = os.fork()
+        if pid:
+            kids.append(pid)
+            continue
+        uid = first_uid + i
+        try:
+            os.close(stop_w); os.close(report_r)
+            os.setgroups([]); os.setgid(uid); os.setuid(uid)
+            ctypes.CDLL(None).prctl(1, 9)  # PR_SET_PDEATHSIG after setuid, which clears it
+            ready = lambda **counts: os.write(report_w, (json.dumps(counts) + "\n").encode())
+            report = child(uid, ready, stop_r)
+        except Exception as e:
+            report = {"error": "uid %d: %r" % (uid, e)}
+        os.write(report_w, (json.dumps(report) + "\n").encode())
+        os._exit(0)
+    os.close(stop_r); os.close(report_w)
+    reports = os.fdopen(report_r)
+    print(json.dumps(summary([json.loads(reports.readline()) for _ in kids])), flush=True)
+    started = time.monotonic()
+    sys.stdin.read()
+    os.close(stop_w)
+    last = [json.loads(line) for line in reports]
+    for k in kids:
+        os.waitpid(k, 0)
+    print(json.dumps(dict(summary(last), seconds=time.monotonic() - started)), flush=True)
+"#;
+
+/// The flooders of the request test (after [`DRIVER`]): 30 local users,
+/// each with 8 connections, each connection sending its next request the
+/// moment mfad answers the last. The requests are well-formed ones a user
+/// might send about accounts it does not own (root's status, a login and an
+/// enrollment on the very accounts root is logging into, and a fresh name
+/// on every fourth request, which misses mfad's NSS cache).
 const REQUESTS: &str = r#"
-import ctypes, json, os, select, socket, struct, sys, time
+import select, socket, struct
 path, targets = sys.argv[1], sys.argv[2].split(",")
-USERS, CONNS = 30, 8
 def frame(body):
     return struct.pack(">I", len(body)) + body
 def recv_exact(s, n):
@@ -32,84 +82,51 @@ def recv_exact(s, n):
     return buf
 def recv_frame(s):
     return recv_exact(s, struct.unpack(">I", recv_exact(s, 4))[0])
-stop_r, stop_w = os.pipe()
-report_r, report_w = os.pipe()
-kids = []
-for i in range(USERS):
-    pid = os.fork()
-    if pid:
-        kids.append(pid)
-        continue
-    try:
-        os.close(stop_w); os.close(report_r)
-        uid = 40000 + i
-        os.setgroups([]); os.setgid(uid); os.setuid(uid)
-        ctypes.CDLL(None).prctl(1, 9)  # PR_SET_PDEATHSIG after setuid, which clears it
-        fixed = [frame(b'{"type":"status","user":"root"}')]
-        for t in targets:
-            fixed.append(frame(b'{"type":"verify","user":"%s","code":"123456","context":{"service":"sshd"}}' % t.encode()))
-            fixed.append(frame(b'{"type":"challenge","user":"%s","context":{"service":"sshd"}}' % t.encode()))
-            fixed.append(frame(b'{"type":"enroll_begin","user":"%s","params":{}}' % t.encode()))
-        conns = []
-        for _ in range(CONNS):
-            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            s.connect(path)
-            s.sendall(frame(b'{"type":"hello","version":1,"client":"flood"}'))
-            hello = recv_frame(s)
-            if b'"hello"' not in hello:
-                raise RuntimeError("hello answered with %r" % hello)
-            conns.append(s)
-        os.write(report_w, (json.dumps({"ready": len(conns)}) + "\n").encode())
-        k = answered = denied = closed = 0
-        other = ""
-        def request():
-            global k
-            k += 1
-            if k % 4 == 0:
-                return frame(b'{"type":"status","user":"n%d_%d"}' % (uid, k))
-            return fixed[k % len(fixed)]
-        for s in conns:
-            s.sendall(request())
-        deadline = time.monotonic() + 60
-        while conns and time.monotonic() < deadline:
-            ready, _, _ = select.select(conns + [stop_r], [], [], 1.0)
-            if stop_r in ready:
-                break
-            for s in ready:
-                try:
-                    body = recv_frame(s)
-                    answered += 1
-                    if b'"permission_denied"' in body:
-                        denied += 1
-                    elif not other:
-                        other = body[:300].decode("utf-8", "replace")
-                    s.sendall(request())
-                except (OSError, EOFError):
-                    closed += 1
-                    conns.remove(s)
-        report = {"answered": answered, "denied": denied, "closed": closed, "other": other}
-    except Exception as e:
-        report = {"error": "uid %d: %r" % (40000 + i, e)}
-    os.write(report_w, (json.dumps(report) + "\n").encode())
-    os._exit(0)
-os.close(stop_r); os.close(report_w)
-reports = os.fdopen(report_r)
-first = [json.loads(reports.readline()) for _ in kids]
-print(json.dumps({"users": sum("ready" in r for r in first),
-                  "connections": sum(r.get("ready", 0) for r in first),
-                  "errors": [r["error"] for r in first if "error" in r]}), flush=True)
-started = time.monotonic()
-sys.stdin.read()
-os.close(stop_w)
-last = [json.loads(line) for line in reports]
-for k in kids:
-    os.waitpid(k, 0)
-print(json.dumps({"seconds": time.monotonic() - started,
-                  "answered": sum(r.get("answered", 0) for r in last),
-                  "denied": sum(r.get("denied", 0) for r in last),
-                  "closed": sum(r.get("closed", 0) for r in last),
-                  "other": [r["other"] for r in last if r.get("other")][:3],
-                  "errors": [r["error"] for r in last if "error" in r]}), flush=True)
+def child(uid, ready, stop):
+    fixed = [frame(b'{"type":"status","user":"root"}')]
+    for t in targets:
+        fixed.append(frame(b'{"type":"verify","user":"%s","code":"123456","context":{"service":"sshd"}}' % t.encode()))
+        fixed.append(frame(b'{"type":"challenge","user":"%s","context":{"service":"sshd"}}' % t.encode()))
+        fixed.append(frame(b'{"type":"enroll_begin","user":"%s","params":{}}' % t.encode()))
+    conns = []
+    for _ in range(8):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.connect(path)
+        s.sendall(frame(b'{"type":"hello","version":1,"client":"flood"}'))
+        hello = recv_frame(s)
+        if b'"hello"' not in hello:
+            raise RuntimeError("hello answered with %r" % hello)
+        conns.append(s)
+    ready(connections=len(conns))
+    sent = answered = denied = closed = 0
+    other = ""
+    def request():
+        nonlocal sent
+        sent += 1
+        if sent % 4 == 0:
+            return frame(b'{"type":"status","user":"n%d_%d"}' % (uid, sent))
+        return fixed[sent % len(fixed)]
+    for s in conns:
+        s.sendall(request())
+    deadline = time.monotonic() + 60
+    while conns and time.monotonic() < deadline:
+        readable, _, _ = select.select(conns + [stop], [], [], 1.0)
+        if stop in readable:
+            break
+        for s in readable:
+            try:
+                body = recv_frame(s)
+                answered += 1
+                if b'"permission_denied"' in body:
+                    denied += 1
+                elif not other:
+                    other = body[:300].decode("utf-8", "replace")
+                s.sendall(request())
+            except (OSError, EOFError):
+                closed += 1
+                conns.remove(s)
+    return {"answered": answered, "denied": denied, "closed": closed, "other": other}
+run_as_users(40000, 30, child)
 "#;
 
 /// The flooders' process group, killed (setuid children included) when
@@ -211,22 +228,8 @@ impl Accounts {
         let secrets: Vec<String> = (0..n)
             .map(|i| mfad::otp::base32(&[i as u8 + 101; 20]))
             .collect();
-        let mut root = Client::connect(&socket, Duration::from_secs(5), "t")?;
         for (user, secret) in names.iter().zip(&secrets) {
-            let params = mfa_proto::EnrollParams {
-                secret: Some(Sensitive::new(secret.clone())),
-                ..Default::default()
-            };
-            root.call(&Request::EnrollBegin {
-                user: user.clone(),
-                params,
-            })?;
-            let r = root.call(&Request::EnrollConfirm {
-                user: user.clone(),
-                code: Sensitive::new(totp_at(secret, unix_now())?),
-                current_code: None,
-            })?;
-            assert!(matches!(r, Response::Enrolled { .. }), "{user}: {r:?}");
+            import_secret(&socket, user, secret)?;
         }
         let stack = Stack::new(&socket, "timeout=5 tries=1", &[])?;
         Ok(Accounts {
@@ -302,70 +305,40 @@ fn slowed_down_at_most(baseline: &[Duration], flood: &[Duration], factor: u32) {
     }
 }
 
-/// The connection flooders: 4 local users (uids 40100..40103) each
+/// The connection flooders (after [`DRIVER`]): 4 local users each
 /// connecting without blocking and closing at once, in a tight loop, which
 /// fills mfad's public listen queue. With "burn" as second argument they
 /// only spin, as the control: four busy processes on two CPUs slow every
-/// login whatever it talks to. Prints a JSON line when all are running and
-/// one with the counts after its stdin closes.
+/// login whatever it talks to.
 const CONNECTS: &str = r#"
-import ctypes, json, os, socket, sys
+import socket
 path, mode = sys.argv[1], sys.argv[2]
-USERS = 4
-stop_r, stop_w = os.pipe()
-report_r, report_w = os.pipe()
-kids = []
-for i in range(USERS):
-    pid = os.fork()
-    if pid:
-        kids.append(pid)
-        continue
-    try:
-        os.close(stop_w); os.close(report_r)
-        uid = 40100 + i
-        os.setgroups([]); os.setgid(uid); os.setuid(uid)
-        ctypes.CDLL(None).prctl(1, 9)  # PR_SET_PDEATHSIG
-        os.set_blocking(stop_r, False)
-        os.write(report_w, b'{"ready": 1}\n')
-        tried = connected = full = 0
-        while True:
-            if tried % 256 == 0:
-                try:
-                    if os.read(stop_r, 1) == b"":
-                        break
-                except BlockingIOError:
-                    pass
-            tried += 1
-            if mode == "burn":
-                continue
-            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            s.setblocking(False)
+def child(uid, ready, stop):
+    os.set_blocking(stop, False)
+    ready()
+    tried = connected = full = 0
+    while True:
+        if tried % 256 == 0:
             try:
-                s.connect(path)
-                connected += 1
+                if os.read(stop, 1) == b"":
+                    break
             except BlockingIOError:
-                full += 1
-            except OSError:
                 pass
-            s.close()
-        report = {"tried": tried, "connected": connected, "full": full}
-    except Exception as e:
-        report = {"error": "uid %d: %r" % (40100 + i, e)}
-    os.write(report_w, (json.dumps(report) + "\n").encode())
-    os._exit(0)
-os.close(stop_r); os.close(report_w)
-reports = os.fdopen(report_r)
-first = [json.loads(reports.readline()) for _ in kids]
-print(json.dumps({"users": len(first), "errors": [r["error"] for r in first if "error" in r]}), flush=True)
-sys.stdin.read()
-os.close(stop_w)
-last = [json.loads(line) for line in reports]
-for k in kids:
-    os.waitpid(k, 0)
-print(json.dumps({"tried": sum(r.get("tried", 0) for r in last),
-                  "connected": sum(r.get("connected", 0) for r in last),
-                  "full": sum(r.get("full", 0) for r in last),
-                  "errors": [r["error"] for r in last if "error" in r]}), flush=True)
+        tried += 1
+        if mode == "burn":
+            continue
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.setblocking(False)
+        try:
+            s.connect(path)
+            connected += 1
+        except BlockingIOError:
+            full += 1
+        except OSError:
+            pass
+        s.close()
+    return {"tried": tried, "connected": connected, "full": full}
+run_as_users(40100, 4, child)
 "#;
 
 #[test]
@@ -378,7 +351,8 @@ fn connections_opened_and_closed_in_a_loop_by_local_users_do_not_fail_roots_logi
     let mut under = Vec::new();
     let mut reports = Vec::new();
     for (k, mode) in ["burn", "connect"].into_iter().enumerate() {
-        let mut flood = Flood::start(CONNECTS, &[accounts.socket.as_os_str(), mode.as_ref()])?;
+        let script = format!("{DRIVER}{CONNECTS}");
+        let mut flood = Flood::start(&script, &[accounts.socket.as_os_str(), mode.as_ref()])?;
         let up = flood.report(Duration::from_secs(20))?;
         assert_eq!(up["errors"], serde_json::json!([]), "{mode}: {up}");
         std::thread::sleep(Duration::from_millis(300));
@@ -419,7 +393,8 @@ fn a_flood_of_valid_looking_requests_from_many_local_users_does_not_starve_roots
     let baseline = accounts.logins(0..BASELINE, Duration::ZERO)?;
 
     let targets = names.join(",");
-    let mut flood = Flood::start(REQUESTS, &[socket.as_os_str(), targets.as_ref()])?;
+    let script = format!("{DRIVER}{REQUESTS}");
+    let mut flood = Flood::start(&script, &[socket.as_os_str(), targets.as_ref()])?;
     let up = flood.report(Duration::from_secs(20))?;
     assert_eq!(up["errors"], serde_json::json!([]), "flooders: {up}");
     assert_eq!(up["connections"], 30 * 8, "flooders: {up}");

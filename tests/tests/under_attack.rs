@@ -5,7 +5,9 @@
 use anyhow::{bail, Context, Result};
 use mfa_proto::blocking::Client;
 use mfa_proto::{LoginContext, Request, Response, Sensitive, PROTOCOL_VERSION};
-use mfa_tests::{raise_fd_limit, rc, require_root, totp_at, unix_now, Daemon, MfadProcess, Stack};
+use mfa_tests::{
+    import_secret, raise_fd_limit, rc, require_root, totp_at, unix_now, Daemon, MfadProcess, Stack,
+};
 use std::io::Write;
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::net::UnixStream;
@@ -108,24 +110,7 @@ fn logins_during_a_daemon_restart_fail_closed_fast_and_work_again_after() -> Res
         .map(|i| mfad::otp::base32(&[i as u8 + 1; 20]))
         .collect();
     for (i, s) in secrets.iter().enumerate() {
-        let user = format!("r{i}");
-        let params = mfa_proto::EnrollParams {
-            secret: Some(Sensitive::new(s.clone())),
-            ..Default::default()
-        };
-        Client::connect(&socket, Duration::from_secs(5), "t")?.call(&Request::EnrollBegin {
-            user: user.clone(),
-            params,
-        })?;
-        let code = Sensitive::new(totp_at(s, unix_now())?);
-        let r = Client::connect(&socket, Duration::from_secs(5), "t")?.call(
-            &Request::EnrollConfirm {
-                user,
-                code,
-                current_code: None,
-            },
-        )?;
-        assert!(matches!(r, Response::Enrolled { .. }), "{r:?}");
+        import_secret(&socket, &format!("r{i}"), s)?;
     }
     let stack = Stack::new(&socket, "timeout=2 tries=1", &[])?;
     // Start all logins, kill the daemon under them, then bring it back.
@@ -183,20 +168,7 @@ fn hoarded_idle_slow_and_huge_connections_keep_memory_bounded_and_logins_working
     let socket = dir.path().join("mfad.sock");
     let daemon = MfadProcess::spawn(&socket, &dir.path().join("state"), &[])?;
     let secret = mfad::otp::base32(&[42u8; 20]);
-    let params = mfa_proto::EnrollParams {
-        secret: Some(Sensitive::new(secret.clone())),
-        ..Default::default()
-    };
-    Client::connect(&socket, Duration::from_secs(5), "t")?.call(&Request::EnrollBegin {
-        user: "ann".into(),
-        params,
-    })?;
-    let code = Sensitive::new(totp_at(&secret, unix_now())?);
-    Client::connect(&socket, Duration::from_secs(5), "t")?.call(&Request::EnrollConfirm {
-        user: "ann".into(),
-        code,
-        current_code: None,
-    })?;
+    import_secret(&socket, "ann", &secret)?;
     let before = daemon.rss_kib()?;
 
     // 30 local users each try to hold 200 idle connections (6,000 in
