@@ -143,18 +143,7 @@ async fn accept_loop<S: Store, C: Clock>(listener: UnixListener, shared: Shared<
             // A new connection costs a request's share of the uid's pace;
             // one that is over it is closed here, before any task exists
             // for it, so connecting in a loop cannot crowd root's work.
-            let now = std::time::Instant::now();
-            let admission = pacer
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .admit_connection(peer.uid, now);
-            if admission.run_at > now {
-                if admission.report {
-                    eprintln!(
-                        "mfad: uid {} opens connections faster than its share; closing them",
-                        peer.uid
-                    );
-                }
+            if admit(&pacer, peer.uid, Paced::Connection).is_some() {
                 continue;
             }
             let Some(uid_slot) = per_uid.take(peer.uid) else {
@@ -228,6 +217,36 @@ impl Drop for UidSlot {
             }
         }
     }
+}
+
+/// What a non-root uid is paced for.
+#[derive(Clone, Copy)]
+enum Paced {
+    Connection,
+    Request,
+}
+
+/// Charge `uid` for a connection or a request arriving now: None if it is
+/// within the uid's share, else when it would be. Says so in the log once a
+/// minute per uid that is over its share.
+fn admit(pacer: &std::sync::Mutex<Pacer>, uid: u32, what: Paced) -> Option<std::time::Instant> {
+    let now = std::time::Instant::now();
+    // The lock is not held while logging.
+    let admission = {
+        let mut pacer = pacer.lock().unwrap_or_else(|p| p.into_inner());
+        match what {
+            Paced::Connection => pacer.admit_connection(uid, now),
+            Paced::Request => pacer.admit(uid, now),
+        }
+    };
+    if admission.report {
+        let (doing, answer) = match what {
+            Paced::Connection => ("opens connections", "closing them"),
+            Paced::Request => ("sends requests", "answering it more slowly"),
+        };
+        eprintln!("mfad: uid {uid} {doing} faster than its share; {answer}");
+    }
+    (admission.run_at > now).then_some(admission.run_at)
 }
 
 struct Connection<S, C> {
@@ -315,21 +334,10 @@ impl<S: Store, C: Clock> Connection<S, C> {
 
     /// Wait until a request from `uid` may run; false if mfad is stopping.
     async fn pace(&mut self, uid: u32) -> bool {
-        let now = std::time::Instant::now();
-        let admission = self
-            .pacer
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .admit(uid, now);
-        if admission.report {
-            eprintln!(
-                "mfad: uid {uid} sends requests faster than its share; answering it more slowly"
-            );
-        }
-        if admission.run_at <= now {
+        let Some(run_at) = admit(&self.pacer, uid, Paced::Request) else {
             return true;
-        }
-        let at = tokio::time::Instant::from_std(admission.run_at);
+        };
+        let at = tokio::time::Instant::from_std(run_at);
         tokio::select! {
             _ = tokio::time::sleep_until(at) => true,
             _ = self.shutdown.recv() => false,
