@@ -3,12 +3,12 @@
 //! prompt with one code.
 
 use anyhow::{bail, Result};
-use std::ffi::{c_int, c_void, CString};
+use std::ffi::{c_int, c_void, CStr, CString};
 use std::path::Path;
 
 use mfa_tests::libpam::{
-    converse, pam_authenticate, pam_end, pam_start_confdir, PamConv, PamMessage, PamResponse,
-    PAM_CONV_ERR, PAM_PROMPT_ECHO_OFF, PAM_PROMPT_ECHO_ON,
+    conversation, pam_authenticate, pam_end, pam_start_confdir, Answerer, PamConv,
+    PAM_PROMPT_ECHO_OFF, PAM_PROMPT_ECHO_ON,
 };
 
 pub use mfa_tests::libpam::PAM_SUCCESS;
@@ -21,26 +21,13 @@ struct Answer {
     last_text: String,
 }
 
-extern "C" fn conversation(
-    num: c_int,
-    msgs: *mut *const PamMessage,
-    resps: *mut *mut PamResponse,
-    appdata: *mut c_void,
-) -> c_int {
-    if appdata.is_null() {
-        return PAM_CONV_ERR;
-    }
-    // SAFETY: `appdata` is the Answer given to pam_start, alive for the
-    // whole authentication; the rest is libpam's, as `converse` requires.
-    unsafe {
-        let answer = &mut *(appdata as *mut Answer);
-        converse(num, msgs, resps, |style, text| {
-            answer.last_text = text.to_string_lossy().into_owned();
-            if style == PAM_PROMPT_ECHO_OFF || style == PAM_PROMPT_ECHO_ON {
-                answer.prompts += 1;
-            }
-            Some(answer.code.clone())
-        })
+impl Answerer for Answer {
+    fn answer(&mut self, style: c_int, text: &CStr) -> Option<CString> {
+        self.last_text = text.to_string_lossy().into_owned();
+        if style == PAM_PROMPT_ECHO_OFF || style == PAM_PROMPT_ECHO_ON {
+            self.prompts += 1;
+        }
+        Some(self.code.clone())
     }
 }
 
@@ -66,7 +53,7 @@ impl Handle {
             last_text: String::new(),
         });
         let conv = Box::new(PamConv {
-            conv: conversation,
+            conv: conversation::<Answer>,
             appdata_ptr: &mut *answer as *mut Answer as *mut c_void,
         });
         let mut pamh: *mut c_void = std::ptr::null_mut();

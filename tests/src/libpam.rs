@@ -18,8 +18,12 @@ pub struct PamResponse {
     pub resp_retcode: c_int,
 }
 
-pub type ConvFn =
-    extern "C" fn(c_int, *mut *const PamMessage, *mut *mut PamResponse, *mut c_void) -> c_int;
+pub type ConvFn = unsafe extern "C" fn(
+    c_int,
+    *mut *const PamMessage,
+    *mut *mut PamResponse,
+    *mut c_void,
+) -> c_int;
 
 #[repr(C)]
 pub struct PamConv {
@@ -105,4 +109,34 @@ pub unsafe fn converse(
         *resps = out;
     }
     PAM_SUCCESS
+}
+
+/// What a conversation does with each message: given its style and text,
+/// the reply to a prompt (None aborts the conversation; for other messages
+/// the value is ignored).
+pub trait Answerer {
+    fn answer(&mut self, style: c_int, text: &std::ffi::CStr) -> Option<std::ffi::CString>;
+}
+
+/// The conversation function for a `PamConv` whose `appdata_ptr` points at
+/// an `A` that outlives the PAM handle.
+///
+/// # Safety
+/// Only libpam calls it, with its own message and response arrays (see
+/// [`converse`]) and the `appdata_ptr` of that `PamConv`.
+pub unsafe extern "C" fn conversation<A: Answerer>(
+    num: c_int,
+    msgs: *mut *const PamMessage,
+    resps: *mut *mut PamResponse,
+    appdata: *mut c_void,
+) -> c_int {
+    if appdata.is_null() {
+        return PAM_CONV_ERR;
+    }
+    // SAFETY: `appdata` is the `A` given to pam_start, alive for the whole
+    // authentication; the rest is libpam's, as `converse` requires.
+    unsafe {
+        let a = &mut *(appdata as *mut A);
+        converse(num, msgs, resps, |style, text| a.answer(style, text))
+    }
 }

@@ -35,46 +35,33 @@ fn read_terminal(echo: bool) -> Option<String> {
     (n > 0).then(|| line.trim_end_matches(['\n', '\r']).to_string())
 }
 
-extern "C" fn conversation(
-    num: c_int,
-    msgs: *mut *const PamMessage,
-    resps: *mut *mut PamResponse,
-    appdata: *mut c_void,
-) -> c_int {
-    if appdata.is_null() {
-        return PAM_CONV_ERR;
-    }
-    // SAFETY: `appdata` is the Script given to pam_start, alive for the
-    // whole authentication; the rest is libpam's, as `converse` requires.
-    unsafe {
-        let script = &mut *(appdata as *mut Script);
-        converse(num, msgs, resps, |style, text| {
-            let text = text.to_string_lossy();
-            let tag = match style {
-                PAM_PROMPT_ECHO_OFF => "echo-off",
-                PAM_PROMPT_ECHO_ON => "echo-on",
-                PAM_ERROR_MSG => "error",
-                _ => "info",
-            };
-            let prompt = style == PAM_PROMPT_ECHO_OFF || style == PAM_PROMPT_ECHO_ON;
-            if !script.interactive {
-                println!("[{tag}] {text}");
-            } else if prompt {
-                print!("{text}");
-            } else {
-                println!("{text}");
-            }
-            let _ = std::io::stdout().flush();
-            if !prompt {
-                return None;
-            }
-            let answer = if script.interactive {
-                read_terminal(style == PAM_PROMPT_ECHO_ON)
-            } else {
-                script.answers.pop_front()
-            };
-            answer.map(|a| CString::new(a).unwrap_or_default())
-        })
+impl Answerer for Script {
+    fn answer(&mut self, style: c_int, text: &CStr) -> Option<CString> {
+        let text = text.to_string_lossy();
+        let tag = match style {
+            PAM_PROMPT_ECHO_OFF => "echo-off",
+            PAM_PROMPT_ECHO_ON => "echo-on",
+            PAM_ERROR_MSG => "error",
+            _ => "info",
+        };
+        let prompt = style == PAM_PROMPT_ECHO_OFF || style == PAM_PROMPT_ECHO_ON;
+        if !self.interactive {
+            println!("[{tag}] {text}");
+        } else if prompt {
+            print!("{text}");
+        } else {
+            println!("{text}");
+        }
+        let _ = std::io::stdout().flush();
+        if !prompt {
+            return None;
+        }
+        let answer = if self.interactive {
+            read_terminal(style == PAM_PROMPT_ECHO_ON)
+        } else {
+            self.answers.pop_front()
+        };
+        answer.map(|a| CString::new(a).unwrap_or_default())
     }
 }
 
@@ -113,7 +100,7 @@ fn main() {
         std::process::exit(2);
     };
     let conv = PamConv {
-        conv: conversation,
+        conv: conversation::<Script>,
         appdata_ptr: &mut script as *mut Script as *mut c_void,
     };
     let mut pamh: *mut c_void = std::ptr::null_mut();
