@@ -25,27 +25,25 @@ use std::path::Path;
 /// Bind the public socket at `path` (see [`bind_at`]), mode 0666: access
 /// is decided per request from peer credentials.
 pub fn bind_socket(path: &Path) -> std::io::Result<std::os::unix::net::UnixListener> {
-    bind_at(path, 0o666)
+    bind_at(path, 0o666, 0o755)
 }
 
 /// Bind root's socket at `path`, mode 0600, so that only root can connect
 /// (connecting needs write permission on the socket file). A missing
 /// directory is created 0700.
 pub fn bind_root_socket(path: &Path) -> std::io::Result<std::os::unix::net::UnixListener> {
-    if let Some(parent) = path.parent() {
-        if !parent.exists() {
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(parent)?;
-        }
-    }
-    bind_at(path, 0o600)
+    bind_at(path, 0o600, 0o700)
 }
 
 /// Bind a socket at `path` with `mode`, replacing a stale socket file left
-/// by a crashed daemon but never a live one or a non-socket file.
-fn bind_at(path: &Path, mode: u32) -> std::io::Result<std::os::unix::net::UnixListener> {
+/// by a crashed daemon but never a live one or a non-socket file. Missing
+/// directories are created with `dir_mode` (existing ones are left as
+/// they are).
+fn bind_at(
+    path: &Path,
+    mode: u32,
+    dir_mode: u32,
+) -> std::io::Result<std::os::unix::net::UnixListener> {
     if let Ok(meta) = std::fs::symlink_metadata(path) {
         if !meta.file_type().is_socket() {
             return Err(std::io::Error::new(
@@ -62,7 +60,10 @@ fn bind_at(path: &Path, mode: u32) -> std::io::Result<std::os::unix::net::UnixLi
         std::fs::remove_file(path)?;
     }
     if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)?;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(dir_mode)
+            .create(parent)?;
     }
     let listener = std::os::unix::net::UnixListener::bind(path)?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;

@@ -65,7 +65,7 @@ fn main() -> anyhow::Result<()> {
             .into_iter()
             .map(tokio::net::UnixListener::from_std)
             .collect::<Result<Vec<_>, _>>()?;
-        eprintln!("mfad {} listening on {names}", env!("CARGO_PKG_VERSION"),);
+        eprintln!("mfad {} listening on {names}", env!("CARGO_PKG_VERSION"));
         systemd::notify_ready();
         tokio::spawn(prune_forever(service.clone()));
         serve(listeners, service, shutdown_signal()).await;
