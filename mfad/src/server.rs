@@ -28,9 +28,9 @@ use tokio::time::timeout;
 
 /// Serve on every listener until `shutdown` completes, then wait for open
 /// connections to finish their current request. The listeners share every
-/// limit; a socket only root can open (see `root_socket`) has its own
-/// listen queue, which is what keeps root's logins out of a flood of
-/// connections on the public one.
+/// limit; a socket only root can open (see [`mfa_proto::root_socket_for`])
+/// has its own listen queue, which is what keeps root's logins out of a
+/// flood of connections on the public one.
 pub async fn serve<S: Store, C: Clock>(
     listeners: Vec<UnixListener>,
     service: Arc<Service<S, C>>,
@@ -46,7 +46,7 @@ pub async fn serve<S: Store, C: Clock>(
         users: Arc::new(Semaphore::new(max)),
     };
     let sc = &service.config().server;
-    let shared = Shared {
+    let shared = Arc::new(Shared {
         service: service.clone(),
         limits,
         per_uid: PerUid::new(sc.max_connections_per_uid),
@@ -57,7 +57,7 @@ pub async fn serve<S: Store, C: Clock>(
         ))),
         notify: notify.clone(),
         done: done_tx.clone(),
-    };
+    });
     // One task per listener, so a flood on one cannot take the others'
     // turn to accept.
     let loops: Vec<_> = listeners
@@ -88,21 +88,7 @@ struct Shared<S, C> {
     done: mpsc::Sender<()>,
 }
 
-// Not derived: that would ask for S: Clone and C: Clone.
-impl<S, C> Clone for Shared<S, C> {
-    fn clone(&self) -> Self {
-        Shared {
-            service: self.service.clone(),
-            limits: self.limits.clone(),
-            per_uid: self.per_uid.clone(),
-            pacer: self.pacer.clone(),
-            notify: self.notify.clone(),
-            done: self.done.clone(),
-        }
-    }
-}
-
-async fn accept_loop<S: Store, C: Clock>(listener: UnixListener, shared: Shared<S, C>) {
+async fn accept_loop<S: Store, C: Clock>(listener: UnixListener, shared: Arc<Shared<S, C>>) {
     let Shared {
         service,
         limits,
@@ -110,7 +96,7 @@ async fn accept_loop<S: Store, C: Clock>(listener: UnixListener, shared: Shared<
         pacer,
         notify,
         done,
-    } = shared;
+    } = &*shared;
     loop {
         let stream = match listener.accept().await {
             Ok((s, _)) => s,
@@ -143,7 +129,7 @@ async fn accept_loop<S: Store, C: Clock>(listener: UnixListener, shared: Shared<
             // A new connection costs a request's share of the uid's pace;
             // one that is over it is closed here, before any task exists
             // for it, so connecting in a loop cannot crowd root's work.
-            if admit(&pacer, peer.uid, Paced::Connection).is_some() {
+            if admit(pacer, peer.uid, Paced::Connection).is_some() {
                 continue;
             }
             let Some(uid_slot) = per_uid.take(peer.uid) else {
@@ -167,7 +153,6 @@ async fn accept_loop<S: Store, C: Clock>(listener: UnixListener, shared: Shared<
     }
 }
 
-#[derive(Clone)]
 struct Limits {
     root: Arc<Semaphore>,
     users: Arc<Semaphore>,
