@@ -24,21 +24,32 @@ use mfa_proto::{Challenge, LoginContext, Method, Response, Sensitive};
 use std::sync::Arc;
 use zeroize::Zeroizing;
 
-/// A challenge or a verify, with the code as typed minus whitespace.
+/// A challenge or a verify: the code as typed minus whitespace, and its
+/// normal form if it has the shape of a recovery code.
 pub(super) enum Step {
     Challenge,
-    Verify(Zeroizing<String>),
+    Verify {
+        code: Zeroizing<String>,
+        recovery: Option<Zeroizing<String>>,
+    },
 }
 
 impl Step {
     pub(super) fn verify(code: &Sensitive) -> Step {
-        Step::Verify(Zeroizing::new(
-            code.expose()
-                .chars()
-                .filter(|c| !c.is_whitespace())
-                .collect(),
-        ))
+        let code = clean_code(code);
+        let recovery = recovery::normalize(&code);
+        Step::Verify { code, recovery }
     }
+}
+
+/// A code as typed, without the spaces people put in or apps show.
+pub(super) fn clean_code(code: &Sensitive) -> Zeroizing<String> {
+    Zeroizing::new(
+        code.expose()
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect(),
+    )
 }
 
 /// What a step decided inside the store.
@@ -83,9 +94,8 @@ impl<S: Store, C: Clock> Service<S, C> {
                     (Decided::Challenge(r), vec![])
                 }),
             ),
-            Step::Verify(code) => {
-                let code = code.clone();
-                let recovery = recovery::normalize(&code);
+            Step::Verify { code, recovery } => {
+                let (code, recovery) = (code.clone(), recovery.clone());
                 let owner = user.to_string();
                 (
                     recovery.is_some(),
@@ -140,7 +150,7 @@ impl<S: Store, C: Clock> Service<S, C> {
         peer: &Peer,
         res: Result<Decided, StoreError>,
     ) -> Response {
-        let Step::Verify(code) = step else {
+        let Step::Verify { recovery, .. } = step else {
             return match res {
                 Ok(Decided::Challenge(r)) => r,
                 Ok(Decided::Verify(_)) => internal("a challenge came back as a verify"),
@@ -157,7 +167,7 @@ impl<S: Store, C: Clock> Service<S, C> {
             Err(StoreError::Conflict) => Verdict::Replayed,
             Err(e) => Verdict::Broken(e.to_string()),
         };
-        let method = if recovery::normalize(code).is_some() {
+        let method = if recovery.is_some() {
             Method::Recovery
         } else {
             Method::Totp

@@ -383,12 +383,7 @@ impl<S: Store, C: Clock> Service<S, C> {
             period: pending.period,
             skew: self.cfg.totp.skew,
         };
-        let clean: Zeroizing<String> = Zeroizing::new(
-            code.expose()
-                .chars()
-                .filter(|c| !c.is_whitespace())
-                .collect(),
-        );
+        let clean = login::clean_code(code);
         let Some(step) = otp::check(&secret, params, &clean, now) else {
             return Response::WrongCode {
                 retry_after_secs: None,
