@@ -386,10 +386,8 @@ mod tests {
 
     #[test]
     fn silent_server_times_out() -> Result<(), Box<dyn std::error::Error>> {
-        let dir = std::env::temp_dir().join(format!("mfa-proto-{}", std::process::id()));
-        std::fs::create_dir_all(&dir)?;
+        let dir = tempfile_dir("silent")?;
         let path = dir.join("s.sock");
-        let _ = std::fs::remove_file(&path);
         let listener = std::os::unix::net::UnixListener::bind(&path)?;
         let started = Instant::now();
         let err = Client::connect(&path, Duration::from_millis(300), "t");
