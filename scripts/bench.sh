@@ -8,7 +8,8 @@
 #   BENCH_QUICK=1 bash scripts/bench.sh  # smoke run, under 1 min; prints results, BENCHMARKS.md untouched
 #
 # Missing Debian packages (libpam0g-dev, libpam-google-authenticator,
-# libpam-oath, oathtool) are installed first. Nothing in /etc is changed:
+# libpam-oath, oathtool, gcc for the C host tests/c/pam_host.c) are
+# installed first. Nothing in /etc is changed:
 # every PAM stack is a service file in a scratch folder read through
 # pam_start_confdir, and mfad runs on a socket and state directory there.
 #
@@ -16,9 +17,11 @@
 # results there); BENCH_WAIT_IDLE=SECONDS (wait up to this long for other
 # work on the machine to stop; default 120); BENCH_TMPDIR (where the
 # scratch folder goes; default $TMPDIR or /tmp); BENCH_KEEP=1 (keep it);
-# BENCH_PAM_USERS, BENCH_SIZES=1000,10000,100000, BENCH_THREADS,
+# BENCH_PAM_USERS, BENCH_WHOLE_LOGINS (whole-process logins per stack;
+# default 100), BENCH_SIZES=1000,10000,100000, BENCH_THREADS,
 # BENCH_SUSTAIN_SECS, BENCH_RATE to change the sizes. CARGO_TARGET_DIR is
-# honoured.
+# honoured. The whole-process section alone, after a build:
+# target/release/mfa_bench whole [--logins N].
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,7 +31,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 need=()
-for pkg in libpam0g-dev libpam-google-authenticator libpam-oath oathtool; do
+for pkg in libpam0g-dev libpam-google-authenticator libpam-oath oathtool gcc; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || need+=("$pkg")
 done
 if [ "${#need[@]}" -gt 0 ]; then

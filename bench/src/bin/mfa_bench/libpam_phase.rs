@@ -4,31 +4,13 @@
 
 use crate::*;
 use anyhow::{bail, Result};
-use mfa_bench::daemon::{self, Mfad};
-use mfa_bench::otp::{self, Pool};
+use mfa_bench::otp;
 use mfa_bench::pam;
 use std::collections::BTreeMap;
 use std::io::BufRead;
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) enum Kind {
-    Permit,
-    Mfa,
-    Ga,
-    Oath,
-}
-
-pub(crate) struct Stack {
-    pub(crate) kind: Kind,
-    pub(crate) service: &'static str,
-    pub(crate) label: &'static str,
-    pub(crate) module: PathBuf,
-    pub(crate) line: String,
-}
 
 #[derive(Default)]
 pub(crate) struct Latency {
@@ -127,13 +109,7 @@ pub(crate) fn release_together(
     Ok(())
 }
 
-pub(crate) fn write_stack(dir: &Path, s: &Stack) -> Result<()> {
-    std::fs::write(dir.join(s.service), format!("auth required {}\n", s.line))?;
-    Ok(())
-}
-
 pub(crate) fn pam_phase(plan: &Plan, paths: &Paths, dir: &Path) -> Result<PamResults> {
-    std::fs::create_dir_all(dir)?;
     let n = plan.pam_users;
     // Accounts: n timed logins, spawn_runs process runs, one per race
     // trial, one for the memory probe, one for the wrong-code control; the
@@ -145,131 +121,21 @@ pub(crate) fn pam_phase(plan: &Plan, paths: &Paths, dir: &Path) -> Result<PamRes
     let conc_user = wrong_user + 1;
 
     log(&format!("libpam phase: {total} accounts per module"));
-    let mfad = Mfad::start(&paths.mfad, &dir.join("mfad"))?;
-    let mfa = Pool::new("bm", total)?;
-    let ga = Pool::new("bg", total)?;
-    let oath = Pool::new("bo", total)?;
-    daemon::enroll(&mfad, &mfa, 0..total, 8)?;
-
-    // google-authenticator: one secret file per account, in the format
-    // `google-authenticator -t -d -r 3 -R 30 -w 3` writes (TOTP, reuse
-    // refused, at most 3 logins per 30 s, ±1 step), 0400 and owned by the
-    // user= account (root).
-    let ga_dir = dir.join("ga");
-    std::fs::create_dir_all(&ga_dir)?;
-    let scratch_codes = otp::random_secrets(total)?;
-    for (i, random) in scratch_codes.iter().enumerate() {
-        let mut text = format!(
-            "{}\n\" RATE_LIMIT 3 30\n\" WINDOW_SIZE 3\n\" DISALLOW_REUSE\n\" TOTP_AUTH\n",
-            otp::base32(&ga.secrets[i])
-        );
-        // Five 8-digit emergency codes, as the tool writes by default.
-        for b in random.chunks_exact(4) {
-            let v = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-            w!(text, "{:08}", 10_000_000 + v % 90_000_000);
-        }
-        let p = ga_dir.join(&ga.names[i]);
-        std::fs::write(&p, text)?;
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o400))?;
-    }
-    // pam_oath: one users file for all accounts, as its README sets it up.
-    let oath_dir = dir.join("oath");
-    std::fs::create_dir_all(&oath_dir)?;
-    let users_oath = oath_dir.join("users.oath");
-    let mut text = String::new();
-    for i in 0..total {
-        w!(
-            text,
-            "HOTP/T30/6\t{}\t-\t{}",
-            oath.names[i],
-            otp::hex(&oath.secrets[i])
-        );
-    }
-    std::fs::write(&users_oath, text)?;
-    std::fs::set_permissions(&users_oath, std::fs::Permissions::from_mode(0o600))?;
-
-    let sec = &paths.security;
-    let stacks = vec![
-        Stack {
-            kind: Kind::Permit,
-            service: "bench-permit",
-            label: "pam_permit only (floor: libpam itself)",
-            module: sec.join("pam_permit.so"),
-            line: sec.join("pam_permit.so").display().to_string(),
-        },
-        Stack {
-            kind: Kind::Mfa,
-            service: "bench-mfa",
-            label: "pam_mfa (+ mfad, release build)",
-            module: paths.pam_mfa.clone(),
-            line: format!(
-                "{} socket={}",
-                paths.pam_mfa.display(),
-                mfad.socket.display()
-            ),
-        },
-        Stack {
-            kind: Kind::Ga,
-            service: "bench-ga",
-            label: "google-authenticator (DISALLOW_REUSE, RATE_LIMIT 3 30)",
-            module: sec.join("pam_google_authenticator.so"),
-            line: format!(
-                "{} secret={}/${{USER}} user=root",
-                sec.join("pam_google_authenticator.so").display(),
-                ga_dir.display()
-            ),
-        },
-        Stack {
-            kind: Kind::Oath,
-            service: "bench-oath",
-            label: "pam_oath (usersfile, window=1)",
-            module: sec.join("pam_oath.so"),
-            line: format!(
-                "{} usersfile={} window=1",
-                sec.join("pam_oath.so").display(),
-                users_oath.display()
-            ),
-        },
-    ];
-    let confdir = dir.join("stacks");
-    std::fs::create_dir_all(&confdir)?;
-    for s in &stacks {
-        write_stack(&confdir, s)?;
-    }
-    let pool_of = |k: Kind| match k {
-        Kind::Permit | Kind::Mfa => &mfa,
-        Kind::Ga => &ga,
-        Kind::Oath => &oath,
-    };
-
-    // Negative control: each module must refuse a wrong code, or the
-    // set-up is broken and every number below would be meaningless.
-    for s in stacks.iter().filter(|s| s.kind != Kind::Permit) {
-        let pool = pool_of(s.kind);
-        let t = &pool.totps[wrong_user];
-        let cur = otp::step_now();
-        let valid: Vec<String> = (cur - 2..=cur + 2)
-            .map(|st| otp::code_at_step(t, st))
-            .collect();
-        let wrong = (0..)
-            .map(|k: u32| format!("{:06}", (123_456 + 7_919 * k) % 1_000_000))
-            .find(|c| !valid.contains(c))
-            .unwrap_or_default();
+    let setup = Setup::new(paths, dir, total)?;
+    let confdir = &setup.confdir;
+    let pool_of = |k: Kind| setup.pool_of(k);
+    // Negative control, before any timing: every module refuses a wrong code.
+    setup.check_refuses_wrong_code(wrong_user, |s, user, code| {
         let status = Command::new(&paths.bench_login)
             .arg("--confdir")
-            .arg(&confdir)
-            .args(["--service", s.service, "--user", &pool.names[wrong_user]])
-            .args(["--code", &wrong])
+            .arg(confdir)
+            .args(["--service", s.service, "--user", user, "--code", code])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status()?;
-        if status.code() == Some(pam::PAM_SUCCESS) {
-            bail!(
-                "{} accepted a wrong code: the benchmark set-up is broken",
-                s.service
-            );
-        }
-    }
+        Ok(status.code().unwrap_or(-1))
+    })?;
+    let stacks = &setup.stacks;
 
     // In-process latency, interleaved: every round runs a slice of the
     // accounts through each stack, in a rotating order, each in a fresh
@@ -303,7 +169,7 @@ pub(crate) fn pam_phase(plan: &Plan, paths: &Paths, dir: &Path) -> Result<PamRes
             let out = Command::new(&self_exe)
                 .arg("pam-loop")
                 .arg("--confdir")
-                .arg(&confdir)
+                .arg(confdir)
                 .args(["--service", s.service, "--warmup", "bench-permit", "--list"])
                 .arg(&list)
                 .stderr(Stdio::inherit())
@@ -335,13 +201,13 @@ pub(crate) fn pam_phase(plan: &Plan, paths: &Paths, dir: &Path) -> Result<PamRes
     let mut spawn: BTreeMap<Kind, Latency> = BTreeMap::new();
     for j in 0..plan.spawn_runs {
         let i = n + j;
-        for s in &stacks {
+        for s in stacks {
             let pool = pool_of(s.kind);
             let code = otp::code_now(&pool.totps[i]);
             let t = Instant::now();
             let out = Command::new(&paths.bench_login)
                 .arg("--confdir")
-                .arg(&confdir)
+                .arg(confdir)
                 .args(["--service", s.service, "--user", &pool.names[i], "--code"])
                 .arg(&code)
                 .stdout(Stdio::null())
@@ -370,7 +236,7 @@ pub(crate) fn pam_phase(plan: &Plan, paths: &Paths, dir: &Path) -> Result<PamRes
             let logins = vec![(pool.names[race_user + t].as_str(), code); plan.race];
             release_together(
                 paths,
-                &confdir,
+                confdir,
                 s.service,
                 &logins,
                 race.entry(s.kind).or_default(),
@@ -391,7 +257,7 @@ pub(crate) fn pam_phase(plan: &Plan, paths: &Paths, dir: &Path) -> Result<PamRes
             .collect();
         release_together(
             paths,
-            &confdir,
+            confdir,
             s.service,
             &logins,
             concurrent.entry(s.kind).or_default(),
@@ -402,12 +268,12 @@ pub(crate) fn pam_phase(plan: &Plan, paths: &Paths, dir: &Path) -> Result<PamRes
     // with the stack loaded; and dlopen of the module alone.
     log("libpam phase: memory of a host process");
     let mut rss = BTreeMap::new();
-    for s in &stacks {
+    for s in stacks {
         let pool = pool_of(s.kind);
         let code = otp::code_now(&pool.totps[rss_user]);
         let out = Command::new(&paths.bench_login)
             .arg("--confdir")
-            .arg(&confdir)
+            .arg(confdir)
             .args([
                 "--service",
                 s.service,
@@ -452,6 +318,7 @@ pub(crate) fn pam_phase(plan: &Plan, paths: &Paths, dir: &Path) -> Result<PamRes
             },
         );
     }
+    let Setup { mfad, stacks, .. } = setup;
     mfad.stop()?;
     Ok(PamResults {
         stacks,

@@ -2,11 +2,13 @@
 //!
 //! ```text
 //! mfa_bench run [--quick] [--out FILE] [--update-doc BENCHMARKS.md] [--command TEXT]
+//! mfa_bench whole [--logins N] [--out FILE] [--hold]
 //! mfa_bench pam-loop --confdir DIR --service NAME --warmup NAME --list FILE
 //! mfa_bench load [--accounts N] [--threads N] [--secs N] [--rate N] [--restart] [--hold]
 //! ```
 //!
-//! `run` does everything and writes a Markdown results section. `pam-loop`
+//! `run` does everything and writes a Markdown results section. `whole`
+//! runs only the whole-process login cost (section 1b). `pam-loop`
 //! is what `run` spawns, once per stack and round: in one process, for each
 //! `user<TAB>base32secret` line, computes the current code, then times
 //! pam_start_confdir + pam_authenticate + pam_end, printing
@@ -14,8 +16,9 @@
 //!
 //! Binaries it uses sit next to it (the release build of this workspace):
 //! `mfad`, `libpam_mfa.so` and `bench_login`. The sections live in their
-//! own modules: `libpam_phase` (1), `scale_phase` (2-4), `render` (the
-//! Markdown); `plan` holds the sizes and paths.
+//! own modules: `stacks` (the four PAM stacks and their accounts),
+//! `libpam_phase` (1), `whole_phase` (1b), `scale_phase` (2-4), `render`
+//! and `render_scale` (the Markdown); `plan` holds the sizes and paths.
 
 use anyhow::{anyhow, bail, Context, Result};
 use mfa_bench::otp;
@@ -39,12 +42,18 @@ macro_rules! w {
 mod libpam_phase;
 mod plan;
 mod render;
+mod render_scale;
 mod scale_phase;
+mod stacks;
+mod whole_phase;
 
 use libpam_phase::*;
 use plan::*;
 use render::*;
+use render_scale::*;
 use scale_phase::*;
+use stacks::*;
+use whole_phase::*;
 
 const BEGIN: &str = "<!-- bench:results:begin -->";
 const END: &str = "<!-- bench:results:end -->";
@@ -53,10 +62,12 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("run") => run(&args[1..]),
+        Some("whole") => whole(&args[1..]),
         Some("pam-loop") => pam_loop(&args[1..]),
         Some("load") => load(&args[1..]),
         _ => Err(anyhow!(
             "usage: mfa_bench run [--quick] [--out FILE] [--update-doc FILE] [--command TEXT]\n       \
+             mfa_bench whole [--logins N] [--out FILE] [--hold]\n       \
              mfa_bench pam-loop --confdir DIR --service NAME --warmup NAME --list FILE\n       \
              mfa_bench load [--accounts N] [--threads N] [--secs N] [--rate N] [--restart] [--hold]"
         )),
@@ -140,13 +151,7 @@ fn run(args: &[String]) -> Result<()> {
     let plan = Plan::new(quick);
     let paths = paths()?;
     check_codes_against_oathtool()?;
-    let scratch_parent = std::env::var_os("BENCH_TMPDIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(std::env::temp_dir);
-    let scratch = tempfile::Builder::new()
-        .prefix("mfa-bench.")
-        .tempdir_in(&scratch_parent)?;
-    std::fs::set_permissions(scratch.path(), std::fs::Permissions::from_mode(0o755))?;
+    let scratch = scratch_dir("mfa-bench.")?;
     // Other work on the machine skews every number: before each section,
     // wait (up to BENCH_WAIT_IDLE seconds) for it to calm down, and record
     // how busy it was.
@@ -168,6 +173,12 @@ fn run(args: &[String]) -> Result<()> {
 
     let watch = report::OtherCpu::start();
     let pam = pam_phase(&plan, &paths, &scratch.path().join("pam"))?;
+    let whole = whole_phase(
+        plan.whole_logins,
+        &paths,
+        &scratch.path().join("whole"),
+        false,
+    )?;
     let other_pam = watch.share();
     report::wait_for_idle(wait_idle, "the scale sections");
     let watch = report::OtherCpu::start();
@@ -197,6 +208,7 @@ fn run(args: &[String]) -> Result<()> {
         &git,
         &command,
         &pam,
+        &whole,
         &scale,
         started.elapsed(),
     );
@@ -212,11 +224,29 @@ fn run(args: &[String]) -> Result<()> {
         log(&format!("results section of {doc} updated"));
     }
     print!("{md}");
+    keep_if_asked(scratch);
+    Ok(())
+}
+
+/// A scratch folder under BENCH_TMPDIR (or the temporary directory),
+/// readable by all (google-authenticator and mfad look into it).
+fn scratch_dir(prefix: &str) -> Result<tempfile::TempDir> {
+    let parent = std::env::var_os("BENCH_TMPDIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir);
+    let scratch = tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir_in(&parent)?;
+    std::fs::set_permissions(scratch.path(), std::fs::Permissions::from_mode(0o755))?;
+    Ok(scratch)
+}
+
+/// With BENCH_KEEP set, keep the scratch folder instead of deleting it.
+fn keep_if_asked(scratch: tempfile::TempDir) {
     if std::env::var_os("BENCH_KEEP").is_some() {
         let kept = scratch.keep();
         log(&format!("kept {}", kept.display()));
     }
-    Ok(())
 }
 
 /// The harness computes every code with totp-rs; make sure it agrees with

@@ -9,6 +9,8 @@ pub(crate) struct Plan {
     pub(crate) quick: bool,
     pub(crate) pam_users: usize,
     pub(crate) spawn_runs: usize,
+    /// Logins per stack in the whole-process phase (`pam_host`).
+    pub(crate) whole_logins: usize,
     pub(crate) race: usize,
     pub(crate) race_trials: usize,
     pub(crate) rounds: usize,
@@ -32,6 +34,7 @@ impl Plan {
                 quick,
                 pam_users: 40,
                 spawn_runs: 10,
+                whole_logins: 20,
                 race: 20,
                 race_trials: 2,
                 rounds: 2,
@@ -48,6 +51,7 @@ impl Plan {
                 quick,
                 pam_users: 400,
                 spawn_runs: 50,
+                whole_logins: 100,
                 race: 50,
                 race_trials: 5,
                 rounds: 5,
@@ -62,6 +66,9 @@ impl Plan {
         };
         if let Some(v) = env_usize("BENCH_PAM_USERS") {
             p.pam_users = v.max(p.rounds);
+        }
+        if let Some(v) = env_usize("BENCH_WHOLE_LOGINS") {
+            p.whole_logins = v.max(1);
         }
         if let Some(v) = env_usize("BENCH_THREADS") {
             p.threads = v.max(1);
