@@ -5,7 +5,7 @@
 
 use crate::otp::{self, Pool};
 use anyhow::{anyhow, bail, Context, Result};
-use mfa_proto::blocking::Client;
+use mfa_proto::client::Client;
 use mfa_proto::{EnrollParams, LoginContext, Request, Response, Sensitive};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -272,8 +272,7 @@ pub fn verify_once(socket: &Path, user: &str, code: &str) -> Result<Response> {
         code: Sensitive::new(code),
         context: LoginContext {
             service: "mfa-bench".into(),
-            rhost: None,
-            tty: None,
+            ..Default::default()
         },
     })?)
 }

@@ -1,6 +1,6 @@
 // Shared by the protocol targets (included with `mod common`).
 
-use mfa_proto::{blocking::read_frame, encode, FrameError};
+use mfa_proto::{codec::sync::read_frame, encode, FrameError};
 use serde::{de::DeserializeOwned, Serialize};
 use std::fmt::Debug;
 

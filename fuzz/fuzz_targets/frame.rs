@@ -6,7 +6,7 @@
 mod common;
 
 use libfuzzer_sys::fuzz_target;
-use mfa_proto::{blocking::read_frame, FrameError, Request, Response, MAX_FRAME};
+use mfa_proto::{codec::sync::read_frame, FrameError, Request, Response, MAX_FRAME};
 use serde::{de::DeserializeOwned, Serialize};
 use std::fmt::Debug;
 

@@ -46,6 +46,10 @@ pub struct LoginContext {
     pub rhost: Option<String>,
     #[serde(default)]
     pub tty: Option<String>,
+    /// The module lets an unenrolled user through (`nullok`, answering
+    /// PAM_IGNORE): mfad writes that exemption to its audit log.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub nullok: bool,
 }
 
 /// HMAC algorithm of a TOTP enrollment.
@@ -243,6 +247,7 @@ mod tests {
                 service: "sshd".into(),
                 rhost: Some("10.0.0.1".into()),
                 tty: None,
+                nullok: false,
             },
         };
         let json = serde_json::to_string(&r)?;

@@ -30,6 +30,20 @@ pub fn attempt(user: &str, ctx: &LoginContext, peer: &Peer, method: Method, outc
     ));
 }
 
+/// A challenge that ends the login before a code is asked for: the
+/// account is locked or delayed, or not enrolled (with `nullok`, an
+/// exemption: the module answers PAM_IGNORE and the rest of the stack
+/// decides).
+pub fn challenge(user: &str, ctx: &LoginContext, peer: &Peer, outcome: &str) {
+    line(format!(
+        "mfad: audit challenge user={user:?} service={:?} rhost={:?} tty={:?} outcome={outcome} by_uid={}",
+        ctx.service,
+        ctx.rhost.as_deref().unwrap_or(""),
+        ctx.tty.as_deref().unwrap_or(""),
+        peer.uid,
+    ));
+}
+
 pub fn admin(peer: &Peer, action: &str, user: &str) {
     line(format!(
         "mfad: audit {action} user={user:?} by_uid={} by_pid={}",

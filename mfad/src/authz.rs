@@ -1,12 +1,11 @@
 //! Who may act on which account. The caller's identity is the uid the
-//! kernel reports for the socket (SO_PEERCRED), read once per connection;
-//! nothing the client says about itself is trusted.
+//! kernel reports for the socket (SO_PEERCRED), read once per connection
+//! and resolved once (name, groups, role); nothing the client says about
+//! itself is trusted. An ordinary caller may name only its own account,
+//! which is checked against its own name without asking the name service
+//! about the name it sent, so requests for random names cost no lookups.
 
-use nix::unistd::{Gid, Group, Uid, User};
-use std::collections::HashMap;
-use std::ffi::CString;
-use std::sync::{Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use crate::directory::{Account, Directory};
 
 /// The kernel-reported identity of a connection's peer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,7 +20,8 @@ pub struct Peer {
 pub enum Role {
     /// uid 0: everything, including importing secrets.
     Root,
-    /// A member of the configured admin group: manage any account.
+    /// A member of the configured admin group: manage any account but
+    /// root's and those in protected groups.
     Admin,
     /// Anyone else: only the account whose uid is the peer's.
     User,
@@ -33,77 +33,79 @@ impl Role {
     }
 }
 
-/// Decide the role of `peer`. Group membership is read from NSS, so it
-/// covers supplementary groups, not just the primary gid in SO_PEERCRED.
-pub fn role(peer: &Peer, admin_group: &str) -> Role {
-    if peer.uid == 0 {
-        return Role::Root;
-    }
-    if admin_group.is_empty() {
-        return Role::User;
-    }
-    let Ok(Some(group)) = Group::from_name(admin_group) else {
-        return Role::User;
-    };
-    if peer.gid == group.gid.as_raw() {
-        return Role::Admin;
-    }
-    let Ok(Some(user)) = User::from_uid(Uid::from_raw(peer.uid)) else {
-        return Role::User;
-    };
-    let Ok(name) = CString::new(user.name) else {
-        return Role::User;
-    };
-    match nix::unistd::getgrouplist(&name, Gid::from_raw(peer.gid)) {
-        Ok(groups) if groups.contains(&group.gid) => Role::Admin,
-        _ => Role::User,
-    }
-}
-
-/// An account as the name service knows it.
+/// A connection's caller, resolved once.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Account {
-    /// The name as NSS spells it (case-insensitive directories and
-    /// aliases all map to this one key).
-    pub name: String,
-    pub uid: u32,
+pub struct Caller {
+    pub peer: Peer,
+    pub role: Role,
+    /// The peer's own account; None for a uid the name service does not
+    /// know (a subordinate uid of a container, say).
+    pub account: Option<Account>,
 }
 
-type LookupCache = HashMap<String, (Instant, Option<Account>)>;
-
-/// How a name service lookup is done; [`lookup`] in production, a table in
-/// tests (no NSS here spells a name differently from how it was asked).
-pub type Lookup = fn(&str) -> Result<Option<Account>, String>;
-
-/// Look `user` up in NSS: None for a name it does not know, an error when
-/// it could not answer (sssd or LDAP down), which callers must not take
-/// for "no such user". Answers are kept for a few seconds, errors are not:
-/// a lookup opens and parses /etc/passwd (or asks sssd).
-pub fn lookup(user: &str) -> Result<Option<Account>, String> {
-    const TTL: Duration = Duration::from_secs(10);
-    const MAX: usize = 4096;
-    static CACHE: OnceLock<Mutex<LookupCache>> = OnceLock::new();
-    let cache = CACHE.get_or_init(Default::default);
-    if let Some((at, found)) = cache.lock().unwrap_or_else(|p| p.into_inner()).get(user) {
-        if at.elapsed() < TTL {
-            return Ok(found.clone());
+impl Caller {
+    /// The key a caller is paced and capped under: its uid, or one shared
+    /// key for every uid the name service does not know, since one person
+    /// with a subordinate uid range (rootless containers) is thousands of
+    /// such uids.
+    pub fn pace_key(&self) -> u32 {
+        match (&self.role, &self.account) {
+            (Role::Root, _) | (_, Some(_)) => self.peer.uid,
+            (_, None) => UNKNOWN_UIDS,
         }
     }
-    let found = match User::from_name(user) {
-        Ok(Some(u)) => Some(Account {
-            name: u.name,
-            uid: u.uid.as_raw(),
-        }),
-        Ok(None) => None,
-        Err(e) => return Err(format!("cannot look up user {user:?}: {e}")),
-    };
-    let mut map = cache.lock().unwrap_or_else(|p| p.into_inner());
-    if map.len() >= MAX {
-        // Simple and bounded: start over rather than track recency.
-        map.clear();
+}
+
+/// The pacing key shared by every uid the name service does not know
+/// (uid 4294967295 is never a real uid: it is `(uid_t)-1`).
+pub const UNKNOWN_UIDS: u32 = u32::MAX;
+
+/// Decide the role of `peer`. Group membership is read from the name
+/// service, so it covers supplementary groups, not just the primary gid.
+pub fn resolve(dir: &dyn Directory, peer: Peer, admin_group: &str) -> Result<Caller, String> {
+    if peer.uid == 0 {
+        return Ok(Caller {
+            peer,
+            role: Role::Root,
+            account: dir.user_by_uid(0)?,
+        });
     }
-    map.insert(user.to_string(), (Instant::now(), found.clone()));
-    Ok(found)
+    let account = dir.user_by_uid(peer.uid)?;
+    let admin = match (admin_group.is_empty(), &account) {
+        (true, _) => false,
+        (false, account) => match dir.group_gid(admin_group)? {
+            None => false,
+            Some(g) if g == peer.gid => true,
+            Some(g) => match account {
+                Some(a) => dir.groups_of(a)?.contains(&g),
+                None => false,
+            },
+        },
+    };
+    Ok(Caller {
+        peer,
+        role: if admin { Role::Admin } else { Role::User },
+        account,
+    })
+}
+
+/// Whether `target` is in one of `groups` (by name), which only root may
+/// manage: the admin group may not re-key another admin or a sudoer
+/// without proof.
+pub fn in_protected_group(
+    dir: &dyn Directory,
+    target: &Account,
+    groups: &[String],
+) -> Result<Option<String>, String> {
+    let member_of = dir.groups_of(target)?;
+    for g in groups {
+        if let Some(gid) = dir.group_gid(g)? {
+            if member_of.contains(&gid) {
+                return Ok(Some(g.clone()));
+            }
+        }
+    }
+    Ok(None)
 }
 
 /// Reject names that cannot be a login name and could only confuse logs or
@@ -124,58 +126,35 @@ pub fn valid_user_name(user: &str) -> Result<(), &'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::directory::Nss;
 
-    #[test]
-    fn root_is_root_whatever_the_config() {
-        assert_eq!(
-            role(
-                &Peer {
-                    uid: 0,
-                    gid: 0,
-                    pid: None
-                },
-                ""
-            ),
-            Role::Root
-        );
+    fn peer(uid: u32) -> Peer {
+        Peer {
+            uid,
+            gid: uid,
+            pid: None,
+        }
     }
 
     #[test]
-    fn ordinary_uid_without_admin_group_is_user() {
-        assert_eq!(
-            role(
-                &Peer {
-                    uid: 4242,
-                    gid: 4242,
-                    pid: None
-                },
-                ""
-            ),
-            Role::User
-        );
-        assert_eq!(
-            role(
-                &Peer {
-                    uid: 4242,
-                    gid: 4242,
-                    pid: None
-                },
-                "no-such-group-xyz"
-            ),
-            Role::User
-        );
+    fn root_is_root_whatever_the_config() -> Result<(), String> {
+        assert_eq!(resolve(&Nss::default(), peer(0), "")?.role, Role::Root);
+        Ok(())
     }
 
     #[test]
-    fn lookup_finds_root_and_not_strangers() {
-        assert_eq!(
-            lookup("root"),
-            Ok(Some(Account {
-                name: "root".into(),
-                uid: 0
-            }))
-        );
-        assert_eq!(lookup("no-such-user-xyz"), Ok(None));
+    fn an_unknown_uid_is_an_ordinary_user_paced_with_all_other_unknown_uids() -> Result<(), String>
+    {
+        let nss = Nss::default();
+        for group in ["", "no-such-group-xyz", "root"] {
+            let c = resolve(&nss, peer(4_000_123), group)?;
+            assert_eq!(c.role, Role::User);
+            assert_eq!(c.account, None);
+            assert_eq!(c.pace_key(), UNKNOWN_UIDS);
+        }
+        let known = resolve(&nss, peer(0), "")?;
+        assert_eq!(known.pace_key(), 0);
+        Ok(())
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub struct Config {
     pub state_dir: PathBuf,
     pub key_file: PathBuf,
     pub admin_group: String,
+    pub protected_groups: Vec<String>,
     pub issuer: String,
     pub hostname: String,
     pub totp: TotpConfig,
@@ -42,7 +43,7 @@ pub struct LimitsConfig {
     pub delay_secs: u64,
     pub max_delay_secs: u64,
     pub lockout_failures: u32,
-    pub host_free_failures: u32,
+    pub host_free_accounts: u32,
     pub host_window_secs: u64,
 }
 
@@ -65,6 +66,7 @@ impl Default for Config {
             state_dir: PathBuf::from("/var/lib/mfad"),
             key_file: PathBuf::new(),
             admin_group: String::new(),
+            protected_groups: vec!["sudo".into()],
             issuer: "pam_mfa".into(),
             hostname: String::new(),
             totp: TotpConfig::default(),
@@ -93,7 +95,7 @@ impl Default for LimitsConfig {
             delay_secs: 30,
             max_delay_secs: 3600,
             lockout_failures: 100,
-            host_free_failures: 10,
+            host_free_accounts: 10,
             host_window_secs: 3600,
         }
     }
@@ -214,6 +216,16 @@ impl Config {
             return Err("issuer must be non-empty and contain no ':'".into());
         }
         Ok(())
+    }
+
+    /// Groups whose members only root may manage: `protected_groups` and
+    /// the admin group itself.
+    pub fn protected(&self) -> Vec<String> {
+        let mut groups = self.protected_groups.clone();
+        if !self.admin_group.is_empty() && !groups.contains(&self.admin_group) {
+            groups.push(self.admin_group.clone());
+        }
+        groups
     }
 
     /// The key file actually used.

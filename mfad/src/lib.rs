@@ -3,13 +3,14 @@
 
 pub mod audit;
 pub mod authz;
+pub mod backoff;
 pub mod clock;
 pub mod config;
 pub mod crypto;
-pub mod limits;
+pub mod directory;
+pub mod login_rule;
 pub mod otp;
 pub mod pacing;
-pub mod policy;
 pub mod recovery;
 pub mod server;
 pub mod service;

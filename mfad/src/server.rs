@@ -11,12 +11,12 @@
 //! person typing a code) and a short one for a frame that has started, so a
 //! client that sends half a frame and stalls is dropped.
 
-use crate::authz::Peer;
+use crate::authz::{Caller, Peer};
 use crate::clock::Clock;
 use crate::pacing::Pacer;
 use crate::service::Service;
 use crate::store::Store;
-use mfa_proto::async_codec::{read_first_byte, read_rest, write_frame};
+use mfa_proto::codec::tokio::{read_first_byte, read_rest, write_frame};
 use mfa_proto::{decode_body, ErrorCode, FrameError, Request, Response, PROTOCOL_VERSION};
 use std::collections::HashMap;
 use std::future::Future;
@@ -41,14 +41,14 @@ pub async fn serve<S: Store, C: Clock>(
     let max = service.config().server.max_connections;
     // Two pools of the same size: root's (sshd, login, su) and everyone
     // else's, so no user can take the connections logins need.
-    let limits = Limits {
+    let pools = Pools {
         root: Arc::new(Semaphore::new(max)),
         users: Arc::new(Semaphore::new(max)),
     };
     let sc = &service.config().server;
     let shared = Arc::new(Shared {
         service: service.clone(),
-        limits,
+        pools,
         per_uid: PerUid::new(sc.max_connections_per_uid),
         pacer: Arc::new(std::sync::Mutex::new(Pacer::new(
             sc.user_rate,
@@ -81,7 +81,7 @@ pub async fn serve<S: Store, C: Clock>(
 /// What every accept loop shares.
 struct Shared<S, C> {
     service: Arc<Service<S, C>>,
-    limits: Limits,
+    pools: Pools,
     per_uid: PerUid,
     pacer: Arc<std::sync::Mutex<Pacer>>,
     notify: broadcast::Sender<()>,
@@ -91,7 +91,7 @@ struct Shared<S, C> {
 async fn accept_loop<S: Store, C: Clock>(listener: UnixListener, shared: Arc<Shared<S, C>>) {
     let Shared {
         service,
-        limits,
+        pools,
         per_uid,
         pacer,
         notify,
@@ -121,21 +121,23 @@ async fn accept_loop<S: Store, C: Clock>(listener: UnixListener, shared: Arc<Sha
         // Over a cap the connection is closed at once rather than queued:
         // a waiting accept would hold up every other caller.
         let slot = if peer.uid == 0 {
-            let Ok(permit) = limits.root.clone().try_acquire_owned() else {
+            let Ok(permit) = pools.root.clone().try_acquire_owned() else {
                 continue;
             };
             (None, permit)
         } else {
-            // A new connection costs a request's share of the uid's pace;
-            // one that is over it is closed here, before any task exists
-            // for it, so connecting in a loop cannot crowd root's work.
-            if admit(pacer, peer.uid, Paced::Connection).is_some() {
+            // A new connection costs a request's share of the caller's
+            // pace; one that is over it is closed here, before any task
+            // exists for it, so connecting in a loop cannot crowd root's
+            // work. Until the caller is resolved, its key is its uid.
+            let key = service.pace_key_hint(&peer);
+            if admit(pacer, key, Paced::Connection).is_some() {
                 continue;
             }
-            let Some(uid_slot) = per_uid.take(peer.uid) else {
+            let Some(uid_slot) = per_uid.take(key) else {
                 continue;
             };
-            let Ok(permit) = limits.users.clone().try_acquire_owned() else {
+            let Ok(permit) = pools.users.clone().try_acquire_owned() else {
                 continue;
             };
             (Some(uid_slot), permit)
@@ -146,19 +148,34 @@ async fn accept_loop<S: Store, C: Clock>(listener: UnixListener, shared: Arc<Sha
             shutdown: notify.subscribe(),
             _done: done.clone(),
         };
+        let per_uid = per_uid.clone();
         tokio::spawn(async move {
-            conn.run(stream, peer).await;
-            drop(slot);
+            let (uid_slot, _permit) = slot;
+            let Ok(caller) = conn.service.caller(peer).await else {
+                return;
+            };
+            // The caller may be paced under another key than its uid (see
+            // Caller::pace_key): move its connection slot there.
+            let _uid_slot = match uid_slot {
+                Some(s) if s.uid != caller.pace_key() => match per_uid.take(caller.pace_key()) {
+                    Some(moved) => Some(moved),
+                    None => return,
+                },
+                other => other,
+            };
+            conn.run(stream, caller).await;
         });
     }
 }
 
-struct Limits {
+/// Connection slots: root's and everyone else's.
+struct Pools {
     root: Arc<Semaphore>,
     users: Arc<Semaphore>,
 }
 
-/// Open connections per uid, released when a connection's slot drops.
+/// Open connections per pacing key (see `Caller::pace_key`), released
+/// when a connection's slot drops.
 #[derive(Clone)]
 struct PerUid {
     max: usize,
@@ -211,7 +228,7 @@ enum Paced {
     Request,
 }
 
-/// Charge `uid` for a connection or a request arriving now: None if it is
+/// Charge `uid` (a pacing key) for a connection or a request arriving now: None if it is
 /// within the uid's share, else when it would be. Says so in the log once a
 /// minute per uid that is over its share.
 fn admit(pacer: &std::sync::Mutex<Pacer>, uid: u32, what: Paced) -> Option<std::time::Instant> {
@@ -242,7 +259,8 @@ struct Connection<S, C> {
 }
 
 impl<S: Store, C: Clock> Connection<S, C> {
-    async fn run(mut self, mut stream: UnixStream, peer: Peer) {
+    async fn run(mut self, mut stream: UnixStream, caller: Caller) {
+        let peer = caller.peer;
         let sc = self.service.config().server.clone();
         let idle = Duration::from_secs(sc.idle_timeout_secs);
         let frame = Duration::from_secs(sc.frame_timeout_secs);
@@ -275,7 +293,7 @@ impl<S: Store, C: Clock> Connection<S, C> {
                 // Stalled half-frame, truncated frame or I/O error: drop it.
                 _ => return,
             };
-            if peer.uid != 0 && !self.pace(peer.uid).await {
+            if peer.uid != 0 && !self.pace(caller.pace_key()).await {
                 return;
             }
             let (resp, keep) = match decode_body::<Request>(&body) {
@@ -309,7 +327,7 @@ impl<S: Store, C: Clock> Connection<S, C> {
                     ),
                     false,
                 ),
-                Ok(req) => (self.service.handle_async(peer, req).await, true),
+                Ok(req) => (self.service.handle(&caller, req).await, true),
             };
             if self.reply(&mut stream, frame, &resp).await.is_err() || !keep {
                 return;

@@ -7,7 +7,7 @@ use crate::args::Options;
 use crate::conversation::{ConvError, Conversation};
 use crate::flow::{authenticate, Login};
 use crate::outcome::{pam_code, Outcome};
-use mfa_proto::blocking::{request_once, via_socket_for};
+use mfa_proto::session::Session;
 use mfa_proto::LoginContext;
 use pam::constants::{
     PamFlag, PamResultCode, PAM_ERROR_MSG, PAM_PROMPT_ECHO_OFF, PAM_PROMPT_ECHO_ON, PAM_TEXT_INFO,
@@ -41,6 +41,7 @@ impl PamHooks for PamMfa {
             service,
             rhost: item_string(pamh.get_item::<RHost>()).filter(|s| !s.is_empty()),
             tty: item_string(pamh.get_item::<Tty>()).filter(|s| !s.is_empty()),
+            nullok: opts.nullok,
         };
         let login = Login { user, context };
         let conv = match pamh.get_item::<Conv>() {
@@ -57,11 +58,8 @@ impl PamHooks for PamMfa {
         // no local user can fill.
         // SAFETY: geteuid has no preconditions.
         let as_root = unsafe { libc::geteuid() } == 0;
-        let mut call = |req: &mfa_proto::Request| {
-            via_socket_for(&opts.socket, as_root, |path| {
-                request_once(path, opts.timeout, "pam_mfa", req)
-            })
-        };
+        let mut session = Session::new(&opts.socket, as_root, opts.timeout, "pam_mfa");
+        let mut call = |req: &mfa_proto::Request| session.call(req);
         let debug = opts.debug;
         let mut log = |line: &str| {
             // Denials and faults always reach syslog; successes only with debug.

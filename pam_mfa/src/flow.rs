@@ -1,12 +1,13 @@
 //! One authentication attempt: ask mfad whether to prompt, prompt, verify,
 //! and turn every answer into an [`Outcome`] plus what the user is told.
-//! Each call to mfad uses a fresh connection, so a user who takes longer
-//! to type than the daemon's idle timeout is still served.
+//! `call` carries one request to mfad; the connection behind it (one per
+//! login, reopened if the daemon dropped it while the user typed) is the
+//! caller's business.
 
 use crate::args::{Notice, Options};
 use crate::conversation::Conversation;
 use crate::outcome::Outcome;
-use mfa_proto::blocking::ClientError;
+use mfa_proto::client::ClientError;
 use mfa_proto::{Challenge, ErrorCode, LoginContext, Method, Request, Response, Sensitive};
 
 /// Who is logging in, as PAM reports it.
@@ -19,8 +20,8 @@ pub struct Login {
 const UNAVAILABLE: &str =
     "The second-factor service is not available, so this login cannot be verified. Please tell your administrator.";
 
-/// Run the attempt. `call` sends one request to mfad over a new
-/// connection. `log` receives lines for syslog (never a code).
+/// Run the attempt. `call` sends one request to mfad. `log` receives
+/// lines for syslog (never a code).
 pub fn authenticate<C: Conversation>(
     login: &Login,
     opts: &Options,
@@ -139,13 +140,17 @@ fn finish<C: Conversation>(
             log(&format!("user {user:?}: verified by {method:?}"));
             Outcome::Verified
         }
+        // This failure started a delay: like a delay met at the start.
         Response::WrongCode { retry_after_secs } => {
             let wait = retry_after_secs.unwrap_or(0);
+            log(&format!(
+                "user {user:?}: wrong code; rate limited for {wait} s"
+            ));
             notice(
                 conv,
                 &format!("Wrong code. Too many attempts, try again in {wait} s."),
             );
-            Outcome::Denied
+            Outcome::TooManyAttempts
         }
         Response::RateLimited { retry_after_secs } => {
             log(&format!(
@@ -170,6 +175,9 @@ fn finish<C: Conversation>(
             state: Challenge::NotEnrolled,
         } => {
             if opts.nullok {
+                log(&format!(
+                    "user {user:?}: not enrolled; nullok: ignored (PAM_IGNORE), the rest of the stack decides"
+                ));
                 Outcome::Exempt
             } else {
                 log(&format!("user {user:?}: not enrolled; denying (no nullok)"));

@@ -2,7 +2,7 @@
 //! connection, and the daemon keeps serving everyone else.
 
 use anyhow::Result;
-use mfa_proto::blocking::{read_frame, write_frame};
+use mfa_proto::codec::sync::{read_frame, write_frame};
 use mfa_proto::{ErrorCode, LoginContext, Request, Response, Sensitive, PROTOCOL_VERSION};
 use mfa_tests::{rc, Daemon, Stack};
 use std::io::{Read, Write};

@@ -278,7 +278,14 @@ fn mfad_stops_cleanly_on_sigterm_and_keeps_state_private_and_secrets_out_of_its_
     );
     let stack = Stack::new(&m.socket, "tries=3", &[])?;
     let run = stack.login("hal", &["99999999", "not-a-code!", "aaaa-bbbb-cccc"])?;
-    assert_eq!(run.rc, rc::AUTH_ERR);
+    // The third failure starts a delay: the README's "delayed" row.
+    assert_eq!(run.rc, rc::MAXTRIES, "{}", run.transcript);
+    assert!(
+        run.transcript
+            .contains("Wrong code. Too many attempts, try again in 30 s."),
+        "{}",
+        run.transcript
+    );
 
     let state = m.dir.path().join("state");
     let mode = |p: &Path| -> Result<u32> { Ok(std::fs::metadata(p)?.permissions().mode() & 0o777) };

@@ -5,7 +5,7 @@
 //! before the crash is accepted again, and the database is intact.
 
 use anyhow::{bail, Result};
-use mfa_proto::blocking::Client;
+use mfa_proto::client::Client;
 use mfa_proto::{EnrollParams, LoginContext, Request, Response, Sensitive};
 use mfa_tests::{totp_at, unix_now, MfadProcess};
 use std::collections::{HashMap, HashSet};

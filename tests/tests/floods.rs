@@ -3,10 +3,11 @@
 //! loop. mfad must keep answering root (sshd) promptly either way.
 
 use anyhow::{bail, Context, Result};
-use mfa_proto::blocking::Client;
+use mfa_proto::client::Client;
 use mfa_proto::{Request, Response};
 use mfa_tests::{
-    import_secret, raise_fd_limit, rc, require_root, totp_at, unix_now, MfadProcess, Stack,
+    import_secret, raise_fd_limit, rc, require_root, totp_at, unix_now, LocalUsers, MfadProcess,
+    Stack,
 };
 use std::time::{Duration, Instant};
 
@@ -392,6 +393,9 @@ fn a_flood_of_valid_looking_requests_from_many_local_users_does_not_starve_roots
     let (socket, names) = (&accounts.socket, &accounts.names);
     let baseline = accounts.logins(0..BASELINE, Duration::ZERO)?;
 
+    // Thirty real local users (uids the name service does not know would
+    // be paced as one).
+    let _users = LocalUsers::create(40000, 30)?;
     let targets = names.join(",");
     let script = format!("{DRIVER}{REQUESTS}");
     let mut flood = Flood::start(&script, &[socket.as_os_str(), targets.as_ref()])?;

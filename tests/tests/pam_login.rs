@@ -148,9 +148,10 @@ fn unenrolled_user_is_denied_without_nullok_and_ignored_with_it() -> Result<()> 
     // nullok does not exempt an enrolled user.
     let e = d.enroll("carol")?;
     d.next_step();
+    // (The third wrong code starts a delay: PAM_MAXTRIES.)
     assert_eq!(
         lenient.login("carol", &["000000", "000001", "000002"])?.rc,
-        rc::AUTH_ERR
+        rc::MAXTRIES
     );
     d.next_step();
     assert_eq!(lenient.login("carol", &[&d.code(&e)?])?.rc, rc::SUCCESS);
@@ -168,7 +169,7 @@ fn repeated_failures_delay_then_lock_until_an_admin_unlocks() -> Result<()> {
     }
     // The third failure starts a 30 s delay, and says so.
     let run = stack.login("ann", &["000000"])?;
-    assert_eq!(run.rc, rc::AUTH_ERR);
+    assert_eq!(run.rc, rc::MAXTRIES, "{}", run.transcript);
     assert!(
         run.transcript
             .contains("Too many attempts, try again in 30 s."),
@@ -194,7 +195,7 @@ fn repeated_failures_delay_then_lock_until_an_admin_unlocks() -> Result<()> {
     for wait in [30, 60] {
         d.clock.advance(wait);
         let run = stack.login("ann", &["000000"])?;
-        assert_eq!(run.rc, rc::AUTH_ERR, "after {wait} s: {}", run.transcript);
+        assert_eq!(run.rc, rc::MAXTRIES, "after {wait} s: {}", run.transcript);
     }
     // The sixth locks the account, and the user is told at once.
     d.clock.advance(120);
@@ -247,26 +248,51 @@ fn a_success_resets_the_failure_count() -> Result<()> {
 }
 
 #[test]
-fn one_remote_host_guessing_across_accounts_is_slowed_down() -> Result<()> {
-    let d = Daemon::start_with(|c| c.limits.host_free_failures = 4)?;
-    let stack = Stack::new(&d.socket, "tries=1", &[])?;
+fn one_account_failing_cannot_delay_its_host_but_many_accounts_failing_do() -> Result<()> {
+    // Free failures high enough that one student can fail 50 times.
+    let d = Daemon::start_with(|c| c.limits.free_failures = 60)?;
+    let stack = Stack::new(&d.socket, "tries=10", &[])?;
+    let once = Stack::new(&d.socket, "tries=1", &[])?;
+    let nat = Some("203.0.113.9");
+    let users: Vec<String> = (0..12).map(|i| format!("s{i}")).collect();
     let mut enrolled = Vec::new();
-    for u in ["u1", "u2", "u3", "u4", "u5"] {
-        enrolled.push((u, d.enroll(u)?));
+    for u in &users {
+        enrolled.push(d.enroll(u)?);
     }
     d.next_step();
-    // One failure each on four accounts from one host.
-    for (u, _) in &enrolled[..4] {
-        assert_eq!(
-            stack.login_as(u, &["000000"], Some("203.0.113.9"), &[])?.rc,
-            rc::AUTH_ERR
+    // One student behind the NAT fails 50 times on their own account.
+    let wrong = ["000000"; 10];
+    for _ in 0..5 {
+        let run = stack.login_as(&users[0], &wrong, nat, &[])?;
+        assert_eq!(run.rc, rc::AUTH_ERR, "{}", run.transcript);
+    }
+    // The next student behind the same address logs in at once.
+    let run = once.login_as(&users[1], &[&d.code(&enrolled[1])?], nat, &[])?;
+    assert_eq!(run.rc, rc::SUCCESS, "{}", run.transcript);
+    // Failures on ten different accounts (s0 and s2..s10) delay the host.
+    for u in &users[2..11] {
+        let run = once.login_as(u, &["000000"], nat, &[])?;
+        assert!(
+            run.rc == rc::AUTH_ERR || u == &users[10],
+            "{u}: {}",
+            run.transcript
         );
     }
-    let (u5, e5) = &enrolled[4];
-    let run = stack.login_as(u5, &[&d.code(e5)?], Some("203.0.113.9"), &[])?;
+    let run = once.login_as(&users[11], &[&d.code(&enrolled[11])?], nat, &[])?;
     assert_eq!(run.rc, rc::MAXTRIES, "{}", run.transcript);
+    assert!(
+        run.transcript
+            .contains("Too many attempts, try again in 30 s."),
+        "{}",
+        run.transcript
+    );
     // Another host is not affected.
-    let run = stack.login_as(u5, &[&d.code(e5)?], Some("198.51.100.7"), &[])?;
+    let run = once.login_as(
+        &users[11],
+        &[&d.code(&enrolled[11])?],
+        Some("198.51.100.7"),
+        &[],
+    )?;
     assert_eq!(run.rc, rc::SUCCESS, "{}", run.transcript);
     Ok(())
 }

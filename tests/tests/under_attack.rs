@@ -3,7 +3,7 @@
 //! logins, hoarded and slow connections, and core dumps turned off.
 
 use anyhow::{bail, Context, Result};
-use mfa_proto::blocking::Client;
+use mfa_proto::client::Client;
 use mfa_proto::{LoginContext, Request, Response, Sensitive, PROTOCOL_VERSION};
 use mfa_tests::{
     import_secret, raise_fd_limit, rc, require_root, totp_at, unix_now, Daemon, MfadProcess, Stack,

@@ -1,9 +1,6 @@
-//! The two requests on every login's path, `challenge` and `verify`, in a
-//! blocking form ([`Service::handle`]: non-root callers on the blocking
-//! pool, and tests) and an async form (root's logins in the server, so a
-//! login costs no hand-off to a blocking thread: the store's writer thread
-//! wakes the connection's task directly). Both forms share every decision
-//! and are tested against each other.
+//! The two requests on every login's path, `challenge` and `verify`. They
+//! run on the async threads: the store's writer thread wakes the
+//! connection's task directly when the attempt is committed.
 //!
 //! Root's logins (sshd, login, su, sudo) name the account as the user
 //! typed it. Enrolled names are stored as NSS spells them, so a name that
@@ -12,14 +9,15 @@
 //! name is resolved through NSS and, if NSS spells it differently, tried
 //! again under that spelling, so "ANN" still cannot dodge ann's enrollment.
 
+use super::subject::Need;
 use super::{internal, Service};
 use crate::audit;
-use crate::authz::Peer;
+use crate::authz::{Caller, Role};
+use crate::backoff::{self, Gate};
 use crate::clock::Clock;
-use crate::limits::Gate;
-use crate::policy::Verdict;
+use crate::login_rule::Verdict;
 use crate::recovery;
-use crate::store::{AttemptState, Effect, Store, StoreError};
+use crate::store::{AttemptFor, AttemptState, Effect, Store, StoreError};
 use mfa_proto::{Challenge, LoginContext, Method, Response, Sensitive};
 use std::sync::Arc;
 use zeroize::Zeroizing;
@@ -58,7 +56,8 @@ pub(super) enum Decided {
     Verify(Verdict),
 }
 
-type Job = Box<dyn FnOnce(&AttemptState) -> (Decided, Vec<Effect>) + Send>;
+/// The decision a step runs inside the store's transaction.
+type Decision = Box<dyn FnOnce(&AttemptState) -> (Decided, Vec<Effect>) + Send>;
 
 fn not_enrolled(res: &Result<Decided, StoreError>) -> bool {
     matches!(
@@ -71,15 +70,63 @@ fn not_enrolled(res: &Result<Decided, StoreError>) -> bool {
 }
 
 impl<S: Store, C: Clock> Service<S, C> {
+    /// A login step for `caller` on the account `user` names.
+    pub(super) async fn login(
+        self: &Arc<Self>,
+        caller: &Caller,
+        user: &str,
+        step: Step,
+        ctx: LoginContext,
+    ) -> Response {
+        if let Err(msg) = crate::authz::valid_user_name(user) {
+            return Response::error(mfa_proto::ErrorCode::InvalidUser, msg);
+        }
+        let sub = match caller.role {
+            Role::Root => return self.root_login(caller, user, &step, &ctx).await,
+            // Decided from the caller alone: no lookup.
+            Role::User => self.subject(caller, user, Need::OwnOrAdmin),
+            Role::Admin => {
+                let (svc, c, u) = (self.clone(), caller.clone(), user.to_string());
+                tokio::task::spawn_blocking(move || svc.subject(&c, &u, Need::OwnOrAdmin))
+                    .await
+                    .unwrap_or_else(|e| Err(internal(format!("name lookup failed: {e}"))))
+            }
+        };
+        let sub = match sub {
+            Ok(s) => s,
+            Err(resp) => return resp,
+        };
+        // An ordinary uid may only speak for itself: what it says about the
+        // remote host would let it charge failures to someone else's.
+        let ctx = match caller.role {
+            Role::User => LoginContext { rhost: None, ..ctx },
+            _ => ctx,
+        };
+        let res = self.attempt(&sub.user, &step, &ctx).await;
+        self.answer(&sub.user, &step, &ctx, caller, res)
+    }
+
+    /// A verify from a blocking thread (an enrollment's proof of the
+    /// current one), through the same path as a login.
+    pub(super) fn prove(&self, caller: &Caller, user: &str, code: &Sensitive) -> Response {
+        let step = Step::verify(code);
+        let ctx = LoginContext {
+            service: "mfa-enroll".into(),
+            ..Default::default()
+        };
+        let res = tokio::runtime::Handle::current().block_on(self.attempt(user, &step, &ctx));
+        self.answer(user, &step, &ctx, caller, res)
+    }
+
     /// The decision to run in the store for `step` on account `user`.
-    fn job(&self, user: &str, step: &Step) -> (bool, Job) {
+    fn decision(&self, user: &str, step: &Step) -> (bool, Decision) {
         let now = self.clock.now();
-        let policy = self.policy.clone();
+        let rule = self.rule.clone();
         match step {
             Step::Challenge => (
                 false,
                 Box::new(move |st| {
-                    let r = match (&st.enrollment, policy.gate(st, now)) {
+                    let r = match (&st.enrollment, rule.gate(st, now)) {
                         (None, _) => Response::Challenge {
                             state: Challenge::NotEnrolled,
                         },
@@ -100,7 +147,7 @@ impl<S: Store, C: Clock> Service<S, C> {
                 (
                     recovery.is_some(),
                     Box::new(move |st| {
-                        let (v, effects) = policy.decide(
+                        let (v, effects) = rule.decide(
                             &owner,
                             st,
                             &code,
@@ -115,29 +162,23 @@ impl<S: Store, C: Clock> Service<S, C> {
     }
 
     /// Run `step` for `user` and wait for the durable result.
-    pub(super) fn attempt(
+    async fn attempt(
         &self,
         user: &str,
         step: &Step,
         ctx: &LoginContext,
     ) -> Result<Decided, StoreError> {
-        let (want_recovery, job) = self.job(user, step);
-        self.store
-            .attempt(user, ctx.rhost.as_deref(), want_recovery, job)
-    }
-
-    async fn attempt_async(
-        &self,
-        user: &str,
-        step: &Step,
-        ctx: &LoginContext,
-    ) -> Result<Decided, StoreError> {
-        let (want_recovery, job) = self.job(user, step);
+        let (want_recovery, decision) = self.decision(user, step);
+        let about = AttemptFor {
+            user: user.to_string(),
+            rhost: ctx.rhost.clone(),
+            want_recovery,
+            hosts_since: backoff::hosts_since(&self.cfg.limits, self.clock.now()),
+        };
         let (tx, rx) = tokio::sync::oneshot::channel();
-        self.store
-            .attempt_then(user, ctx.rhost.as_deref(), want_recovery, job, move |r| {
-                let _ = tx.send(r);
-            });
+        self.store.attempt_then(about, decision, move |r| {
+            let _ = tx.send(r);
+        });
         rx.await.map_err(|_| StoreError::NotRun)?
     }
 
@@ -147,12 +188,28 @@ impl<S: Store, C: Clock> Service<S, C> {
         user: &str,
         step: &Step,
         ctx: &LoginContext,
-        peer: &Peer,
+        caller: &Caller,
         res: Result<Decided, StoreError>,
     ) -> Response {
         let Step::Verify { recovery, .. } = step else {
             return match res {
-                Ok(Decided::Challenge(r)) => r,
+                Ok(Decided::Challenge(r)) => {
+                    let outcome = match &r {
+                        Response::Challenge {
+                            state: Challenge::NotEnrolled,
+                        } if ctx.nullok => Some("exempt reason=nullok_not_enrolled"),
+                        Response::Challenge {
+                            state: Challenge::NotEnrolled,
+                        } => Some("not_enrolled"),
+                        Response::Locked => Some("locked"),
+                        Response::RateLimited { .. } => Some("rate_limited"),
+                        _ => None,
+                    };
+                    if let Some(outcome) = outcome {
+                        audit::challenge(user, ctx, &caller.peer, outcome);
+                    }
+                    r
+                }
                 Ok(Decided::Verify(_)) => internal("a challenge came back as a verify"),
                 Err(e) => internal(e),
             };
@@ -172,7 +229,7 @@ impl<S: Store, C: Clock> Service<S, C> {
         } else {
             Method::Totp
         };
-        audit::attempt(user, ctx, peer, method, verdict_name(&verdict));
+        audit::attempt(user, ctx, &caller.peer, method, verdict_name(&verdict));
         match verdict {
             Verdict::Ok(method, left) => Response::Verified {
                 method,
@@ -197,50 +254,27 @@ impl<S: Store, C: Clock> Service<S, C> {
         }
     }
 
-    /// A step from root, blocking.
-    pub(super) fn root_login(
-        &self,
-        peer: &Peer,
-        user: &str,
-        step: &Step,
-        ctx: &LoginContext,
-    ) -> Response {
-        let res = self.attempt(user, step, ctx);
-        if !not_enrolled(&res) {
-            return self.answer(user, step, ctx, peer, res);
-        }
-        match (self.names)(user) {
-            Ok(Some(canon)) if canon.name != user => {
-                let res = self.attempt(&canon.name, step, ctx);
-                self.answer(&canon.name, step, ctx, peer, res)
-            }
-            Ok(_) => self.answer(user, step, ctx, peer, res),
-            // Not "not enrolled": with nullok that would let the login in.
-            Err(e) => internal(e),
-        }
-    }
-
-    /// A step from root, for the server: the NSS lookup (which may block on
-    /// a directory server) runs on the blocking pool, and only when the
-    /// name is not enrolled as given.
-    pub(super) async fn root_login_async(
+    /// A step from root. The NSS lookup (which may block on a directory
+    /// server) runs on the blocking pool, and only when the name is not
+    /// enrolled as given.
+    async fn root_login(
         self: &Arc<Self>,
-        peer: &Peer,
+        caller: &Caller,
         user: &str,
         step: &Step,
         ctx: &LoginContext,
     ) -> Response {
-        let res = self.attempt_async(user, step, ctx).await;
+        let res = self.attempt(user, step, ctx).await;
         if !not_enrolled(&res) {
-            return self.answer(user, step, ctx, peer, res);
+            return self.answer(user, step, ctx, caller, res);
         }
-        let (names, name) = (self.names, user.to_string());
-        match tokio::task::spawn_blocking(move || names(&name)).await {
+        let (dir, name) = (self.dir.clone(), user.to_string());
+        match tokio::task::spawn_blocking(move || dir.user_by_name(&name)).await {
             Ok(Ok(Some(canon))) if canon.name != user => {
-                let res = self.attempt_async(&canon.name, step, ctx).await;
-                self.answer(&canon.name, step, ctx, peer, res)
+                let res = self.attempt(&canon.name, step, ctx).await;
+                self.answer(&canon.name, step, ctx, caller, res)
             }
-            Ok(Ok(_)) => self.answer(user, step, ctx, peer, res),
+            Ok(Ok(_)) => self.answer(user, step, ctx, caller, res),
             // Not "not enrolled": with nullok that would let the login in.
             Ok(Err(e)) => internal(e),
             Err(e) => internal(format!("name lookup failed: {e}")),
@@ -258,237 +292,5 @@ fn verdict_name(v: &Verdict) -> &'static str {
         Verdict::Limited(_) => "rate_limited",
         Verdict::NotEnrolled => "not_enrolled",
         Verdict::Broken(_) => "error",
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::authz::Account;
-    use crate::clock::ManualClock;
-    use crate::config::Config;
-    use crate::crypto::Keys;
-    use crate::store::SqliteStore;
-    use mfa_proto::{EnrollParams, ErrorCode, Request};
-
-    const T0: i64 = 2_000_000_010;
-    const SECRET: [u8; 20] = [7; 20];
-
-    /// A directory where "ANN" is another spelling of ann and one name
-    /// makes the directory fail.
-    fn directory(name: &str) -> Result<Option<Account>, String> {
-        match name {
-            "ann" | "ANN" => Ok(Some(Account {
-                name: "ann".into(),
-                uid: 1001,
-            })),
-            "broken" => Err("the directory server is down".into()),
-            _ => Ok(None),
-        }
-    }
-
-    type Svc = Arc<Service<SqliteStore, ManualClock>>;
-
-    fn service(dir: &std::path::Path) -> Result<Svc, Box<dyn std::error::Error>> {
-        let cfg = Config {
-            admin_group: "root".into(),
-            ..Config::default()
-        };
-        let store = SqliteStore::open(dir)?;
-        let keys = Keys::from_master(&[1; 32]);
-        let svc = Service::new(store, keys, cfg, ManualClock::new(T0)).with_lookup(directory);
-        Ok(Arc::new(svc))
-    }
-
-    const ROOT: Peer = Peer {
-        uid: 0,
-        gid: 0,
-        pid: None,
-    };
-
-    fn code_at(t: i64) -> Sensitive {
-        let p = crate::otp::Params {
-            algorithm: mfa_proto::Algorithm::Sha1,
-            digits: 6,
-            period: 30,
-            skew: 1,
-        };
-        // An unbuildable TOTP yields a code that cannot verify.
-        Sensitive::new(
-            crate::otp::build(&SECRET, p)
-                .map(|totp| totp.generate(t as u64).to_string())
-                .unwrap_or_default(),
-        )
-    }
-
-    /// Ask through the blocking path or through the server's async path.
-    fn ask(svc: &Svc, peer: Peer, req: Request, via_async: bool) -> Response {
-        if !via_async {
-            return svc.handle(&peer, req);
-        }
-        match tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-        {
-            Ok(rt) => rt.block_on(svc.handle_async(peer, req)),
-            Err(e) => Response::error(ErrorCode::Internal, format!("no runtime: {e}")),
-        }
-    }
-
-    fn enroll(svc: &Svc, user: &str) -> Response {
-        let begin = Request::EnrollBegin {
-            user: user.into(),
-            params: EnrollParams {
-                secret: Some(Sensitive::new(crate::otp::base32(&SECRET))),
-                ..Default::default()
-            },
-        };
-        assert!(matches!(
-            svc.handle(&ROOT, begin),
-            Response::Enrollment { .. }
-        ));
-        // The previous step's code confirms, so the current one is fresh.
-        svc.handle(
-            &ROOT,
-            Request::EnrollConfirm {
-                user: user.into(),
-                code: code_at(T0 - 30),
-                current_code: None,
-            },
-        )
-    }
-
-    fn verify(user: &str, code: Sensitive) -> Request {
-        Request::Verify {
-            user: user.into(),
-            code,
-            context: LoginContext {
-                service: "sshd".into(),
-                ..Default::default()
-            },
-        }
-    }
-
-    fn challenge(user: &str) -> Request {
-        Request::Challenge {
-            user: user.into(),
-            context: Default::default(),
-        }
-    }
-
-    fn is_internal(r: &Response) -> bool {
-        matches!(
-            r,
-            Response::Error {
-                code: ErrorCode::Internal,
-                ..
-            }
-        )
-    }
-
-    #[test]
-    fn root_logins_reach_the_account_nss_names_and_fail_closed_when_it_cannot_answer(
-    ) -> Result<(), Box<dyn std::error::Error>> {
-        for via_async in [false, true] {
-            let dir = tempfile::tempdir()?;
-            let svc = service(dir.path())?;
-            // Enrolled under NSS's spelling, whatever spelling was given.
-            assert!(matches!(enroll(&svc, "ANN"), Response::Enrolled { .. }));
-            assert!(svc.store().summary("ann")?.is_some());
-            assert!(svc.store().summary("ANN")?.is_none());
-
-            // "ANN" is not enrolled as given, so it is resolved to ann.
-            let ready = ask(&svc, ROOT, challenge("ANN"), via_async);
-            assert!(
-                matches!(
-                    ready,
-                    Response::Challenge {
-                        state: Challenge::Ready
-                    }
-                ),
-                "{ready:?}"
-            );
-            let ok = ask(&svc, ROOT, verify("ANN", code_at(T0)), via_async);
-            assert!(matches!(ok, Response::Verified { .. }), "{ok:?}");
-            // It was ann's step that was spent, whichever spelling asks.
-            let again = ask(&svc, ROOT, verify("ann", code_at(T0)), via_async);
-            assert_eq!(again, Response::Replayed);
-            let next = ask(&svc, ROOT, verify("ann", code_at(T0 + 30)), via_async);
-            assert!(matches!(next, Response::Verified { .. }), "{next:?}");
-
-            // Unknown to NSS and not enrolled: not enrolled.
-            let none = ask(&svc, ROOT, challenge("nobody"), via_async);
-            assert!(matches!(
-                none,
-                Response::Challenge {
-                    state: Challenge::NotEnrolled
-                }
-            ));
-            assert_eq!(
-                ask(&svc, ROOT, verify("nobody", code_at(T0)), via_async),
-                Response::NotEnrolled
-            );
-            // A directory that cannot answer must not read as "not
-            // enrolled", which nullok would let in.
-            let c = ask(&svc, ROOT, challenge("broken"), via_async);
-            assert!(is_internal(&c), "{c:?}");
-            let v = ask(&svc, ROOT, verify("broken", code_at(T0)), via_async);
-            assert!(is_internal(&v), "{v:?}");
-        }
-        Ok(())
-    }
-
-    #[test]
-    fn only_root_enrolls_names_the_directory_does_not_know(
-    ) -> Result<(), Box<dyn std::error::Error>> {
-        let dir = tempfile::tempdir()?;
-        let svc = service(dir.path())?;
-        // gid 0 is the admin group ("root") in this configuration.
-        let admin = Peer {
-            uid: 1002,
-            gid: 0,
-            pid: None,
-        };
-        let begin = |user: &str| Request::EnrollBegin {
-            user: user.into(),
-            params: EnrollParams::default(),
-        };
-        let refused = svc.handle(&admin, begin("ghost"));
-        assert!(
-            matches!(
-                &refused,
-                Response::Error {
-                    code: ErrorCode::PermissionDenied,
-                    message
-                } if message.contains("no such user")
-            ),
-            "{refused:?}"
-        );
-        // Nor finish one that root started for such a name.
-        assert!(matches!(
-            svc.handle(&ROOT, begin("ghost")),
-            Response::Enrollment { .. }
-        ));
-        let confirm = Request::EnrollConfirm {
-            user: "ghost".into(),
-            code: code_at(T0),
-            current_code: None,
-        };
-        assert!(matches!(
-            svc.handle(&admin, confirm),
-            Response::Error {
-                code: ErrorCode::PermissionDenied,
-                ..
-            }
-        ));
-        assert!(matches!(
-            svc.handle(&admin, begin("ANN")),
-            Response::Enrollment { .. }
-        ));
-        assert!(matches!(enroll(&svc, "ghost"), Response::Enrolled { .. }));
-        // Root's own row for a name NSS does not know is used as given.
-        let ok = svc.handle(&ROOT, verify("ghost", code_at(T0)));
-        assert!(matches!(ok, Response::Verified { .. }), "{ok:?}");
-        Ok(())
     }
 }

@@ -90,13 +90,37 @@ pub struct RecoveryCode {
     pub hash: [u8; 32],
 }
 
+/// Failures from one remote host since a cutoff, counted by account: a
+/// host is slowed down only when several accounts fail from it, so one
+/// student behind a shared address (NAT, VPN exit, bastion) who fails on
+/// their own account cannot delay everyone else behind it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HostFailures {
+    /// Distinct accounts that failed from the host since the cutoff.
+    pub accounts: u32,
+    pub last_failure: i64,
+    /// Whether the attempt's own account is one of them.
+    pub includes_user: bool,
+}
+
+/// What one attempt is about.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AttemptFor {
+    pub user: String,
+    pub rhost: Option<String>,
+    /// Load the unused recovery codes too.
+    pub want_recovery: bool,
+    /// Host failures older than this (Unix time) no longer count.
+    pub hosts_since: i64,
+}
+
 /// Everything one attempt may look at.
 #[derive(Debug, Clone, Default)]
 pub struct AttemptState {
     pub enrollment: Option<Enrollment>,
     pub user: Counters,
     /// Present when the attempt named a remote host.
-    pub host: Option<Counters>,
+    pub host: Option<HostFailures>,
     /// Unused recovery codes, loaded only when asked for.
     pub recovery: Vec<RecoveryCode>,
 }
@@ -110,7 +134,8 @@ pub enum Effect {
     /// Mark a recovery code used (it must still be unused).
     UseRecovery(i64),
     SetUserCounters(Counters),
-    SetHostCounters(Counters),
+    /// The account failed from the attempt's remote host at this time.
+    HostFailure(i64),
 }
 
 /// What `status` shows.
@@ -122,38 +147,18 @@ pub struct AccountSummary {
 }
 
 pub trait Store: Send + Sync + 'static {
-    /// Load the state of `user` (and `rhost`), call `decide`, apply its
+    /// Load the state an attempt is `about`, call `decide`, apply its
     /// effects, commit durably, and hand the result to `done`. Attempts are
     /// serialized: no other attempt sees the state between the load and the
     /// effects. `done` may run on the store's own thread and must not
     /// block; if the attempt cannot run at all it is dropped uncalled.
     fn attempt_then<R>(
         &self,
-        user: &str,
-        rhost: Option<&str>,
-        want_recovery: bool,
+        about: AttemptFor,
         decide: impl FnOnce(&AttemptState) -> (R, Vec<Effect>) + Send + 'static,
         done: impl FnOnce(Result<R, StoreError>) + Send + 'static,
     ) where
         R: Send + 'static;
-
-    /// [`Store::attempt_then`], waiting for the result.
-    fn attempt<R>(
-        &self,
-        user: &str,
-        rhost: Option<&str>,
-        want_recovery: bool,
-        decide: impl FnOnce(&AttemptState) -> (R, Vec<Effect>) + Send + 'static,
-    ) -> Result<R, StoreError>
-    where
-        R: Send + 'static,
-    {
-        let (tx, rx) = std::sync::mpsc::sync_channel(1);
-        self.attempt_then(user, rhost, want_recovery, decide, move |r| {
-            let _ = tx.send(r);
-        });
-        rx.recv().map_err(|_| StoreError::NotRun)?
-    }
 
     fn summary(&self, user: &str) -> Result<Option<AccountSummary>, StoreError>;
 
@@ -182,6 +187,6 @@ pub trait Store: Send + Sync + 'static {
     /// Clear the failure counters and the lock. False when not enrolled.
     fn unlock(&self, user: &str) -> Result<bool, StoreError>;
 
-    /// Forget host counters and pending enrollments that no longer matter.
+    /// Forget host failures and pending enrollments that no longer matter.
     fn prune(&self, hosts_before: i64, now: i64) -> Result<usize, StoreError>;
 }

@@ -46,6 +46,16 @@ const MIGRATIONS: &[&str] = &[
         period     INTEGER NOT NULL,
         expires_at INTEGER NOT NULL
      );",
+    // 2: host failures by account (a host is delayed only when several
+    // accounts fail from it), replacing one counter per host.
+    "DROP TABLE host_limits;
+     CREATE TABLE host_failures (
+        rhost        TEXT NOT NULL,
+        user         TEXT NOT NULL,
+        last_failure INTEGER NOT NULL,
+        PRIMARY KEY (rhost, user)
+     );
+     CREATE INDEX host_failures_by_time ON host_failures (last_failure);",
 ];
 
 pub struct SqliteStore {
@@ -152,12 +162,8 @@ fn read_account(row: &rusqlite::Row<'_>) -> rusqlite::Result<(Enrollment, Counte
     ))
 }
 
-fn load_state(
-    conn: &Connection,
-    user: &str,
-    rhost: Option<&str>,
-    want_recovery: bool,
-) -> Result<AttemptState, StoreError> {
+fn load_state(conn: &Connection, about: &AttemptFor) -> Result<AttemptState, StoreError> {
+    let user = about.user.as_str();
     let mut state = AttemptState::default();
     if let Some((e, c)) = conn
         .prepare_cached(&format!(
@@ -169,21 +175,22 @@ fn load_state(
         state.enrollment = Some(e);
         state.user = c;
     }
-    if let Some(h) = rhost {
+    if let Some(h) = &about.rhost {
         state.host = Some(
-            conn.prepare_cached("SELECT failures, last_failure FROM host_limits WHERE rhost = ?1")?
-                .query_row([h], |r| {
-                    Ok(Counters {
-                        failures: r.get(0)?,
-                        last_failure: r.get(1)?,
-                        locked: false,
-                    })
+            conn.prepare_cached(
+                "SELECT count(*), coalesce(max(last_failure), 0), coalesce(max(user = ?2), 0) \
+                 FROM host_failures WHERE rhost = ?1 AND last_failure >= ?3",
+            )?
+            .query_row(params![h, user, about.hosts_since], |r| {
+                Ok(HostFailures {
+                    accounts: r.get(0)?,
+                    last_failure: r.get(1)?,
+                    includes_user: r.get(2)?,
                 })
-                .optional()?
-                .unwrap_or_default(),
+            })?,
         );
     }
-    if want_recovery && state.enrollment.is_some() {
+    if about.want_recovery && state.enrollment.is_some() {
         let mut stmt = conn.prepare_cached(
             "SELECT id, hash FROM recovery_codes WHERE user = ?1 AND used_at IS NULL",
         )?;
@@ -229,17 +236,13 @@ fn apply(
             Effect::SetUserCounters(c) => conn
                 .prepare_cached("UPDATE accounts SET failures = ?2, last_failure = ?3, locked = ?4 WHERE user = ?1")?
                 .execute(params![user, c.failures, c.last_failure, c.locked])?,
-            Effect::SetHostCounters(c) => match rhost {
-                Some(h) if c.failures == 0 => {
-                    conn.prepare_cached("DELETE FROM host_limits WHERE rhost = ?1")?.execute([h])?;
-                    1
-                }
+            Effect::HostFailure(at) => match rhost {
                 Some(h) => conn
                     .prepare_cached(
-                        "INSERT INTO host_limits (rhost, failures, last_failure) VALUES (?1, ?2, ?3) \
-                         ON CONFLICT (rhost) DO UPDATE SET failures = ?2, last_failure = ?3",
+                        "INSERT INTO host_failures (rhost, user, last_failure) VALUES (?1, ?2, ?3) \
+                         ON CONFLICT (rhost, user) DO UPDATE SET last_failure = ?3",
                     )?
-                    .execute(params![h, c.failures, c.last_failure])?,
+                    .execute(params![h, user, at])?,
                 None => 1,
             },
         };
@@ -253,21 +256,17 @@ fn apply(
 impl Store for SqliteStore {
     fn attempt_then<R>(
         &self,
-        user: &str,
-        rhost: Option<&str>,
-        want_recovery: bool,
+        about: AttemptFor,
         decide: impl FnOnce(&AttemptState) -> (R, Vec<Effect>) + Send + 'static,
         done: impl FnOnce(Result<R, StoreError>) + Send + 'static,
     ) where
         R: Send + 'static,
     {
-        let user = user.to_string();
-        let rhost = rhost.map(str::to_string);
         self.writer.run_then(
             move |conn| {
-                let state = load_state(conn, &user, rhost.as_deref(), want_recovery)?;
+                let state = load_state(conn, &about)?;
                 let (result, effects) = decide(&state);
-                apply(conn, &user, rhost.as_deref(), effects)?;
+                apply(conn, &about.user, about.rhost.as_deref(), effects)?;
                 Ok(result)
             },
             done,
@@ -417,7 +416,7 @@ impl Store for SqliteStore {
     fn prune(&self, hosts_before: i64, now: i64) -> Result<usize, StoreError> {
         self.writer.run(move |conn| {
             let a = conn.execute(
-                "DELETE FROM host_limits WHERE last_failure < ?1",
+                "DELETE FROM host_failures WHERE last_failure < ?1",
                 [hosts_before],
             )?;
             let b = conn.execute("DELETE FROM pending WHERE expires_at < ?1", [now])?;
@@ -427,282 +426,5 @@ impl Store for SqliteStore {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn enrollment(last_step: Option<u64>) -> Enrollment {
-        Enrollment {
-            sealed_secret: vec![1, 2, 3],
-            algorithm: Algorithm::Sha256,
-            digits: 8,
-            period: 30,
-            last_step,
-            created_at: 1000,
-        }
-    }
-
-    /// Enroll `user` the way the service does: a pending entry, then the
-    /// confirmation, expecting what is there.
-    fn enroll(
-        s: &SqliteStore,
-        user: &str,
-        e: &Enrollment,
-        recovery: &[[u8; 32]],
-    ) -> Result<(), StoreError> {
-        let p = Pending {
-            sealed_secret: e.sealed_secret.clone(),
-            algorithm: e.algorithm,
-            digits: e.digits,
-            period: e.period,
-            expires_at: e.created_at + 600,
-        };
-        s.put_pending(user, &p)?;
-        let replaces = s.summary(user)?.map(|x| x.enrollment.sealed_secret);
-        s.confirm(
-            user,
-            e,
-            recovery,
-            &Expect {
-                pending: p.sealed_secret,
-                replaces,
-            },
-        )
-    }
-
-    #[test]
-    fn a_confirmation_that_raced_with_another_change_does_not_apply(
-    ) -> Result<(), Box<dyn std::error::Error>> {
-        let dir = tempfile::tempdir()?;
-        let s = SqliteStore::open(dir.path())?;
-        let first = enrollment(Some(1));
-        enroll(&s, "ann", &first, &[])?;
-        let mut second = enrollment(Some(2));
-        second.sealed_secret = vec![4, 5, 6];
-        let pending = Pending {
-            sealed_secret: second.sealed_secret.clone(),
-            algorithm: second.algorithm,
-            digits: second.digits,
-            period: second.period,
-            expires_at: 5000,
-        };
-        s.put_pending("ann", &pending)?;
-        let seen = Expect {
-            pending: pending.sealed_secret.clone(),
-            replaces: Some(first.sealed_secret.clone()),
-        };
-        // Decided on while not enrolled, but ann is enrolled by now.
-        let stale = Expect {
-            replaces: None,
-            ..seen.clone()
-        };
-        assert!(matches!(
-            s.confirm("ann", &second, &[], &stale),
-            Err(StoreError::Conflict)
-        ));
-        // Another enroll_begin replaced the pending secret meanwhile.
-        let other = Expect {
-            pending: vec![7, 7, 7],
-            ..seen.clone()
-        };
-        assert!(matches!(
-            s.confirm("ann", &second, &[], &other),
-            Err(StoreError::Conflict)
-        ));
-        assert_eq!(s.summary("ann")?.ok_or("gone")?.enrollment, first);
-        assert!(s.pending("ann")?.is_some());
-        s.confirm("ann", &second, &[], &seen)?;
-        assert_eq!(s.summary("ann")?.ok_or("gone")?.enrollment, second);
-        assert!(s.pending("ann")?.is_none());
-        // Removed between the check and the confirmation (the pending
-        // entry being there again, so only the enrollment differs).
-        let seen = Expect {
-            replaces: Some(second.sealed_secret.clone()),
-            ..seen
-        };
-        assert!(s.remove("ann")?);
-        s.put_pending("ann", &pending)?;
-        assert!(matches!(
-            s.confirm("ann", &second, &[], &seen),
-            Err(StoreError::Conflict)
-        ));
-        assert!(s.summary("ann")?.is_none());
-        Ok(())
-    }
-
-    #[test]
-    #[allow(clippy::panic)] // the panic is what is tested
-    fn a_completion_that_panics_does_not_stop_the_store() -> Result<(), Box<dyn std::error::Error>>
-    {
-        let dir = tempfile::tempdir()?;
-        let s = SqliteStore::open(dir.path())?;
-        let (tx, rx) = std::sync::mpsc::channel();
-        s.attempt_then(
-            "ann",
-            None,
-            false,
-            |_| ((), vec![]),
-            move |_| {
-                let _ = tx.send(());
-                panic!("a completion that panics");
-            },
-        );
-        rx.recv_timeout(std::time::Duration::from_secs(10))?;
-        enroll(&s, "ann", &enrollment(Some(1)), &[])?;
-        assert!(s.summary("ann")?.is_some());
-        Ok(())
-    }
-
-    #[test]
-    fn committed_pages_reach_the_database_file_without_the_writer_checkpointing(
-    ) -> Result<(), Box<dyn std::error::Error>> {
-        let dir = tempfile::tempdir()?;
-        let s = SqliteStore::open(dir.path())?;
-        let db = dir.path().join("mfad.db");
-        let before = std::fs::metadata(&db)?.len();
-        for i in 0..200 {
-            enroll(&s, &format!("u{i}"), &enrollment(Some(1)), &[[7u8; 32]; 10])?;
-        }
-        // Far below the writer's own threshold, so only the background
-        // checkpoint can have copied these pages into the file.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        let mut size = before;
-        while size < before + 64 * 1024 && std::time::Instant::now() < deadline {
-            std::thread::sleep(std::time::Duration::from_millis(50));
-            size = std::fs::metadata(&db)?.len();
-        }
-        assert!(
-            size >= before + 64 * 1024,
-            "mfad.db stayed at {size} bytes (from {before})"
-        );
-        Ok(())
-    }
-
-    #[test]
-    fn enrollment_survives_reopen_and_schema_is_current() -> Result<(), Box<dyn std::error::Error>>
-    {
-        let dir = tempfile::tempdir()?;
-        {
-            let s = SqliteStore::open(dir.path())?;
-            enroll(&s, "ann", &enrollment(Some(5)), &[[9u8; 32]; 10])?;
-        }
-        let s = SqliteStore::open(dir.path())?;
-        let sum = s.summary("ann")?.ok_or("missing")?;
-        assert_eq!(sum.enrollment, enrollment(Some(5)));
-        assert_eq!(sum.recovery_left, 10);
-        let v: i64 = s
-            .writer
-            .run(|c| Ok(c.query_row("PRAGMA user_version", [], |r| r.get(0))?))?;
-        assert_eq!(v, MIGRATIONS.len() as i64);
-        assert_eq!(
-            std::fs::metadata(dir.path())?.permissions().mode() & 0o777,
-            0o700
-        );
-        assert_eq!(
-            std::fs::metadata(dir.path().join("mfad.db"))?
-                .permissions()
-                .mode()
-                & 0o777,
-            0o600
-        );
-        Ok(())
-    }
-
-    #[test]
-    fn second_store_on_same_directory_is_refused() -> Result<(), Box<dyn std::error::Error>> {
-        let dir = tempfile::tempdir()?;
-        let _a = SqliteStore::open(dir.path())?;
-        assert!(matches!(
-            SqliteStore::open(dir.path()),
-            Err(StoreError::Busy(_))
-        ));
-        Ok(())
-    }
-
-    #[test]
-    fn accepting_a_step_at_or_below_the_last_is_a_conflict(
-    ) -> Result<(), Box<dyn std::error::Error>> {
-        let dir = tempfile::tempdir()?;
-        let s = SqliteStore::open(dir.path())?;
-        enroll(&s, "ann", &enrollment(Some(5)), &[])?;
-        assert!(matches!(
-            s.attempt("ann", None, false, |_| ((), vec![Effect::AcceptStep(5)])),
-            Err(StoreError::Conflict)
-        ));
-        s.attempt("ann", None, false, |_| ((), vec![Effect::AcceptStep(6)]))?;
-        let st = s.attempt("ann", None, false, |st| (st.enrollment.clone(), vec![]))?;
-        assert_eq!(st.and_then(|e| e.last_step), Some(6));
-        Ok(())
-    }
-
-    #[test]
-    fn concurrent_attempts_are_serialized_and_a_failing_one_is_undone_alone(
-    ) -> Result<(), Box<dyn std::error::Error>> {
-        let dir = tempfile::tempdir()?;
-        let s = std::sync::Arc::new(SqliteStore::open(dir.path())?);
-        enroll(&s, "ann", &enrollment(Some(0)), &[])?;
-        // 64 threads at once. Even ones accept the step after the last one
-        // they see, so all 32 succeed only if each saw the one before it,
-        // batched or not. Odd ones bump the failure counter and then make a
-        // stale claim, which must undo their whole job and nothing else.
-        let handles: Vec<_> = (0..64u64)
-            .map(|i| {
-                let s = s.clone();
-                std::thread::spawn(move || {
-                    s.attempt("ann", None, false, move |st| {
-                        let last = st
-                            .enrollment
-                            .as_ref()
-                            .and_then(|e| e.last_step)
-                            .unwrap_or(0);
-                        let effects = if i % 2 == 0 {
-                            vec![Effect::AcceptStep(last + 1)]
-                        } else {
-                            let bumped = Counters {
-                                failures: 99,
-                                last_failure: 1,
-                                locked: true,
-                            };
-                            vec![Effect::SetUserCounters(bumped), Effect::AcceptStep(last)]
-                        };
-                        ((), effects)
-                    })
-                })
-            })
-            .collect();
-        let results: Vec<_> = handles.into_iter().filter_map(|h| h.join().ok()).collect();
-        assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 32);
-        assert_eq!(
-            results
-                .iter()
-                .filter(|r| matches!(r, Err(StoreError::Conflict)))
-                .count(),
-            32
-        );
-        let sum = s.summary("ann")?.ok_or("missing")?;
-        assert_eq!(sum.enrollment.last_step, Some(32));
-        assert_eq!(sum.counters, Counters::default());
-        Ok(())
-    }
-
-    #[test]
-    fn a_recovery_code_is_used_once() -> Result<(), Box<dyn std::error::Error>> {
-        let dir = tempfile::tempdir()?;
-        let s = SqliteStore::open(dir.path())?;
-        enroll(&s, "ann", &enrollment(None), &[[1u8; 32], [2u8; 32]])?;
-        let codes = s.attempt("ann", None, true, |st| (st.recovery.clone(), vec![]))?;
-        assert_eq!(codes.len(), 2);
-        let id = codes[0].id;
-        s.attempt("ann", None, true, move |_| {
-            ((), vec![Effect::UseRecovery(id)])
-        })?;
-        assert!(matches!(
-            s.attempt("ann", None, true, move |_| (
-                (),
-                vec![Effect::UseRecovery(id)]
-            )),
-            Err(StoreError::Conflict)
-        ));
-        assert_eq!(s.summary("ann")?.map(|x| x.recovery_left), Some(1));
-        Ok(())
-    }
-}
+#[path = "sqlite_tests.rs"]
+mod tests;

@@ -2,7 +2,7 @@
 //! locked out. Each check prints OK, WARN or FAIL with a one-line fix; the
 //! command exits 1 when any check fails.
 
-use mfa_proto::blocking::Client;
+use mfa_proto::client::Client;
 use mfad::config::Config;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};

@@ -6,7 +6,7 @@ mod doctor;
 mod qr;
 
 use clap::{Parser, Subcommand};
-use mfa_proto::blocking::{via_socket_for, Client, ClientError};
+use mfa_proto::client::{via_socket_for, Client, ClientError};
 use mfa_proto::{Algorithm, EnrollParams, Request, Response, Sensitive};
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};

@@ -4,9 +4,9 @@
 //! (keys and limits) so the store can run it on its writer thread, where
 //! attempts are serialized and committed in groups.
 
+use crate::backoff::{self, Gate};
 use crate::config::LimitsConfig;
 use crate::crypto::{ct_eq, Keys};
-use crate::limits::{self, Gate};
 use crate::otp::{self, Params};
 use crate::store::{AttemptState, Counters, Effect, Enrollment};
 use mfa_proto::Method;
@@ -25,20 +25,20 @@ pub enum Verdict {
     Broken(String),
 }
 
-pub struct Policy {
+pub struct LoginRule {
     pub keys: Keys,
     pub limits: LimitsConfig,
     pub skew: u8,
 }
 
-impl Policy {
+impl LoginRule {
     pub fn gate(&self, st: &AttemptState, now: i64) -> Gate {
         let l = &self.limits;
         let host = st
             .host
-            .map(|h| limits::host_gate(l, &h, now))
+            .map(|h| backoff::host_gate(l, &h, now))
             .unwrap_or(Gate::Open);
-        limits::combine(limits::user_gate(l, &st.user, now), host)
+        backoff::combine(backoff::user_gate(l, &st.user, now), host)
     }
 
     /// The core rule, run inside the store's transaction.
@@ -109,16 +109,15 @@ impl Policy {
     /// Record a failed attempt against the account and the remote host.
     fn failure(&self, st: &AttemptState, now: i64, replayed: bool) -> (Verdict, Vec<Effect>) {
         let l = &self.limits;
-        let user = limits::after_user_failure(l, &st.user, now);
+        let user = backoff::after_user_failure(l, &st.user, now);
         let mut effects = vec![Effect::SetUserCounters(user)];
         let mut after = AttemptState {
             user,
             ..Default::default()
         };
         if let Some(h) = &st.host {
-            let host = limits::after_host_failure(l, h, now);
-            effects.push(Effect::SetHostCounters(host));
-            after.host = Some(host);
+            effects.push(Effect::HostFailure(now));
+            after.host = Some(backoff::after_host_failure(h, now));
         }
         // A reuse is reported as such unless it started a delay or a lock,
         // which the user must be told about.
@@ -147,7 +146,7 @@ mod tests {
 
     /// ann enrolled with secret bytes 1..=20, whose codes for steps
     /// 67504915 and 67504916 are both 771631 (see otp's tests).
-    fn state(policy: &Policy, last_step: u64) -> AttemptState {
+    fn state(policy: &LoginRule, last_step: u64) -> AttemptState {
         let secret: Vec<u8> = (1..=20).collect();
         let sealed = policy
             .keys
@@ -168,7 +167,7 @@ mod tests {
 
     #[test]
     fn a_code_shared_with_the_spent_step_is_accepted_for_the_next_one() {
-        let policy = Policy {
+        let policy = LoginRule {
             keys: Keys::from_master(&[3; 32]),
             limits: LimitsConfig::default(),
             skew: 1,

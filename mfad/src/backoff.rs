@@ -1,11 +1,13 @@
-//! Rate-limit arithmetic, kept pure so every rule is tested with plain
+//! Delays and locks, as pure arithmetic so every rule is tested with plain
 //! numbers: a few free failures, then a delay that doubles with each further
 //! failure up to a cap, and a hard lock after `lockout_failures` consecutive
-//! failures. Remote hosts get delays but never a lock, so one noisy NAT
-//! cannot lock a whole lab out.
+//! failures. Remote hosts are counted by the accounts that failed from
+//! them, get delays but never a lock, and one account's failures alone
+//! never delay its host, so one student behind a lab's NAT cannot keep the
+//! others out.
 
 use crate::config::LimitsConfig;
-use crate::store::Counters;
+use crate::store::{Counters, HostFailures};
 
 /// Whether an attempt may proceed now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,37 +49,22 @@ pub fn user_gate(cfg: &LimitsConfig, c: &Counters, now: i64) -> Gate {
     }
 }
 
-/// A host's failures count until `host_window_secs` after its delay has
-/// run out, so the counter can never reset the moment the longest delay
-/// ends and hand out a fresh batch of free guesses.
-fn host_failures(cfg: &LimitsConfig, c: &Counters, now: i64) -> u32 {
-    let d = delay(
-        cfg.host_free_failures,
-        cfg.delay_secs,
-        cfg.max_delay_secs,
-        c.failures,
-    );
-    let forget_at = c
-        .last_failure
-        .saturating_add(d as i64)
-        .saturating_add(cfg.host_window_secs as i64);
-    if now >= forget_at {
-        0
-    } else {
-        c.failures
-    }
+/// How long before an attempt host failures stop counting: the window
+/// after the longest delay, so a host that reached it cannot come back to
+/// fresh free failures the moment that delay ends.
+pub fn hosts_since(cfg: &LimitsConfig, now: i64) -> i64 {
+    now.saturating_sub((cfg.host_window_secs + cfg.max_delay_secs) as i64)
 }
 
-pub fn host_gate(cfg: &LimitsConfig, c: &Counters, now: i64) -> Gate {
-    let f = host_failures(cfg, c, now);
+pub fn host_gate(cfg: &LimitsConfig, h: &HostFailures, now: i64) -> Gate {
     match wait_left(
         delay(
-            cfg.host_free_failures,
+            cfg.host_free_accounts,
             cfg.delay_secs,
             cfg.max_delay_secs,
-            f,
+            h.accounts,
         ),
-        c.last_failure,
+        h.last_failure,
         now,
     ) {
         0 => Gate::Open,
@@ -104,11 +91,13 @@ pub fn after_user_failure(cfg: &LimitsConfig, c: &Counters, now: i64) -> Counter
     }
 }
 
-pub fn after_host_failure(cfg: &LimitsConfig, c: &Counters, now: i64) -> Counters {
-    Counters {
-        failures: host_failures(cfg, c, now).saturating_add(1),
+/// The host's failures once the attempt's account has failed from it now:
+/// one more account only if it had not failed from there already.
+pub fn after_host_failure(h: &HostFailures, now: i64) -> HostFailures {
+    HostFailures {
+        accounts: h.accounts + u32::from(!h.includes_user),
         last_failure: now,
-        locked: false,
+        includes_user: true,
     }
 }
 
@@ -151,25 +140,38 @@ mod tests {
         );
     }
 
-    #[test]
-    fn host_failures_are_forgotten_after_the_window() {
-        let cfg = LimitsConfig::default();
-        let c = (0..10).fold(Counters::default(), |c, _| after_host_failure(&cfg, &c, 0));
-        assert_eq!(host_gate(&cfg, &c, 0), Gate::Wait(30));
-        assert_eq!(host_gate(&cfg, &c, 30), Gate::Open);
-        // Remembered for the window after the delay ended, then forgotten.
-        assert_eq!(after_host_failure(&cfg, &c, 3629).failures, 11);
-        assert_eq!(after_host_failure(&cfg, &c, 3630).failures, 1);
+    /// `n` distinct accounts failing from one host at `now`.
+    fn host_after(n: u32, now: i64) -> HostFailures {
+        (0..n).fold(HostFailures::default(), |h, _| {
+            let h = HostFailures {
+                includes_user: false,
+                ..h
+            };
+            after_host_failure(&h, now)
+        })
     }
 
     #[test]
-    fn a_host_at_the_longest_delay_does_not_get_fresh_free_guesses() {
+    fn one_account_failing_again_and_again_never_delays_its_host() {
         let cfg = LimitsConfig::default();
-        let c = (0..40).fold(Counters::default(), |c, _| after_host_failure(&cfg, &c, 0));
-        assert_eq!(host_gate(&cfg, &c, 0), Gate::Wait(3600));
-        // When the hour is up, one more failure waits another hour.
-        let next = after_host_failure(&cfg, &c, 3600);
-        assert_eq!(host_gate(&cfg, &next, 3600), Gate::Wait(3600));
+        let mut h = HostFailures::default();
+        for _ in 0..500 {
+            h = after_host_failure(&h, 0);
+        }
+        assert_eq!(h.accounts, 1);
+        assert_eq!(host_gate(&cfg, &h, 0), Gate::Open);
+    }
+
+    #[test]
+    fn ten_accounts_failing_from_one_host_delay_it_doubling() {
+        let cfg = LimitsConfig::default();
+        assert_eq!(host_gate(&cfg, &host_after(9, 0), 0), Gate::Open);
+        assert_eq!(host_gate(&cfg, &host_after(10, 0), 0), Gate::Wait(30));
+        assert_eq!(host_gate(&cfg, &host_after(10, 0), 30), Gate::Open);
+        assert_eq!(host_gate(&cfg, &host_after(11, 0), 0), Gate::Wait(60));
+        assert_eq!(host_gate(&cfg, &host_after(40, 0), 0), Gate::Wait(3600));
+        // Counted from the window after the longest delay.
+        assert_eq!(hosts_since(&cfg, 10_000), 10_000 - 7200);
     }
 
     #[test]

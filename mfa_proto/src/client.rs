@@ -1,40 +1,17 @@
-//! Blocking codec and client, for the PAM module and the CLI. No runtime, no
-//! threads: every read and write has a deadline, so a stuck daemon can never
-//! hang sshd or login.
+//! The blocking client, for the PAM module and the CLI: connect, check
+//! that root is on the other end, say hello, and keep one deadline over the
+//! whole exchange. No runtime, no threads, so a stuck daemon can never hang
+//! sshd or login, and no signal: std's `UnixStream` sends with
+//! `MSG_NOSIGNAL`, so a daemon that goes away is an EPIPE error here, never
+//! a SIGPIPE that would kill a C host program (login, su, sudo).
 
-use crate::frame::body_len;
-use crate::{decode_body, encode, FrameError, Request, Response, PROTOCOL_VERSION};
-use serde::{de::DeserializeOwned, Serialize};
+use crate::codec::sync::{read_frame, write_frame};
+use crate::{encode, FrameError, Request, Response, PROTOCOL_VERSION};
 use std::io::{Read, Write};
+use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
-
-/// Write one frame.
-pub fn write_frame<W: Write, T: Serialize>(w: &mut W, msg: &T) -> Result<(), FrameError> {
-    w.write_all(&encode(msg)?)?;
-    w.flush()?;
-    Ok(())
-}
-
-/// Read one frame. A clean end of stream before the first byte is `Closed`;
-/// an end inside the frame is `Truncated`.
-pub fn read_frame<R: Read, T: DeserializeOwned>(r: &mut R) -> Result<T, FrameError> {
-    let mut prefix = [0u8; 4];
-    let mut got = 0;
-    while got < 4 {
-        match r.read(&mut prefix[got..]) {
-            Ok(0) if got == 0 => return Err(FrameError::Closed),
-            Ok(0) => return Err(FrameError::Truncated),
-            Ok(n) => got += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    let mut body = vec![0u8; body_len(prefix)?];
-    r.read_exact(&mut body)?;
-    decode_body(&body)
-}
 
 /// Why a call to the daemon failed.
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +27,9 @@ pub enum ClientError {
     Frame(FrameError),
     #[error("mfad refused the protocol handshake: {0}")]
     Handshake(String),
+    /// Whoever listens there is not the daemon: only root's answers count.
+    #[error("the socket {path} is served by uid {uid}, not root: refusing to trust it")]
+    UntrustedPeer { path: String, uid: u32 },
 }
 
 impl From<FrameError> for ClientError {
@@ -69,19 +49,20 @@ pub struct Client {
 }
 
 impl Client {
-    /// Connect, then exchange `hello`. `timeout` bounds the connect and the
-    /// hello together, and then every later call as a whole (not each
-    /// read), so a daemon that trickles bytes cannot stretch it.
+    /// Connect, check the peer, then exchange `hello`. `timeout` bounds the
+    /// connect and the hello together, and then every later call as a
+    /// whole (not each read), so a daemon that trickles bytes cannot
+    /// stretch it.
     pub fn connect(path: &Path, timeout: Duration, client: &str) -> Result<Self, ClientError> {
-        Self::connect_until(path, Instant::now() + timeout, timeout, client)
+        let deadline = Instant::now() + timeout;
+        let mut c = Self::open(path, deadline, timeout)?;
+        c.send_hello(client, deadline)?;
+        c.read_hello(deadline)?;
+        Ok(c)
     }
 
-    fn connect_until(
-        path: &Path,
-        deadline: Instant,
-        timeout: Duration,
-        client: &str,
-    ) -> Result<Self, ClientError> {
+    /// A connected socket whose peer is root, nothing sent yet.
+    fn open(path: &Path, deadline: Instant, timeout: Duration) -> Result<Self, ClientError> {
         let connect_err = |source| ClientError::Connect {
             path: path.display().to_string(),
             source,
@@ -107,19 +88,38 @@ impl Client {
             }
             Err(e) => return Err(connect_err(e)),
         }
-        let mut c = Client {
-            stream: sock.into(),
+        let stream: UnixStream = sock.into();
+        // Before a single byte goes out: a user who managed to put a socket
+        // where this client looks (a writable directory in `socket=`)
+        // could otherwise answer "verified" to every login.
+        let uid = peer_uid(&stream).map_err(connect_err)?;
+        if uid != 0 {
+            return Err(ClientError::UntrustedPeer {
+                path: path.display().to_string(),
+                uid,
+            });
+        }
+        Ok(Client {
+            stream,
             timeout,
             server: String::new(),
-        };
+        })
+    }
+
+    fn send_hello(&mut self, client: &str, deadline: Instant) -> Result<(), ClientError> {
         let hello = Request::Hello {
             version: PROTOCOL_VERSION,
             client: client.into(),
         };
-        match c.call_until(&hello, deadline)? {
+        write_frame(&mut self.io(deadline), &hello)?;
+        Ok(())
+    }
+
+    fn read_hello(&mut self, deadline: Instant) -> Result<(), ClientError> {
+        match read_frame(&mut self.io(deadline))? {
             Response::Hello { version, server } if version == PROTOCOL_VERSION => {
-                c.server = server;
-                Ok(c)
+                self.server = server;
+                Ok(())
             }
             Response::Hello { version, .. } => Err(ClientError::Handshake(format!(
                 "server speaks protocol version {version}"
@@ -145,22 +145,49 @@ impl Client {
 
     /// Send one request and wait for its answer, within the timeout.
     pub fn call(&mut self, req: &Request) -> Result<Response, ClientError> {
-        self.call_until(req, Instant::now() + self.timeout)
+        match self.call_by(req, Instant::now() + self.timeout) {
+            Ok(resp) => Ok(resp),
+            Err(CallError::Gone(e)) => Err(e.into()),
+            Err(CallError::Failed(e)) => Err(e),
+        }
     }
 
-    fn call_until(&mut self, req: &Request, deadline: Instant) -> Result<Response, ClientError> {
-        let mut io = DeadlineStream {
+    fn io(&self, deadline: Instant) -> DeadlineStream<'_> {
+        DeadlineStream {
             stream: &self.stream,
             deadline,
-        };
-        write_frame(&mut io, req)?;
-        Ok(read_frame(&mut io)?)
+        }
     }
 }
 
+/// The uid of the process at the other end of `stream`, from the kernel
+/// (SO_PEERCRED), as it was when that process bound or connected.
+fn peer_uid(stream: &UnixStream) -> std::io::Result<u32> {
+    let mut cred = libc::ucred {
+        pid: 0,
+        uid: u32::MAX,
+        gid: u32::MAX,
+    };
+    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `len` bytes into `cred`, which is
+    // a live, properly sized and aligned ucred.
+    let rc = unsafe {
+        libc::getsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&mut cred as *mut libc::ucred).cast(),
+            &mut len,
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(cred.uid)
+}
+
 /// One request on a fresh connection, with `timeout` bounding everything
-/// (connect, `hello` and the request together): what the PAM module does,
-/// so a login waits at most its configured timeout for the daemon.
+/// (connect, `hello` and the request together).
 pub fn request_once(
     path: &Path,
     timeout: Duration,
@@ -168,7 +195,65 @@ pub fn request_once(
     req: &Request,
 ) -> Result<Response, ClientError> {
     let deadline = Instant::now() + timeout;
-    Client::connect_until(path, deadline, timeout, client)?.call_until(req, deadline)
+    let (_, resp) = Client::open_with(path, deadline, timeout, client, req)?;
+    Ok(resp)
+}
+
+impl Client {
+    /// Connect and send `hello` and `req` in one write, then read both
+    /// answers: one round trip. A daemon that refuses the hello closes the
+    /// connection and never acts on the request.
+    pub(crate) fn open_with(
+        path: &Path,
+        deadline: Instant,
+        timeout: Duration,
+        client: &str,
+        req: &Request,
+    ) -> Result<(Client, Response), ClientError> {
+        let mut c = Client::open(path, deadline, timeout)?;
+        let hello = encode(&Request::Hello {
+            version: PROTOCOL_VERSION,
+            client: client.into(),
+        })?;
+        let body = encode(req)?;
+        let mut both = zeroize::Zeroizing::new(Vec::with_capacity(hello.len() + body.len()));
+        both.extend_from_slice(&hello);
+        both.extend_from_slice(&body);
+        c.io(deadline).write_all(&both).map_err(FrameError::from)?;
+        c.read_hello(deadline)?;
+        let resp = read_frame(&mut c.io(deadline))?;
+        Ok((c, resp))
+    }
+
+    /// Send `req` on this connection, and read its answer, by `deadline`.
+    pub(crate) fn call_by(
+        &mut self,
+        req: &Request,
+        deadline: Instant,
+    ) -> Result<Response, CallError> {
+        let gone = |e: &FrameError| match e {
+            FrameError::Closed => true,
+            FrameError::Io(e) => matches!(
+                e.kind(),
+                std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset
+            ),
+            _ => false,
+        };
+        let mut io = self.io(deadline);
+        match write_frame(&mut io, req).and_then(|()| read_frame(&mut io)) {
+            Ok(resp) => Ok(resp),
+            Err(e) if gone(&e) => Err(CallError::Gone(e)),
+            Err(e) => Err(CallError::Failed(e.into())),
+        }
+    }
+}
+
+/// How a call on an open connection failed.
+pub(crate) enum CallError {
+    /// The daemon was gone before it answered anything: the request could
+    /// not be sent (EPIPE, ECONNRESET) or the connection closed at once.
+    Gone(FrameError),
+    Failed(ClientError),
 }
 
 /// Run `f` on root's own socket when `as_root` (see
@@ -230,40 +315,6 @@ impl Write for DeadlineStream<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Sensitive;
-
-    #[test]
-    fn roundtrip_through_a_buffer() -> Result<(), FrameError> {
-        let mut buf = Vec::new();
-        let req = Request::Verify {
-            user: "ann".into(),
-            code: Sensitive::new("123456"),
-            context: Default::default(),
-        };
-        write_frame(&mut buf, &req)?;
-        let back: Request = read_frame(&mut buf.as_slice())?;
-        assert_eq!(back, req);
-        Ok(())
-    }
-
-    #[test]
-    fn truncated_and_closed_are_told_apart() {
-        let empty: &[u8] = &[];
-        assert!(matches!(
-            read_frame::<_, Request>(&mut &*empty),
-            Err(FrameError::Closed)
-        ));
-        let half: &[u8] = &[0, 0];
-        assert!(matches!(
-            read_frame::<_, Request>(&mut &*half),
-            Err(FrameError::Truncated)
-        ));
-        let short_body: &[u8] = &[0, 0, 0, 10, b'{'];
-        assert!(matches!(
-            read_frame::<_, Request>(&mut &*short_body),
-            Err(FrameError::Truncated)
-        ));
-    }
 
     #[test]
     fn connect_to_missing_socket_fails_fast() {

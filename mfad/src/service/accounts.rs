@@ -1,0 +1,100 @@
+//! Looking at and managing accounts: `status` (own account, or any for
+//! root and the admin group), `list`, `remove` and `unlock` (root and the
+//! admin group only).
+
+use super::subject::Need;
+use super::{denied, internal, Service};
+use crate::audit;
+use crate::authz::Caller;
+use crate::backoff::{self, Gate};
+use crate::clock::Clock;
+use crate::store::Store;
+use mfa_proto::{Response, StatusInfo};
+
+impl<S: Store, C: Clock> Service<S, C> {
+    pub(super) fn list(&self, caller: &Caller, after: &str) -> Response {
+        // Sized so a page of long names stays far below the frame limit.
+        const PAGE: usize = 200;
+        if !caller.role.is_admin() {
+            return denied("only root or the admin group may list accounts");
+        }
+        match self.store.list(after, PAGE + 1) {
+            Ok(mut users) => {
+                let more = users.len() > PAGE;
+                users.truncate(PAGE);
+                Response::Accounts { users, more }
+            }
+            Err(e) => internal(e),
+        }
+    }
+
+    pub(super) fn remove(&self, caller: &Caller, user: &str) -> Response {
+        let user = match self.subject(caller, user, Need::Admin) {
+            Ok(s) => s.user,
+            Err(resp) => return resp,
+        };
+        match self.store.remove(&user) {
+            Ok(true) => {
+                audit::admin(&caller.peer, "remove", &user);
+                Response::Done
+            }
+            Ok(false) => Response::NotEnrolled,
+            Err(e) => internal(e),
+        }
+    }
+
+    pub(super) fn unlock(&self, caller: &Caller, user: &str) -> Response {
+        let user = match self.subject(caller, user, Need::Admin) {
+            Ok(s) => s.user,
+            Err(resp) => return resp,
+        };
+        match self.store.unlock(&user) {
+            Ok(true) => {
+                audit::admin(&caller.peer, "unlock", &user);
+                Response::Done
+            }
+            Ok(false) => Response::NotEnrolled,
+            Err(e) => internal(e),
+        }
+    }
+
+    pub(super) fn status(&self, caller: &Caller, user: &str) -> Response {
+        let user = match self.subject(caller, user, Need::OwnOrAdmin) {
+            Ok(s) => s.user,
+            Err(resp) => return resp,
+        };
+        let user = user.as_str();
+        let now = self.clock.now();
+        match self.store.summary(user) {
+            Ok(None) => Response::Status(StatusInfo {
+                user: user.into(),
+                enrolled: false,
+                algorithm: None,
+                digits: None,
+                recovery_codes_left: 0,
+                consecutive_failures: 0,
+                locked: false,
+                retry_after_secs: None,
+                enrolled_at: None,
+            }),
+            Ok(Some(s)) => {
+                let gate = backoff::user_gate(&self.cfg.limits, &s.counters, now);
+                Response::Status(StatusInfo {
+                    user: user.into(),
+                    enrolled: true,
+                    algorithm: Some(s.enrollment.algorithm),
+                    digits: Some(s.enrollment.digits),
+                    recovery_codes_left: s.recovery_left,
+                    consecutive_failures: s.counters.failures,
+                    locked: s.counters.locked,
+                    retry_after_secs: match gate {
+                        Gate::Wait(n) => Some(n),
+                        _ => None,
+                    },
+                    enrolled_at: Some(s.enrollment.created_at),
+                })
+            }
+            Err(e) => internal(e),
+        }
+    }
+}

@@ -1,0 +1,220 @@
+//! Enrollment: `enroll_begin` makes (or, for root, imports) a secret and
+//! keeps it pending, sealed; `enroll_confirm` makes it live once a code
+//! from the new authenticator is right, with ten fresh recovery codes. A
+//! user replacing their own enrollment proves the old one first.
+
+use super::login::clean_code;
+use super::subject::{Need, Subject};
+use super::{denied, internal, Service};
+use crate::audit;
+use crate::authz::{Caller, Role};
+use crate::clock::Clock;
+use crate::login_rule::sealed_context;
+use crate::otp::{self, Params};
+use crate::recovery;
+use crate::store::{Enrollment, Expect, Pending, Store, StoreError};
+use mfa_proto::{EnrollParams, ErrorCode, Response, Sensitive};
+use zeroize::Zeroizing;
+
+impl<S: Store, C: Clock> Service<S, C> {
+    /// The account an enrollment acts on. Only root may enroll a name the
+    /// name service does not know (an account of another system, a test):
+    /// a row under a spelling NSS does not give could later start to
+    /// decide logins for an account it turns into an alias of.
+    fn enrollable(&self, caller: &Caller, user: &str) -> Result<Subject, Response> {
+        let sub = self.subject(caller, user, Need::OwnOrAdmin)?;
+        if !sub.known && caller.role != Role::Root {
+            return Err(denied(
+                "no such user: only root may enroll a name the name service does not know",
+            ));
+        }
+        Ok(sub)
+    }
+
+    pub(super) fn enroll_begin(&self, caller: &Caller, user: &str, p: EnrollParams) -> Response {
+        let sub = match self.enrollable(caller, user) {
+            Ok(s) => s,
+            Err(resp) => return resp,
+        };
+        let (role, user) = (caller.role, sub.user.as_str());
+        let t = &self.cfg.totp;
+        let params = Params {
+            algorithm: p.algorithm.unwrap_or(t.algorithm),
+            digits: p.digits.unwrap_or(t.digits),
+            period: t.period,
+            skew: t.skew,
+        };
+        if !(6..=8).contains(&params.digits) {
+            return Response::error(ErrorCode::InvalidArgument, "digits must be 6, 7 or 8");
+        }
+        let secret = match &p.secret {
+            Some(_) if role != Role::Root => {
+                return denied("only root may import an existing secret")
+            }
+            Some(s) => match otp::from_base32(s.expose()) {
+                Some(bytes) if bytes.len() >= 16 => Zeroizing::new(bytes),
+                _ => {
+                    return Response::error(
+                        ErrorCode::InvalidArgument,
+                        "the secret must be base32 and at least 128 bits",
+                    )
+                }
+            },
+            None => {
+                let mut bytes = Zeroizing::new(vec![0u8; otp::SECRET_LEN]);
+                if let Err(e) = crate::crypto::random_bytes(&mut bytes) {
+                    return internal(e);
+                }
+                bytes
+            }
+        };
+        let account = format!("{user}@{}", self.hostname);
+        let uri = match otp::uri(&secret, params, &self.cfg.issuer, &account) {
+            Ok(u) => u,
+            Err(e) => {
+                return Response::error(
+                    ErrorCode::InvalidArgument,
+                    format!("cannot make an otpauth URI: {e}"),
+                )
+            }
+        };
+        let sealed = match self
+            .rule
+            .keys
+            .seal(&sealed_context("pending", user), &secret)
+        {
+            Ok(s) => s,
+            Err(e) => return internal(e),
+        };
+        let pending = Pending {
+            sealed_secret: sealed,
+            algorithm: params.algorithm,
+            digits: params.digits,
+            period: params.period,
+            expires_at: self.clock.now() + t.pending_secs as i64,
+        };
+        if let Err(e) = self.store.put_pending(user, &pending) {
+            return internal(e);
+        }
+        Response::Enrollment {
+            secret: Sensitive::new(otp::base32(&secret)),
+            uri: Sensitive::new(uri),
+            algorithm: params.algorithm,
+            digits: params.digits,
+            period: params.period,
+            expires_in_secs: t.pending_secs,
+        }
+    }
+
+    pub(super) fn enroll_confirm(
+        &self,
+        caller: &Caller,
+        user: &str,
+        code: &Sensitive,
+        current: Option<&Sensitive>,
+    ) -> Response {
+        let sub = match self.enrollable(caller, user) {
+            Ok(s) => s,
+            Err(resp) => return resp,
+        };
+        let (role, user) = (caller.role, sub.user.as_str());
+        let now = self.clock.now();
+        let pending = match self.store.pending(user) {
+            Ok(Some(p)) if p.expires_at >= now => p,
+            Ok(_) => {
+                return Response::error(
+                    ErrorCode::NoPendingEnrollment,
+                    "no enrollment in progress for this account (or it expired): start again",
+                )
+            }
+            Err(e) => return internal(e),
+        };
+        let replaces = match self.store.summary(user) {
+            Ok(s) => s.map(|s| s.enrollment.sealed_secret),
+            Err(e) => return internal(e),
+        };
+        let existing = replaces.is_some();
+        // A user replacing their own enrollment proves the old one first, so
+        // a borrowed unlocked session cannot silently move the factor.
+        if existing && !role.is_admin() {
+            let Some(current) = current else {
+                return Response::error(
+                    ErrorCode::AlreadyEnrolled,
+                    "this account is already enrolled: give a current code (or a recovery code) to replace it",
+                );
+            };
+            match self.prove(caller, user, current) {
+                Response::Verified { .. } => {}
+                other => return other,
+            }
+        }
+        let secret = match self
+            .rule
+            .keys
+            .open(&sealed_context("pending", user), &pending.sealed_secret)
+        {
+            Ok(s) => s,
+            Err(e) => return internal(e),
+        };
+        let params = Params {
+            algorithm: pending.algorithm,
+            digits: pending.digits,
+            period: pending.period,
+            skew: self.cfg.totp.skew,
+        };
+        let clean = clean_code(code);
+        let Some(step) = otp::check(&secret, params, &clean, now) else {
+            return Response::WrongCode {
+                retry_after_secs: None,
+            };
+        };
+        let sealed = match self.rule.keys.seal(&sealed_context("totp", user), &secret) {
+            Ok(s) => s,
+            Err(e) => return internal(e),
+        };
+        let mut codes = Vec::with_capacity(recovery::COUNT);
+        let mut hashes = Vec::with_capacity(recovery::COUNT);
+        for _ in 0..recovery::COUNT {
+            let c = match recovery::generate() {
+                Ok(c) => c,
+                Err(e) => return internal(e),
+            };
+            if let Some(n) = recovery::normalize(&c) {
+                hashes.push(self.rule.keys.recovery_hash(user, &n));
+            }
+            codes.push(Sensitive::new(c.as_str()));
+        }
+        let enrollment = Enrollment {
+            sealed_secret: sealed,
+            algorithm: params.algorithm,
+            digits: params.digits,
+            period: params.period,
+            // The confirming code is spent: it cannot also open a session.
+            last_step: Some(step),
+            created_at: now,
+        };
+        let expect = Expect {
+            pending: pending.sealed_secret,
+            replaces,
+        };
+        match self.store.confirm(user, &enrollment, &hashes, &expect) {
+            Ok(()) => {}
+            // What the proof above was checked against changed meanwhile.
+            Err(StoreError::Conflict) => {
+                return Response::error(
+                    ErrorCode::Conflict,
+                    "the enrollment was replaced, removed or expired while being confirmed, so nothing changed (a code given as proof of the old enrollment was used up): start again",
+                )
+            }
+            Err(e) => return internal(e),
+        }
+        audit::admin(
+            &caller.peer,
+            if existing { "re-enroll" } else { "enroll" },
+            user,
+        );
+        Response::Enrolled {
+            recovery_codes: codes,
+        }
+    }
+}

@@ -1,0 +1,74 @@
+//! Which account a request may act on, and under what name: root on
+//! anyone; the admin group on anyone but root and members of protected
+//! groups; anyone else on its own account only, checked against the
+//! caller's own name without asking the name service about the name sent.
+
+use super::{denied, internal, Service};
+use crate::authz::{self, Caller, Role};
+use crate::clock::Clock;
+use crate::store::Store;
+use mfa_proto::{ErrorCode, Response};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Need {
+    OwnOrAdmin,
+    Admin,
+}
+
+/// The canonical name of the account a request acts on.
+pub(super) struct Subject {
+    pub user: String,
+    /// Whether the name service knows the account.
+    pub known: bool,
+}
+
+impl<S: Store, C: Clock> Service<S, C> {
+    /// Resolve the account `user` names for `caller`, or the refusal.
+    pub(super) fn subject(
+        &self,
+        caller: &Caller,
+        user: &str,
+        need: Need,
+    ) -> Result<Subject, Response> {
+        authz::valid_user_name(user).map_err(|msg| Response::error(ErrorCode::InvalidUser, msg))?;
+        if caller.role == Role::User {
+            let own = caller.account.as_ref().filter(|a| a.name == user);
+            return match (own, need) {
+                (_, Need::Admin) => Err(denied("only root or the admin group may do that")),
+                (Some(a), Need::OwnOrAdmin) => Ok(Subject {
+                    user: a.name.clone(),
+                    known: true,
+                }),
+                (None, _) => Err(denied(format!(
+                    "uid {} may act only on its own account",
+                    caller.peer.uid
+                ))),
+            };
+        }
+        let account = self.dir.user_by_name(user).map_err(internal)?;
+        if caller.role == Role::Admin {
+            let own = account.as_ref().is_some_and(|a| a.uid == caller.peer.uid);
+            if let Some(target) = account.as_ref().filter(|_| !own) {
+                if target.uid == 0 {
+                    return Err(denied("the admin group may not act on root's account"));
+                }
+                let protected = self.cfg.protected();
+                if let Some(g) =
+                    authz::in_protected_group(&*self.dir, target, &protected).map_err(internal)?
+                {
+                    return Err(denied(format!(
+                        "{} is in the protected group {g:?}: only root may manage that account",
+                        target.name
+                    )));
+                }
+            }
+        }
+        // Names the name service knows are keyed as it spells them, so
+        // "ANN" cannot dodge ann's enrollment (and nullok) on a
+        // case-insensitive directory.
+        Ok(Subject {
+            known: account.is_some(),
+            user: account.map(|a| a.name).unwrap_or_else(|| user.to_string()),
+        })
+    }
+}
