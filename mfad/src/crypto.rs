@@ -12,6 +12,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+
 use std::path::Path;
 use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, Zeroizing};
@@ -30,6 +31,8 @@ pub enum CryptoError {
     KeyLength { path: String },
     #[error("key file {path} is readable by others (mode {mode:o}); it must be 0600 or stricter")]
     KeyMode { path: String, mode: u32 },
+    #[error("key file {path} belongs to uid {owner}, not to the uid mfad runs as ({me})")]
+    KeyOwner { path: String, owner: u32, me: u32 },
     #[error("sealed secret does not open with this key (wrong key file or tampered row)")]
     Open,
     #[error("no randomness from the operating system: {0}")]
@@ -45,6 +48,7 @@ pub fn random_bytes(buf: &mut [u8]) -> Result<(), CryptoError> {
 pub struct Keys {
     seal: Zeroizing<[u8; KEY_LEN]>,
     recovery: Zeroizing<[u8; KEY_LEN]>,
+    check: [u8; KEY_LEN],
 }
 
 type HmacSha256 = Hmac<Sha256>;
@@ -59,39 +63,93 @@ fn derive(master: &[u8], label: &[u8]) -> Zeroizing<[u8; KEY_LEN]> {
     out
 }
 
+/// Read the key file at `path` (named `p` in errors), refusing a symlink,
+/// another owner and any access for group or others.
+fn read_key(path: &Path, p: &str) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+    use std::io::Read;
+    use std::os::unix::fs::MetadataExt;
+    let err = |source| CryptoError::KeyFile {
+        path: p.to_string(),
+        source,
+    };
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(err)?;
+    let meta = f.metadata().map_err(err)?;
+    // SAFETY: geteuid has no preconditions.
+    let me = unsafe { libc::geteuid() };
+    if meta.uid() != me {
+        return Err(CryptoError::KeyOwner {
+            path: p.to_string(),
+            owner: meta.uid(),
+            me,
+        });
+    }
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(CryptoError::KeyMode {
+            path: p.to_string(),
+            mode,
+        });
+    }
+    let mut master = Zeroizing::new(Vec::with_capacity(KEY_LEN + 1));
+    (&mut f)
+        .take(KEY_LEN as u64 + 1)
+        .read_to_end(&mut master)
+        .map_err(err)?;
+    Ok(master)
+}
+
+/// Write `key` to `path` atomically: it appears whole or not at all, and
+/// an existing file is never replaced.
+fn write_new_key(path: &Path, key: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let tmp = dir.join(format!(".{name}.new-{}", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    let result = (|| {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&tmp)?;
+        f.write_all(key)?;
+        f.sync_all()?;
+        std::fs::hard_link(&tmp, path)?;
+        std::fs::File::open(dir)?.sync_all()
+    })();
+    let _ = std::fs::remove_file(&tmp);
+    result
+}
+
 impl Keys {
     /// Read the master key, creating it (0600, from the OS RNG) when
-    /// `create` is set and the file does not exist yet.
+    /// `create` is set and the file does not exist yet. The file is opened
+    /// without following a symlink, and must belong to this uid and be
+    /// readable by nobody else. A new key is written to a temporary file,
+    /// synced, and linked into place (never over an existing file), then
+    /// the directory is synced, so a crash leaves either no key or the
+    /// whole key.
     pub fn load_or_create(path: &Path, create: bool) -> Result<Keys, CryptoError> {
         let p = path.display().to_string();
         let err = |source| CryptoError::KeyFile {
             path: p.clone(),
             source,
         };
-        let mut master = Zeroizing::new(Vec::new());
-        match std::fs::read(path) {
-            Ok(bytes) => {
-                *master = bytes;
-                let mode = std::fs::metadata(path).map_err(err)?.permissions().mode() & 0o777;
-                if mode & 0o077 != 0 {
-                    return Err(CryptoError::KeyMode { path: p, mode });
-                }
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && create => {
+        let master = match read_key(path, &p) {
+            Err(CryptoError::KeyFile { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound && create =>
+            {
                 let mut fresh = Zeroizing::new([0u8; KEY_LEN]);
                 random_bytes(&mut fresh[..])?;
-                let mut f = std::fs::OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .mode(0o600)
-                    .open(path)
-                    .map_err(err)?;
-                f.write_all(&fresh[..]).map_err(err)?;
-                f.sync_all().map_err(err)?;
-                master.extend_from_slice(&fresh[..]);
+                write_new_key(path, &fresh[..]).map_err(err)?;
+                Zeroizing::new(fresh.to_vec())
             }
-            Err(e) => return Err(err(e)),
-        }
+            other => other?,
+        };
         if master.len() != KEY_LEN {
             return Err(CryptoError::KeyLength { path: p });
         }
@@ -102,7 +160,15 @@ impl Keys {
         Keys {
             seal: derive(master, b"mfad seal v1"),
             recovery: derive(master, b"mfad recovery v1"),
+            check: *derive(master, b"mfad key check v1"),
         }
+    }
+
+    /// A value derived from the master key that names it without
+    /// revealing it: stored in the database, so a missing or different
+    /// key file is found at start instead of failing every login.
+    pub fn check_value(&self) -> [u8; KEY_LEN] {
+        self.check
     }
 
     /// Encrypt `plain` for `context` (e.g. "totp:ann"). Output: nonce ‖ ciphertext.
@@ -201,11 +267,30 @@ mod tests {
         let b = Keys::load_or_create(&path, false)?;
         let sealed = a.seal("x", b"y")?;
         assert_eq!(&b.open("x", &sealed)?[..], b"y");
+        // No temporary file is left beside it.
+        assert_eq!(std::fs::read_dir(dir.path())?.count(), 1);
+        // A symlink to it is not followed.
+        let link = dir.path().join("link.key");
+        std::os::unix::fs::symlink(&path, &link)?;
+        assert!(matches!(
+            Keys::load_or_create(&link, false),
+            Err(CryptoError::KeyFile { .. })
+        ));
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644))?;
         assert!(matches!(
             Keys::load_or_create(&path, false),
             Err(CryptoError::KeyMode { .. })
         ));
+        // Another owner is refused (needs root to chown; CI is root).
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } == 0 {
+            std::os::unix::fs::chown(&path, Some(65534), None)?;
+            assert!(matches!(
+                Keys::load_or_create(&path, false),
+                Err(CryptoError::KeyOwner { owner: 65534, .. })
+            ));
+        }
         Ok(())
     }
 

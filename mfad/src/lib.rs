@@ -8,6 +8,7 @@ pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod directory;
+pub mod keycheck;
 pub mod login_rule;
 pub mod otp;
 pub mod pacing;

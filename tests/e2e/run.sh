@@ -97,6 +97,11 @@ ok "apt-get install the .debs"
 triplet=$(dpkg-architecture -qDEB_HOST_MULTIARCH)
 check "module at /usr/lib/$triplet/security/pam_mfa.so, mode 0644" \
     test "$(stat -c %a "/usr/lib/$triplet/security/pam_mfa.so")" = 644
+# The module was built alone (debian/rules), so nothing of tokio is in
+# it: neither in the packaged, stripped .so nor in the unstripped build.
+no_tokio() { for f in "$@"; do nm -D --demangle "$f" | grep -q pam_sm_authenticate || return 1; ! nm -D --demangle "$f" | grep -q tokio || return 1; done; ! nm --demangle target/release/libpam_mfa.so | grep -q tokio; }
+check "no tokio symbol in the packaged or the built module (nm, nm -D)" \
+    no_tokio "/usr/lib/$triplet/security/pam_mfa.so" target/release/libpam_mfa.so
 check "mfad, mfa, units and profile installed" \
     test -x /usr/sbin/mfad -a -x /usr/bin/mfa -a -f /lib/systemd/system/mfad.service \
     -a -f /lib/systemd/system/mfad.socket -a -f /usr/share/pam-configs/mfa

@@ -13,7 +13,6 @@ use mfa_proto::client::Client;
 use mfa_proto::{EnrollParams, Request, Response, Sensitive};
 use mfad::clock::ManualClock;
 use mfad::config::Config;
-use mfad::crypto::Keys;
 use mfad::store::SqliteStore;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -120,7 +119,7 @@ impl Daemon {
 
     fn launch(&mut self, cfg: Config) -> Result<()> {
         let store = SqliteStore::open(&cfg.state_dir)?;
-        let keys = Keys::load_or_create(&cfg.key_path(), true)?;
+        let keys = mfad::keycheck::load_keys(&store, &cfg.key_path(), true)?;
         let listeners = [
             mfad::bind_socket(&cfg.socket)?,
             mfad::bind_root_socket(&mfa_proto::root_socket_for(&cfg.socket))?,

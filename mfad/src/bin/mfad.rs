@@ -5,7 +5,7 @@ use anyhow::Context;
 use clap::Parser;
 use mfad::clock::SystemClock;
 use mfad::config::{Config, DEFAULT_PATH};
-use mfad::crypto::Keys;
+use mfad::keycheck::load_keys;
 use mfad::store::{SqliteStore, Store};
 use mfad::{bind_root_socket, bind_socket, serve, systemd, Service};
 use std::os::unix::net::UnixListener;
@@ -44,7 +44,8 @@ fn main() -> anyhow::Result<()> {
 
     let store = SqliteStore::open(&cfg.state_dir)
         .with_context(|| format!("cannot open the state in {}", cfg.state_dir.display()))?;
-    let keys = Keys::load_or_create(&cfg.key_path(), cfg.key_file.as_os_str().is_empty())?;
+    let keys = load_keys(&store, &cfg.key_path(), cfg.key_file.as_os_str().is_empty())
+        .context("refusing to start")?;
     let now = mfad::clock::Clock::now(&SystemClock);
     store.prune(
         now - (cfg.limits.host_window_secs + cfg.limits.max_delay_secs) as i64,

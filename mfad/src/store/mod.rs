@@ -187,6 +187,11 @@ pub trait Store: Send + Sync + 'static {
     /// Clear the failure counters and the lock. False when not enrolled.
     fn unlock(&self, user: &str) -> Result<bool, StoreError>;
 
+    /// The master key's check value recorded with this state, if any.
+    fn key_check(&self) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Record the master key's check value.
+    fn set_key_check(&self, check: &[u8]) -> Result<(), StoreError>;
+
     /// Forget host failures and pending enrollments that no longer matter.
     fn prune(&self, hosts_before: i64, now: i64) -> Result<usize, StoreError>;
 }

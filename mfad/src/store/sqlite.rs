@@ -56,6 +56,11 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (rhost, user)
      );
      CREATE INDEX host_failures_by_time ON host_failures (last_failure);",
+    // 3: facts about the database itself (the master key's check value).
+    "CREATE TABLE meta (
+        name  TEXT PRIMARY KEY NOT NULL,
+        value BLOB NOT NULL
+     );",
 ];
 
 pub struct SqliteStore {
@@ -70,11 +75,18 @@ fn alg_to_str(a: Algorithm) -> &'static str {
     a.as_str()
 }
 
-fn alg_from_str(s: &str) -> Algorithm {
+/// A stored algorithm name; one this build does not know is an error (a
+/// row written by a newer mfad, or damage), never a silent SHA1.
+fn alg_from_str(s: &str) -> rusqlite::Result<Algorithm> {
     match s {
-        "SHA256" => Algorithm::Sha256,
-        "SHA512" => Algorithm::Sha512,
-        _ => Algorithm::Sha1,
+        "SHA1" => Ok(Algorithm::Sha1),
+        "SHA256" => Ok(Algorithm::Sha256),
+        "SHA512" => Ok(Algorithm::Sha512),
+        other => Err(rusqlite::Error::FromSqlConversionFailure(
+            1,
+            rusqlite::types::Type::Text,
+            format!("unknown TOTP algorithm {other:?} in the database").into(),
+        )),
     }
 }
 
@@ -140,7 +152,7 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
 fn read_enrollment(row: &rusqlite::Row<'_>) -> rusqlite::Result<Enrollment> {
     Ok(Enrollment {
         sealed_secret: row.get(0)?,
-        algorithm: alg_from_str(&row.get::<_, String>(1)?),
+        algorithm: alg_from_str(&row.get::<_, String>(1)?)?,
         digits: row.get(2)?,
         period: row.get::<_, i64>(3)? as u64,
         last_step: row.get::<_, Option<i64>>(4)?.map(|s| s as u64),
@@ -334,7 +346,7 @@ impl Store for SqliteStore {
                     |r| {
                         Ok(Pending {
                             sealed_secret: r.get(0)?,
-                            algorithm: alg_from_str(&r.get::<_, String>(1)?),
+                            algorithm: alg_from_str(&r.get::<_, String>(1)?)?,
                             digits: r.get(2)?,
                             period: r.get::<_, i64>(3)? as u64,
                             expires_at: r.get(4)?,
@@ -410,6 +422,28 @@ impl Store for SqliteStore {
                 [&user],
             )?;
             Ok(n > 0)
+        })
+    }
+
+    fn key_check(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        self.writer.run(|conn| {
+            Ok(conn
+                .query_row("SELECT value FROM meta WHERE name = 'key_check'", [], |r| {
+                    r.get(0)
+                })
+                .optional()?)
+        })
+    }
+
+    fn set_key_check(&self, check: &[u8]) -> Result<(), StoreError> {
+        let check = check.to_vec();
+        self.writer.run(move |conn| {
+            conn.execute(
+                "INSERT INTO meta (name, value) VALUES ('key_check', ?1) \
+                 ON CONFLICT (name) DO UPDATE SET value = ?1",
+                [check],
+            )?;
+            Ok(())
         })
     }
 

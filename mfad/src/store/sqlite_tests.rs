@@ -295,3 +295,27 @@ fn a_recovery_code_is_used_once() -> Result<(), Box<dyn std::error::Error>> {
     assert_eq!(s.summary("ann")?.map(|x| x.recovery_left), Some(1));
     Ok(())
 }
+
+#[test]
+fn an_algorithm_this_build_does_not_know_is_an_error_not_sha1(
+) -> Result<(), Box<dyn std::error::Error>> {
+    let dir = tempfile::tempdir()?;
+    let s = SqliteStore::open(dir.path())?;
+    enroll(&s, "ann", &enrollment(Some(5)), &[])?;
+    s.writer.run(|c| {
+        c.execute(
+            "UPDATE accounts SET algorithm = 'SHA3-256' WHERE user = 'ann'",
+            [],
+        )?;
+        Ok(())
+    })?;
+    let err = s
+        .summary("ann")
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(err.contains("unknown TOTP algorithm \"SHA3-256\""), "{err}");
+    let login = attempt(&s, "ann", false, |st| (st.enrollment.clone(), vec![]));
+    assert!(login.is_err(), "{login:?}");
+    Ok(())
+}

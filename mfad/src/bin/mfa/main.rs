@@ -4,6 +4,7 @@
 
 mod doctor;
 mod qr;
+mod text;
 
 use clap::{Parser, Subcommand};
 use mfa_proto::client::{via_socket_for, Client, ClientError};
@@ -91,6 +92,7 @@ fn main() -> ExitCode {
     match run(&socket, cli.cmd) {
         Ok(()) => ExitCode::SUCCESS,
         Err(Fail(code, msg)) => {
+            // One line, whatever its length: scripts read the reason.
             eprintln!("mfa: {msg}");
             ExitCode::from(code)
         }
@@ -326,19 +328,23 @@ fn enroll(
                 expires_in_secs,
             } => {
                 if !importing {
-                    println!("Scan this QR code with your authenticator app (Aegis, FreeOTP, Google or Microsoft Authenticator):\n");
+                    println!("Scan this QR code with your authenticator app");
+                    println!("(Aegis, FreeOTP, Google or Microsoft Authenticator):\n");
                     let uri = uri.expose();
                     match qr::render(uri) {
                         Some(q) => println!("{q}"),
                         None => println!("(the URI is too long for a QR code)"),
                     }
                     println!("Or add it by hand:");
-                    println!("  URI:    {uri}");
                     println!("  Secret: {}", secret.expose());
                     println!(
                         "  Type: time-based, {}, {digits} digits, every {period} s",
                         algorithm.as_str()
                     );
+                    println!("  URI, in pieces to join into one line:");
+                    for piece in text::uri_pieces(uri, 76) {
+                        println!("    {piece}");
+                    }
                     println!("This enrollment waits {expires_in_secs} s for its first code.\n");
                 }
             }
@@ -363,7 +369,7 @@ fn enroll(
     } = &resp
     {
         if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
-            println!("{message}");
+            println!("{}", text::wrap(message, 80, ""));
             let current = read_line("Code from your current authenticator (or a recovery code): ")?;
             if let Request::EnrollConfirm { current_code, .. } = &mut req {
                 *current_code = Some(Sensitive::new(current));

@@ -1,0 +1,63 @@
+//! The state and its key cannot silently part: the real mfad binary
+//! refuses to start when the key file is missing or is another key, and
+//! starts again once the right key is back.
+
+use anyhow::Result;
+use mfa_tests::{artifact, import_secret, MfadProcess};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Command;
+
+/// Start mfad and return its exit code and log if it stops within 10 s
+/// (None if it kept running).
+fn start_briefly(socket: &Path, state: &Path) -> Result<Option<(i32, String)>> {
+    let out = Command::new("timeout")
+        .arg("10")
+        .arg(artifact("mfad")?)
+        .arg("--socket")
+        .arg(socket)
+        .arg("--state-dir")
+        .arg(state)
+        .output()?;
+    let code = out.status.code().unwrap_or(-1);
+    Ok((code != 124).then(|| (code, String::from_utf8_lossy(&out.stderr).into_owned())))
+}
+
+#[test]
+fn a_missing_or_different_key_stops_mfad_with_a_message_naming_the_file() -> Result<()> {
+    mfa_tests::require_root()?;
+    let dir = tempfile::tempdir()?;
+    let (socket, state) = (dir.path().join("mfad.sock"), dir.path().join("state"));
+    let key = state.join("master.key");
+    let m = MfadProcess::spawn(&socket, &state, &[])?;
+    import_secret(&socket, "ann", "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ")?;
+    m.stop()?;
+    let right = std::fs::read(&key)?;
+
+    std::fs::remove_file(&key)?;
+    let (code, log) = start_briefly(&socket, &state)?
+        .ok_or_else(|| anyhow::anyhow!("mfad started without its key"))?;
+    assert_ne!(code, 0, "{log}");
+    assert!(
+        log.contains(&format!("the key file {} is missing", key.display())),
+        "{log}"
+    );
+    // No new key was made over the existing state.
+    assert!(!key.exists());
+
+    std::fs::write(&key, [7u8; 32])?;
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600))?;
+    let (code, log) = start_briefly(&socket, &state)?
+        .ok_or_else(|| anyhow::anyhow!("mfad started with another key"))?;
+    assert_ne!(code, 0, "{log}");
+    assert!(
+        log.contains(&format!("the key file {} is not the key", key.display())),
+        "{log}"
+    );
+
+    std::fs::write(&key, &right)?;
+    let m = MfadProcess::spawn(&socket, &state, &[])?;
+    let (code, _) = m.stop()?;
+    assert_eq!(code, 0);
+    Ok(())
+}
