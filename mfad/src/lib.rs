@@ -17,6 +17,7 @@ pub mod server;
 pub mod service;
 pub mod store;
 pub mod systemd;
+pub mod watchdog;
 
 pub use server::serve;
 pub use service::Service;

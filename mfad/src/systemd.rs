@@ -1,6 +1,7 @@
-//! The two pieces of systemd integration mfad needs, without a crate:
-//! taking the sockets passed by socket activation (LISTEN_FDS) and telling
-//! systemd it is ready (NOTIFY_SOCKET).
+//! The systemd integration mfad needs, without a crate: taking the sockets
+//! passed by socket activation (LISTEN_FDS), telling systemd it is ready
+//! and alive (NOTIFY_SOCKET), and how often the watchdog wants to hear
+//! from it (WATCHDOG_USEC).
 
 use std::os::fd::{FromRawFd, RawFd};
 use std::os::unix::net::{UnixDatagram, UnixListener};
@@ -45,9 +46,26 @@ pub fn listeners_from_env() -> Vec<(UnixListener, Option<PathBuf>)> {
         .collect()
 }
 
-/// Send `READY=1` when running under a notify-type unit. Failure is only
-/// logged: systemd will time the unit out and say why.
+/// Send `READY=1` when running under a notify-type unit.
 pub fn notify_ready() {
+    notify("READY=1");
+}
+
+/// How often to send `WATCHDOG=1`: half the unit's `WatchdogSec=`, None
+/// when the unit has no watchdog (or it is meant for another process).
+pub fn watchdog_interval() -> Option<std::time::Duration> {
+    let usec: u64 = std::env::var("WATCHDOG_USEC").ok()?.parse().ok()?;
+    if let Ok(pid) = std::env::var("WATCHDOG_PID") {
+        if pid.parse::<u32>().ok()? != std::process::id() {
+            return None;
+        }
+    }
+    (usec > 0).then(|| std::time::Duration::from_micros(usec / 2))
+}
+
+/// Send one state line to systemd, when running under a notify-type unit.
+/// Failure is only logged: systemd will time the unit out and say why.
+pub fn notify(state: &str) {
     let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
         return;
     };
@@ -56,9 +74,9 @@ pub fn notify_ready() {
         if let Some(name) = bytes.strip_prefix(b"@") {
             use std::os::linux::net::SocketAddrExt;
             let addr = std::os::unix::net::SocketAddr::from_abstract_name(name)?;
-            sock.send_to_addr(b"READY=1", &addr)
+            sock.send_to_addr(state.as_bytes(), &addr)
         } else {
-            sock.send_to(b"READY=1", &path)
+            sock.send_to(state.as_bytes(), &path)
         }
     });
     if let Err(e) = result {

@@ -61,3 +61,66 @@ fn a_missing_or_different_key_stops_mfad_with_a_message_naming_the_file() -> Res
     assert_eq!(code, 0);
     Ok(())
 }
+
+#[test]
+fn a_backup_taken_while_mfad_runs_restores_to_a_state_that_logs_in_and_keeps_spent_steps_spent(
+) -> Result<()> {
+    use mfa_proto::client::Client;
+    use mfa_proto::{Request, Response, Sensitive};
+    use mfa_tests::{totp_at, unix_now};
+    use std::time::Duration;
+    mfa_tests::require_root()?;
+    let secret = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
+    let dir = tempfile::tempdir()?;
+    let (socket, state) = (dir.path().join("mfad.sock"), dir.path().join("state"));
+    let m = MfadProcess::spawn(&socket, &state, &[])?;
+    // Enrolling spends the current step's code.
+    import_secret(&socket, "ann", secret)?;
+    let spent = totp_at(secret, unix_now())?;
+    let copy = dir.path().join("mfad-backup.db");
+    let out = Command::new(artifact("mfad")?)
+        .arg("--state-dir")
+        .arg(&state)
+        .arg("--backup-to")
+        .arg(&copy)
+        .output()?;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::metadata(&copy)?.permissions().mode() & 0o777,
+        0o600
+    );
+    // An existing file is never overwritten.
+    let again = Command::new(artifact("mfad")?)
+        .arg("--state-dir")
+        .arg(&state)
+        .arg("--backup-to")
+        .arg(&copy)
+        .output()?;
+    assert!(!again.status.success());
+    m.stop()?;
+
+    // Restore on a fresh state directory: the copy and the key kept apart.
+    let restored = dir.path().join("restored");
+    std::fs::create_dir(&restored)?;
+    std::fs::set_permissions(&restored, std::fs::Permissions::from_mode(0o700))?;
+    std::fs::copy(&copy, restored.join("mfad.db"))?;
+    std::fs::copy(state.join("master.key"), restored.join("master.key"))?;
+    let socket2 = dir.path().join("restored.sock");
+    let _m = MfadProcess::spawn(&socket2, &restored, &[])?;
+    let verify = |code: String| -> Result<Response> {
+        let mut c = Client::connect(&socket2, Duration::from_secs(5), "t")?;
+        Ok(c.call(&Request::Verify {
+            user: "ann".into(),
+            code: Sensitive::new(code),
+            context: Default::default(),
+        })?)
+    };
+    assert_eq!(verify(spent)?, Response::Replayed);
+    let next = verify(totp_at(secret, unix_now() + 30)?)?;
+    assert!(matches!(next, Response::Verified { .. }), "{next:?}");
+    Ok(())
+}

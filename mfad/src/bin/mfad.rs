@@ -24,6 +24,11 @@ struct Args {
     /// Configuration file. Without it, /etc/mfad/mfad.toml is read if it exists.
     #[arg(long)]
     config: Option<PathBuf>,
+    /// Instead of serving, write a consistent copy of the database to this
+    /// new file (0600) and exit; safe while mfad runs. The key file is not
+    /// in it: keep the key apart.
+    #[arg(long, value_name = "FILE")]
+    backup_to: Option<PathBuf>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -38,6 +43,21 @@ fn main() -> anyhow::Result<()> {
     }
     if let Some(d) = args.state_dir {
         cfg.state_dir = d;
+    }
+    if let Some(dest) = &args.backup_to {
+        mfad::store::backup::backup_to(&cfg.state_dir, dest).with_context(|| {
+            format!(
+                "cannot back up {} to {}",
+                cfg.state_dir.join("mfad.db").display(),
+                dest.display()
+            )
+        })?;
+        eprintln!(
+            "mfad: backed up {} to {}",
+            cfg.state_dir.join("mfad.db").display(),
+            dest.display()
+        );
+        return Ok(());
     }
     // Taken before any thread exists: it edits the environment.
     let inherited = systemd::listeners_from_env();
@@ -69,6 +89,7 @@ fn main() -> anyhow::Result<()> {
         eprintln!("mfad {} listening on {names}", env!("CARGO_PKG_VERSION"));
         systemd::notify_ready();
         tokio::spawn(prune_forever(service.clone()));
+        tokio::spawn(watch_store(service.clone()));
         serve(listeners, service, shutdown_signal()).await;
         eprintln!("mfad: stopped");
         anyhow::Ok(())
@@ -145,6 +166,16 @@ async fn prune_forever(service: Arc<Service<SqliteStore, SystemClock>>) {
             eprintln!("mfad: pruning failed: {e}");
         }
     }
+}
+
+/// Feed systemd's watchdog while the store answers, and stop mfad (exit
+/// 70, so systemd restarts it) if the store's writer has died: every
+/// login would fail until then anyway.
+async fn watch_store(service: Arc<Service<SqliteStore, SystemClock>>) {
+    let every = systemd::watchdog_interval().unwrap_or(std::time::Duration::from_secs(5));
+    mfad::watchdog::watch(service.store(), every, || systemd::notify("WATCHDOG=1")).await;
+    eprintln!("mfad: the store's writer thread has died; exiting so that mfad is restarted");
+    std::process::exit(70);
 }
 
 /// No core dumps (they would hold decrypted secrets) and private files.

@@ -7,6 +7,7 @@
 //! one atomic and durable transaction. That is what makes replay protection
 //! and rate limits hold when many logins race.
 
+pub mod backup;
 mod checkpointer;
 mod sqlite;
 mod writer;
@@ -39,6 +40,10 @@ pub enum StoreError {
     /// thread is gone. The log says which.
     #[error("the store did not run the operation (see mfad's log)")]
     NotRun,
+    /// The thread that runs every store operation has died: nothing will
+    /// be run again until mfad is restarted.
+    #[error("the store's writer thread has died")]
+    WriterGone,
 }
 
 /// A confirmed TOTP enrollment.
@@ -159,6 +164,12 @@ pub trait Store: Send + Sync + 'static {
         done: impl FnOnce(Result<R, StoreError>) + Send + 'static,
     ) where
         R: Send + 'static;
+
+    /// Hand `done` the result of a job that does nothing, once the store
+    /// has run it: proof that the store still works. If the store's worker
+    /// is gone for good, `done` gets [`StoreError::WriterGone`]; if the
+    /// job is dropped unrun for a passing fault, `done` is dropped.
+    fn ping_then(&self, done: impl FnOnce(Result<(), StoreError>) + Send + 'static);
 
     fn summary(&self, user: &str) -> Result<Option<AccountSummary>, StoreError>;
 

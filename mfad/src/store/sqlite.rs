@@ -285,6 +285,14 @@ impl Store for SqliteStore {
         )
     }
 
+    fn ping_then(&self, done: impl FnOnce(Result<(), StoreError>) + Send + 'static) {
+        if self.writer.is_alive() {
+            self.writer.run_then(|_| Ok(()), done)
+        } else {
+            done(Err(StoreError::WriterGone))
+        }
+    }
+
     fn summary(&self, user: &str) -> Result<Option<AccountSummary>, StoreError> {
         let user = user.to_string();
         self.writer.run(move |conn| {

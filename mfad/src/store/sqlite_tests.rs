@@ -319,3 +319,57 @@ fn an_algorithm_this_build_does_not_know_is_an_error_not_sha1(
     assert!(login.is_err(), "{login:?}");
     Ok(())
 }
+
+/// A panic payload that panics again when dropped: the one fault that
+/// gets past the writer's catch_unwind and ends its thread.
+struct PanicsOnDrop;
+
+impl Drop for PanicsOnDrop {
+    #[allow(clippy::panic)] // the second panic is the fault being tested
+    fn drop(&mut self) {
+        panic!("dropping the payload panics too");
+    }
+}
+
+#[test]
+#[allow(clippy::panic)] // the panic is what kills the writer
+fn a_dead_writer_is_reported_as_dead_and_healthy_one_as_answering(
+) -> Result<(), Box<dyn std::error::Error>> {
+    use crate::watchdog::{check, watch, Health};
+    use std::time::Duration;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let within = Duration::from_secs(5);
+    let dir = tempfile::tempdir()?;
+    let s = SqliteStore::open(dir.path())?;
+    assert_eq!(rt.block_on(check(&s, within)), Health::Answering);
+    // A live store is vouched for every round and never ends the watch.
+    let mut beats = 0;
+    let watching = rt.block_on(async {
+        tokio::time::timeout(
+            Duration::from_millis(300),
+            watch(&s, Duration::from_millis(20), || beats += 1),
+        )
+        .await
+    });
+    assert!(watching.is_err(), "the watch ended on a live store");
+    assert!(beats >= 5, "{beats} beats");
+    s.attempt_then(
+        AttemptFor::default(),
+        |_| -> ((), Vec<Effect>) { std::panic::panic_any(PanicsOnDrop) },
+        |_| {},
+    );
+    let deadline = std::time::Instant::now() + within;
+    while s.writer.is_alive() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert_eq!(rt.block_on(check(&s, within)), Health::Dead);
+    let ended = rt.block_on(async {
+        tokio::time::timeout(within, watch(&s, Duration::from_millis(20), || {})).await
+    });
+    assert!(ended.is_ok(), "the watch goes on with a dead writer");
+    let after = attempt(&s, "ann", false, |_| ((), vec![]));
+    assert!(after.is_err(), "{after:?}");
+    Ok(())
+}

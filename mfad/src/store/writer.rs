@@ -37,6 +37,12 @@ impl Writer {
         })
     }
 
+    /// Whether the writer thread still runs (it ends only when the store is
+    /// dropped, or by a fault in the writer itself).
+    pub(super) fn is_alive(&self) -> bool {
+        self.thread.as_ref().is_some_and(|t| !t.is_finished())
+    }
+
     /// Run `f` on the writer thread inside the current group transaction
     /// and return its result once that transaction is durably committed.
     pub(super) fn run<R: Send + 'static>(

@@ -1,0 +1,48 @@
+//! Is the store alive? Every few seconds a job that does nothing goes
+//! through the store's writer. While it comes back in time, systemd's
+//! watchdog is fed (WATCHDOG=1); a writer that hangs is not vouched for,
+//! so systemd kills and restarts mfad; a writer that has died ends
+//! [`watch`], and mfad exits non-zero instead of answering "not run" to
+//! every login forever.
+
+use crate::store::{Store, StoreError};
+use std::time::Duration;
+
+/// What one check found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Health {
+    Answering,
+    /// No answer in time, or a passing fault: not vouched for this round.
+    NotAnswering,
+    /// The writer is gone for good.
+    Dead,
+}
+
+/// Ping the store once, waiting at most `within`.
+pub async fn check<S: Store>(store: &S, within: Duration) -> Health {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    store.ping_then(move |r| {
+        let _ = tx.send(r);
+    });
+    match tokio::time::timeout(within, rx).await {
+        Ok(Ok(Ok(()))) => Health::Answering,
+        Ok(Ok(Err(StoreError::WriterGone))) => Health::Dead,
+        _ => Health::NotAnswering,
+    }
+}
+
+/// Check the store every `every`, calling `alive` after each check it
+/// passed; returns once the store is dead.
+pub async fn watch<S: Store>(store: &S, every: Duration, mut alive: impl FnMut()) {
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        match check(store, every).await {
+            Health::Answering => alive(),
+            Health::NotAnswering => {
+                eprintln!("mfad: the store did not answer a health check in time")
+            }
+            Health::Dead => return,
+        }
+    }
+}
