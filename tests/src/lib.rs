@@ -7,6 +7,13 @@
 //! README's test command runs first.
 
 pub mod libpam;
+mod pam;
+mod process;
+mod system;
+
+pub use pam::{build_pam_host, finish, PamRun, Stack};
+pub use process::MfadProcess;
+pub use system::{LocalUsers, SyslogCapture};
 
 use anyhow::{anyhow, bail, Context, Result};
 use mfa_proto::client::Client;
@@ -16,7 +23,7 @@ use mfad::config::Config;
 use mfad::store::SqliteStore;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -275,97 +282,6 @@ pub struct Enrolled {
     pub recovery: Vec<String>,
 }
 
-/// One run of the real module through real libpam.
-pub struct PamRun {
-    pub rc: i32,
-    /// Every message and prompt the user saw, tagged by style.
-    pub transcript: String,
-}
-
-/// A PAM service file in a scratch folder, for `pam_start_confdir`.
-pub struct Stack {
-    pub dir: tempfile::TempDir,
-    pub service: String,
-}
-
-impl Stack {
-    /// A stack with one line: `auth required pam_mfa.so socket=... ARGS`,
-    /// followed by `extra` lines.
-    pub fn new(socket: &Path, args: &str, extra: &[&str]) -> Result<Stack> {
-        let dir = tempfile::tempdir()?;
-        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))?;
-        let module = artifact("libpam_mfa.so")?;
-        let mut text = format!(
-            "auth required {} socket={} {args}\n",
-            module.display(),
-            socket.display()
-        );
-        for line in extra {
-            text.push_str(line);
-            text.push('\n');
-        }
-        let service = "mfa-test".to_string();
-        std::fs::write(dir.path().join(&service), text)?;
-        Ok(Stack { dir, service })
-    }
-
-    /// Authenticate `user`, answering prompts in order.
-    pub fn login(&self, user: &str, answers: &[&str]) -> Result<PamRun> {
-        self.login_as(user, answers, None, &[])
-    }
-
-    /// The same, optionally from a remote host and with extra pamdrive
-    /// arguments, optionally through a wrapper command (e.g. setpriv).
-    pub fn login_as(
-        &self,
-        user: &str,
-        answers: &[&str],
-        rhost: Option<&str>,
-        wrapper: &[&str],
-    ) -> Result<PamRun> {
-        finish(self.command(user, answers, rhost, wrapper)?.output()?)
-    }
-
-    pub fn command(
-        &self,
-        user: &str,
-        answers: &[&str],
-        rhost: Option<&str>,
-        wrapper: &[&str],
-    ) -> Result<Command> {
-        let drive = artifact("pamdrive")?;
-        let mut cmd = match wrapper.split_first() {
-            Some((first, rest)) => {
-                let mut c = Command::new(first);
-                c.args(rest).arg(&drive);
-                c
-            }
-            None => Command::new(&drive),
-        };
-        cmd.args(["--service", &self.service, "--user", user, "--confdir"])
-            .arg(self.dir.path());
-        if let Some(h) = rhost {
-            cmd.args(["--rhost", h]);
-        }
-        for a in answers {
-            cmd.args(["--answer", a]);
-        }
-        Ok(cmd)
-    }
-}
-
-/// Collect a pamdrive run.
-pub fn finish(out: Output) -> Result<PamRun> {
-    let rc = out
-        .status
-        .code()
-        .ok_or_else(|| anyhow!("pamdrive was killed: {:?}", out.status))?;
-    Ok(PamRun {
-        rc,
-        transcript: String::from_utf8_lossy(&out.stdout).into_owned(),
-    })
-}
-
 /// Skip-proof guard for tests that need root: they fail loudly instead.
 pub fn require_root() -> Result<()> {
     // SAFETY: geteuid has no preconditions.
@@ -373,100 +289,6 @@ pub fn require_root() -> Result<()> {
         bail!("this test needs root (CI runs as root); run the README's test command as root");
     }
     Ok(())
-}
-
-/// The real `mfad` binary as a child process; killed on drop.
-pub struct MfadProcess {
-    pub socket: PathBuf,
-    pub state_dir: PathBuf,
-    child: std::process::Child,
-}
-
-impl MfadProcess {
-    /// Start `mfad --socket SOCKET --state-dir STATE EXTRA...` and wait
-    /// until it accepts connections. Its stderr is captured.
-    pub fn spawn(socket: &Path, state_dir: &Path, extra: &[&str]) -> Result<MfadProcess> {
-        let child = Command::new(artifact("mfad")?)
-            .arg("--socket")
-            .arg(socket)
-            .arg("--state-dir")
-            .arg(state_dir)
-            .args(extra)
-            .stderr(std::process::Stdio::piped())
-            .spawn()?;
-        let mut m = MfadProcess {
-            socket: socket.to_path_buf(),
-            state_dir: state_dir.to_path_buf(),
-            child,
-        };
-        m.wait_ready()?;
-        Ok(m)
-    }
-
-    fn wait_ready(&mut self) -> Result<()> {
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while std::time::Instant::now() < deadline {
-            let root = mfa_proto::root_socket_for(&self.socket);
-            if std::os::unix::net::UnixStream::connect(&self.socket).is_ok()
-                && std::os::unix::net::UnixStream::connect(&root).is_ok()
-            {
-                return Ok(());
-            }
-            if let Some(status) = self.child.try_wait()? {
-                bail!("mfad exited early: {status}");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        bail!("mfad did not start listening")
-    }
-
-    pub fn pid(&self) -> i32 {
-        self.child.id() as i32
-    }
-
-    /// Resident memory in KiB, from /proc.
-    pub fn rss_kib(&self) -> Result<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))?;
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .ok_or_else(|| anyhow!("no VmRSS for mfad"))
-    }
-
-    /// SIGKILL: no chance to flush or clean up, as in a crash.
-    pub fn kill9(mut self) -> Result<()> {
-        self.child.kill()?;
-        self.child.wait()?;
-        Ok(())
-    }
-
-    /// SIGTERM, wait, and return the exit code and everything it logged.
-    pub fn stop(mut self) -> Result<(i32, String)> {
-        // SAFETY: signalling our own child.
-        unsafe { libc::kill(self.pid(), libc::SIGTERM) };
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(status) = self.child.try_wait()? {
-                let mut log = String::new();
-                if let Some(mut e) = self.child.stderr.take() {
-                    std::io::Read::read_to_string(&mut e, &mut log)?;
-                }
-                return Ok((status.code().unwrap_or(-1), log));
-            }
-            if std::time::Instant::now() > deadline {
-                bail!("mfad ignored SIGTERM");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for MfadProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// Raise this process's open-file limit to its hard limit, for tests that
@@ -535,108 +357,5 @@ pub fn import_secret(socket: &Path, user: &str, secret_b32: &str) -> Result<()> 
     })? {
         Response::Enrolled { .. } => Ok(()),
         other => bail!("enroll_confirm {user}: {other:?}"),
-    }
-}
-
-/// Compile tests/c/pam_host.c (a plain C PAM host program, see its header)
-/// into `dir` and return its path.
-pub fn build_pam_host(dir: &Path) -> Result<PathBuf> {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("c/pam_host.c");
-    let out = dir.join("pam_host");
-    let status = Command::new("cc")
-        .args(["-O2", "-Wall", "-Werror", "-o"])
-        .arg(&out)
-        .arg(&src)
-        .arg("-lpam")
-        .status()
-        .context("cc is not installed")?;
-    if !status.success() {
-        bail!("cc failed to build {}", src.display());
-    }
-    Ok(out)
-}
-
-/// What PAM modules send to syslog, caught for one command: the command
-/// runs in a mount namespace of its own (`unshare -m`, root only) where
-/// `/dev/log` is a datagram socket this test reads. Nothing outside the
-/// namespace changes, whether or not the machine runs a syslog daemon.
-pub struct SyslogCapture {
-    sock: std::os::unix::net::UnixDatagram,
-    path: PathBuf,
-}
-
-impl SyslogCapture {
-    pub fn new(dir: &Path) -> Result<SyslogCapture> {
-        let path = dir.join("devlog.sock");
-        let sock = std::os::unix::net::UnixDatagram::bind(&path)?;
-        sock.set_nonblocking(true)?;
-        Ok(SyslogCapture { sock, path })
-    }
-
-    /// A wrapper for [`Stack::command`]: the program and its arguments
-    /// follow it.
-    pub fn wrapper(&self) -> Vec<String> {
-        vec![
-            "unshare".into(),
-            "--mount".into(),
-            "sh".into(),
-            "-c".into(),
-            // A private /dev (tmpfs) holds the mount point, so the real
-            // /dev is never touched.
-            r#"mount -t tmpfs mfa-test /dev && : >/dev/log && mount --bind "$0" /dev/log && exec "$@""#.into(),
-            self.path.display().to_string(),
-        ]
-    }
-
-    /// Every line received so far.
-    pub fn lines(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        let mut buf = vec![0u8; 8192];
-        while let Ok(n) = self.sock.recv(&mut buf) {
-            out.push(String::from_utf8_lossy(&buf[..n]).into_owned());
-        }
-        out
-    }
-}
-
-/// Throwaway local accounts `mfa-t<uid>` with the uids `first..first+n`
-/// (no home, no shell, group nogroup), deleted on drop, also when the test
-/// fails. For tests that need many real local users: uids the name
-/// service does not know are paced as one. Needs root.
-pub struct LocalUsers {
-    names: Vec<String>,
-}
-
-impl LocalUsers {
-    pub fn create(first: u32, n: u32) -> Result<LocalUsers> {
-        require_root()?;
-        let mut users = LocalUsers { names: Vec::new() };
-        for uid in first..first + n {
-            let name = format!("mfa-t{uid}");
-            // Left over by a run that was killed.
-            let _ = Command::new("userdel").arg("-f").arg(&name).output();
-            let out = Command::new("useradd")
-                .args(["-M", "-N", "-g", "nogroup", "-s", "/usr/sbin/nologin", "-u"])
-                .arg(uid.to_string())
-                .arg(&name)
-                .output()
-                .context("useradd")?;
-            if !out.status.success() {
-                bail!(
-                    "useradd {name}: {}",
-                    String::from_utf8_lossy(&out.stderr).trim()
-                );
-            }
-            users.names.push(name);
-        }
-        Ok(users)
-    }
-}
-
-impl Drop for LocalUsers {
-    fn drop(&mut self) {
-        for name in &self.names {
-            let _ = Command::new("userdel").arg("-f").arg(name).output();
-        }
     }
 }
