@@ -24,13 +24,13 @@ pub enum KeyCheckError {
 /// only if `may_create` and the state is empty; the first start records
 /// the key's check value (for a state from before check values, after
 /// checking that the key opens a stored secret).
-pub fn load_keys<S: Store>(
+pub async fn load_keys<S: Store>(
     store: &S,
     path: &Path,
     may_create: bool,
 ) -> Result<Keys, KeyCheckError> {
-    let recorded = store.key_check()?;
-    let first = store.list("", 1)?.into_iter().next();
+    let recorded = store.key_check().await?;
+    let first = store.list("", 1).await?.into_iter().next();
     let empty = recorded.is_none() && first.is_none();
     let p = path.display().to_string();
     let keys = match Keys::load_or_create(path, may_create && empty) {
@@ -46,7 +46,7 @@ pub fn load_keys<S: Store>(
         Some(_) => return Err(KeyCheckError::Wrong { path: p }),
         None => {
             if let Some(user) = first {
-                let opens = store.summary(&user)?.is_some_and(|s| {
+                let opens = store.summary(&user).await?.is_some_and(|s| {
                     keys.open(&sealed_context("totp", &user), &s.enrollment.sealed_secret)
                         .is_ok()
                 });
@@ -54,7 +54,7 @@ pub fn load_keys<S: Store>(
                     return Err(KeyCheckError::Wrong { path: p });
                 }
             }
-            store.set_key_check(&keys.check_value())?;
+            store.set_key_check(&keys.check_value()).await?;
         }
     }
     Ok(keys)

@@ -20,13 +20,9 @@ pub enum Health {
 
 /// Ping the store once, waiting at most `within`.
 pub async fn check<S: Store>(store: &S, within: Duration) -> Health {
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    store.ping_then(move |r| {
-        let _ = tx.send(r);
-    });
-    match tokio::time::timeout(within, rx).await {
-        Ok(Ok(Ok(()))) => Health::Answering,
-        Ok(Ok(Err(StoreError::WriterGone))) => Health::Dead,
+    match tokio::time::timeout(within, store.ping()).await {
+        Ok(Ok(())) => Health::Answering,
+        Ok(Err(StoreError::WriterGone)) => Health::Dead,
         _ => Health::NotAnswering,
     }
 }

@@ -213,8 +213,8 @@ fn root_logins_reach_the_account_nss_names_and_fail_closed_when_it_cannot_answer
         // Enrolled under NSS's spelling, whatever spelling was given.
         let e = enroll(&svc, &root, "ANN").await;
         assert!(matches!(e, Response::Enrolled { .. }), "{e:?}");
-        assert!(svc.store().summary("ann")?.is_some());
-        assert!(svc.store().summary("ANN")?.is_none());
+        assert!(svc.store().summary("ann").await?.is_some());
+        assert!(svc.store().summary("ANN").await?.is_none());
 
         // "ANN" is not enrolled as given, so it is resolved to ann.
         let ready = svc.handle(&root, challenge("ANN")).await;
@@ -260,8 +260,8 @@ fn only_root_enrolls_names_the_directory_does_not_know() -> Res {
         // A name the directory knows, in any spelling, is fine.
         let r = svc.handle(&admin, begin("ANN", None)).await;
         assert!(matches!(r, Response::Enrollment { .. }), "{r:?}");
-        assert!(svc.store().pending("ann")?.is_some());
-        assert!(svc.store().pending("ANN")?.is_none());
+        assert!(svc.store().pending("ann").await?.is_some());
+        assert!(svc.store().pending("ANN").await?.is_none());
         let e = enroll(&svc, &root, "ghost").await;
         assert!(matches!(e, Response::Enrolled { .. }), "{e:?}");
         // Root's own row for a name NSS does not know is used as given.
@@ -328,7 +328,7 @@ fn the_admin_group_cannot_manage_accounts_in_protected_groups() -> Res {
                 assert!(denied(&r, group), "{user}: {r:?}");
             }
             // Still enrolled, and root manages it.
-            assert!(svc.store().summary(user)?.is_some(), "{user}");
+            assert!(svc.store().summary(user).await?.is_some(), "{user}");
             for req in requests(user) {
                 let r = svc.handle(&root, req).await;
                 let ok = matches!(
@@ -337,7 +337,7 @@ fn the_admin_group_cannot_manage_accounts_in_protected_groups() -> Res {
                 );
                 assert!(ok, "root on {user}: {r:?}");
             }
-            assert!(svc.store().summary(user)?.is_none(), "{user}");
+            assert!(svc.store().summary(user).await?.is_none(), "{user}");
         }
         let r = svc.handle(&adm1, status("root")).await;
         assert!(denied(&r, "root"), "{r:?}");
@@ -359,7 +359,7 @@ fn the_admin_group_cannot_manage_accounts_in_protected_groups() -> Res {
         assert_eq!(r, Response::Done);
         let r = svc.handle(&adm1, remove("student")).await;
         assert_eq!(r, Response::Done);
-        assert!(svc.store().summary("student")?.is_none());
+        assert!(svc.store().summary("student").await?.is_none());
 
         // adm1 is in the admin group itself, yet manages its own account.
         let r = svc.handle(&adm1, begin("adm1", None)).await;

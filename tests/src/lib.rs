@@ -126,7 +126,11 @@ impl Daemon {
 
     fn launch(&mut self, cfg: Config) -> Result<()> {
         let store = SqliteStore::open(&cfg.state_dir)?;
-        let keys = mfad::keycheck::load_keys(&store, &cfg.key_path(), true)?;
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?;
+        let keys = rt.block_on(mfad::keycheck::load_keys(&store, &cfg.key_path(), true))?;
         let listeners = [
             mfad::bind_socket(&cfg.socket)?,
             mfad::bind_root_socket(&mfa_proto::root_socket_for(&cfg.socket))?,
@@ -136,10 +140,6 @@ impl Daemon {
         }
         let service = Arc::new(mfad::Service::new(store, keys, cfg, self.clock.clone()));
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()?;
         let thread = std::thread::spawn(move || {
             rt.block_on(async move {
                 let listeners = listeners

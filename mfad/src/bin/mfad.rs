@@ -3,6 +3,7 @@
 
 use anyhow::Context;
 use clap::Parser;
+use mfad::backoff::hosts_since;
 use mfad::clock::SystemClock;
 use mfad::config::{Config, DEFAULT_PATH};
 use mfad::keycheck::load_keys;
@@ -62,15 +63,20 @@ fn main() -> anyhow::Result<()> {
     // Taken before any thread exists: it edits the environment.
     let inherited = systemd::listeners_from_env();
 
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     let store = SqliteStore::open(&cfg.state_dir)
         .with_context(|| format!("cannot open the state in {}", cfg.state_dir.display()))?;
-    let keys = load_keys(&store, &cfg.key_path(), cfg.key_file.as_os_str().is_empty())
+    let keys = rt
+        .block_on(load_keys(
+            &store,
+            &cfg.key_path(),
+            cfg.key_file.as_os_str().is_empty(),
+        ))
         .context("refusing to start")?;
     let now = mfad::clock::Clock::now(&SystemClock);
-    store.prune(
-        now - (cfg.limits.host_window_secs + cfg.limits.max_delay_secs) as i64,
-        now,
-    )?;
+    rt.block_on(store.prune(hosts_since(&cfg.limits, now), now))?;
 
     let (std_listeners, names) = listeners(&cfg.socket, inherited)?;
     for l in &std_listeners {
@@ -78,9 +84,6 @@ fn main() -> anyhow::Result<()> {
     }
     let service = Arc::new(Service::new(store, keys, cfg, SystemClock));
 
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
     rt.block_on(async move {
         let listeners = std_listeners
             .into_iter()
@@ -155,14 +158,9 @@ async fn prune_forever(service: Arc<Service<SqliteStore, SystemClock>>) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
     loop {
         tick.tick().await;
-        let svc = service.clone();
-        let result = tokio::task::spawn_blocking(move || {
-            let now = mfad::clock::Clock::now(&SystemClock);
-            let window = svc.config().limits.host_window_secs + svc.config().limits.max_delay_secs;
-            svc.store().prune(now - window as i64, now)
-        })
-        .await;
-        if let Ok(Err(e)) = result {
+        let now = mfad::clock::Clock::now(&SystemClock);
+        let since = hosts_since(&service.config().limits, now);
+        if let Err(e) = service.store().prune(since, now).await {
             eprintln!("mfad: pruning failed: {e}");
         }
     }

@@ -10,15 +10,16 @@ use crate::backoff::{self, Gate};
 use crate::clock::Clock;
 use crate::store::Store;
 use mfa_proto::{Response, StatusInfo};
+use std::sync::Arc;
 
 impl<S: Store, C: Clock> Service<S, C> {
-    pub(super) fn list(&self, caller: &Caller, after: &str) -> Response {
+    pub(super) async fn list(self: &Arc<Self>, caller: &Caller, after: &str) -> Response {
         // Sized so a page of long names stays far below the frame limit.
         const PAGE: usize = 200;
         if !caller.role.is_admin() {
             return denied("only root or the admin group may list accounts");
         }
-        match self.store.list(after, PAGE + 1) {
+        match self.store.list(after, PAGE + 1).await {
             Ok(mut users) => {
                 let more = users.len() > PAGE;
                 users.truncate(PAGE);
@@ -28,12 +29,12 @@ impl<S: Store, C: Clock> Service<S, C> {
         }
     }
 
-    pub(super) fn remove(&self, caller: &Caller, user: &str) -> Response {
-        let user = match self.subject(caller, user, Need::Admin) {
+    pub(super) async fn remove(self: &Arc<Self>, caller: &Caller, user: &str) -> Response {
+        let user = match self.subject(caller, user, Need::Admin).await {
             Ok(s) => s.user,
             Err(resp) => return resp,
         };
-        match self.store.remove(&user) {
+        match self.store.remove(&user).await {
             Ok(true) => {
                 audit::admin(&caller.peer, "remove", &user);
                 Response::Done
@@ -43,12 +44,12 @@ impl<S: Store, C: Clock> Service<S, C> {
         }
     }
 
-    pub(super) fn unlock(&self, caller: &Caller, user: &str) -> Response {
-        let user = match self.subject(caller, user, Need::Admin) {
+    pub(super) async fn unlock(self: &Arc<Self>, caller: &Caller, user: &str) -> Response {
+        let user = match self.subject(caller, user, Need::Admin).await {
             Ok(s) => s.user,
             Err(resp) => return resp,
         };
-        match self.store.unlock(&user) {
+        match self.store.unlock(&user).await {
             Ok(true) => {
                 audit::admin(&caller.peer, "unlock", &user);
                 Response::Done
@@ -58,14 +59,14 @@ impl<S: Store, C: Clock> Service<S, C> {
         }
     }
 
-    pub(super) fn status(&self, caller: &Caller, user: &str) -> Response {
-        let user = match self.subject(caller, user, Need::OwnOrAdmin) {
+    pub(super) async fn status(self: &Arc<Self>, caller: &Caller, user: &str) -> Response {
+        let user = match self.subject(caller, user, Need::OwnOrAdmin).await {
             Ok(s) => s.user,
             Err(resp) => return resp,
         };
         let user = user.as_str();
         let now = self.clock.now();
-        match self.store.summary(user) {
+        match self.store.summary(user).await {
             Ok(None) => Response::Status(StatusInfo {
                 user: user.into(),
                 enrolled: false,

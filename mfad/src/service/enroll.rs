@@ -14,6 +14,7 @@ use crate::otp::{self, Params};
 use crate::recovery;
 use crate::store::{Enrollment, Expect, Pending, Store, StoreError};
 use mfa_proto::{EnrollParams, ErrorCode, Response, Sensitive};
+use std::sync::Arc;
 use zeroize::Zeroizing;
 
 impl<S: Store, C: Clock> Service<S, C> {
@@ -21,8 +22,12 @@ impl<S: Store, C: Clock> Service<S, C> {
     /// name service does not know (an account of another system, a test):
     /// a row under a spelling NSS does not give could later start to
     /// decide logins for an account it turns into an alias of.
-    fn enrollable(&self, caller: &Caller, user: &str) -> Result<Subject, Response> {
-        let sub = self.subject(caller, user, Need::OwnOrAdmin)?;
+    async fn enrollable(
+        self: &Arc<Self>,
+        caller: &Caller,
+        user: &str,
+    ) -> Result<Subject, Response> {
+        let sub = self.subject(caller, user, Need::OwnOrAdmin).await?;
         if !sub.known && caller.role != Role::Root {
             return Err(denied(
                 "no such user: only root may enroll a name the name service does not know",
@@ -31,8 +36,13 @@ impl<S: Store, C: Clock> Service<S, C> {
         Ok(sub)
     }
 
-    pub(super) fn enroll_begin(&self, caller: &Caller, user: &str, p: EnrollParams) -> Response {
-        let sub = match self.enrollable(caller, user) {
+    pub(super) async fn enroll_begin(
+        self: &Arc<Self>,
+        caller: &Caller,
+        user: &str,
+        p: EnrollParams,
+    ) -> Response {
+        let sub = match self.enrollable(caller, user).await {
             Ok(s) => s,
             Err(resp) => return resp,
         };
@@ -93,7 +103,7 @@ impl<S: Store, C: Clock> Service<S, C> {
             period: params.period,
             expires_at: self.clock.now() + t.pending_secs as i64,
         };
-        if let Err(e) = self.store.put_pending(user, &pending) {
+        if let Err(e) = self.store.put_pending(user, &pending).await {
             return internal(e);
         }
         Response::Enrollment {
@@ -106,20 +116,20 @@ impl<S: Store, C: Clock> Service<S, C> {
         }
     }
 
-    pub(super) fn enroll_confirm(
-        &self,
+    pub(super) async fn enroll_confirm(
+        self: &Arc<Self>,
         caller: &Caller,
         user: &str,
         code: &Sensitive,
         current: Option<&Sensitive>,
     ) -> Response {
-        let sub = match self.enrollable(caller, user) {
+        let sub = match self.enrollable(caller, user).await {
             Ok(s) => s,
             Err(resp) => return resp,
         };
         let (role, user) = (caller.role, sub.user.as_str());
         let now = self.clock.now();
-        let pending = match self.store.pending(user) {
+        let pending = match self.store.pending(user).await {
             Ok(Some(p)) if p.expires_at >= now => p,
             Ok(_) => {
                 return Response::error(
@@ -129,7 +139,7 @@ impl<S: Store, C: Clock> Service<S, C> {
             }
             Err(e) => return internal(e),
         };
-        let replaces = match self.store.summary(user) {
+        let replaces = match self.store.summary(user).await {
             Ok(s) => s.map(|s| s.enrollment.sealed_secret),
             Err(e) => return internal(e),
         };
@@ -143,7 +153,7 @@ impl<S: Store, C: Clock> Service<S, C> {
                     "this account is already enrolled: give a current code (or a recovery code) to replace it",
                 );
             };
-            match self.prove(caller, user, current) {
+            match self.prove(caller, user, current).await {
                 Response::Verified { .. } => {}
                 other => return other,
             }
@@ -197,7 +207,7 @@ impl<S: Store, C: Clock> Service<S, C> {
             pending: pending.sealed_secret,
             replaces,
         };
-        match self.store.confirm(user, &enrollment, &hashes, &expect) {
+        match self.store.confirm(user, &enrollment, &hashes, &expect).await {
             Ok(()) => {}
             // What the proof above was checked against changed meanwhile.
             Err(StoreError::Conflict) => {

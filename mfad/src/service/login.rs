@@ -81,18 +81,10 @@ impl<S: Store, C: Clock> Service<S, C> {
         if let Err(msg) = crate::authz::valid_user_name(user) {
             return Response::error(mfa_proto::ErrorCode::InvalidUser, msg);
         }
-        let sub = match caller.role {
-            Role::Root => return self.root_login(caller, user, &step, &ctx).await,
-            // Decided from the caller alone: no lookup.
-            Role::User => self.subject(caller, user, Need::OwnOrAdmin),
-            Role::Admin => {
-                let (svc, c, u) = (self.clone(), caller.clone(), user.to_string());
-                tokio::task::spawn_blocking(move || svc.subject(&c, &u, Need::OwnOrAdmin))
-                    .await
-                    .unwrap_or_else(|e| Err(internal(format!("name lookup failed: {e}"))))
-            }
-        };
-        let sub = match sub {
+        if caller.role == Role::Root {
+            return self.root_login(caller, user, &step, &ctx).await;
+        }
+        let sub = match self.subject(caller, user, Need::OwnOrAdmin).await {
             Ok(s) => s,
             Err(resp) => return resp,
         };
@@ -106,15 +98,15 @@ impl<S: Store, C: Clock> Service<S, C> {
         self.answer(&sub.user, &step, &ctx, caller, res)
     }
 
-    /// A verify from a blocking thread (an enrollment's proof of the
-    /// current one), through the same path as a login.
-    pub(super) fn prove(&self, caller: &Caller, user: &str, code: &Sensitive) -> Response {
+    /// A verify of a code given as proof of the current enrollment (to
+    /// replace it), through the same path as a login.
+    pub(super) async fn prove(&self, caller: &Caller, user: &str, code: &Sensitive) -> Response {
         let step = Step::verify(code);
         let ctx = LoginContext {
             service: "mfa-enroll".into(),
             ..Default::default()
         };
-        let res = tokio::runtime::Handle::current().block_on(self.attempt(user, &step, &ctx));
+        let res = self.attempt(user, &step, &ctx).await;
         self.answer(user, &step, &ctx, caller, res)
     }
 
@@ -175,11 +167,7 @@ impl<S: Store, C: Clock> Service<S, C> {
             want_recovery,
             hosts_since: backoff::hosts_since(&self.cfg.limits, self.clock.now()),
         };
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        self.store.attempt_then(about, decision, move |r| {
-            let _ = tx.send(r);
-        });
-        rx.await.map_err(|_| StoreError::NotRun)?
+        self.store.attempt(about, decision).await
     }
 
     /// Turn what the store decided into the answer, auditing every verify.

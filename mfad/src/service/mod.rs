@@ -1,10 +1,11 @@
 //! Every policy decision: who may do what, how a code is checked, when an
 //! attempt is refused. [`Service::handle`] answers one request from a
 //! caller the server resolved once per connection ([`Service::caller`]).
-//! Each request family has its own file: `login` (challenge and verify,
-//! on the async threads, so a login costs no hand-off), `enroll`, and
-//! `accounts` (status, list, remove, unlock), which run on the blocking
-//! pool; `subject` decides which account a request may act on.
+//! Each request family has its own file: `login` (challenge and verify),
+//! `enroll`, and `accounts` (status, list, remove, unlock); `subject`
+//! decides which account a request may act on. Every request runs on the
+//! async threads and awaits the store; only name-service lookups, which
+//! may block, go to the blocking pool.
 
 mod accounts;
 mod enroll;
@@ -141,31 +142,19 @@ impl<S: Store, C: Clock> Service<S, C> {
                 self.login(caller, &user, Step::verify(&code), context)
                     .await
             }
-            other => {
-                let (svc, caller) = (self.clone(), caller.clone());
-                tokio::task::spawn_blocking(move || svc.manage(&caller, other))
-                    .await
-                    .unwrap_or_else(|e| internal(format!("request handler failed: {e}")))
-            }
-        }
-    }
-
-    /// Everything but a login step, on the blocking pool.
-    fn manage(&self, caller: &Caller, req: Request) -> Response {
-        match req {
-            Request::List { after } => self.list(caller, &after),
-            Request::EnrollBegin { user, params } => self.enroll_begin(caller, &user, params),
+            Request::List { after } => self.list(caller, &after).await,
+            Request::EnrollBegin { user, params } => self.enroll_begin(caller, &user, params).await,
             Request::EnrollConfirm {
                 user,
                 code,
                 current_code,
-            } => self.enroll_confirm(caller, &user, &code, current_code.as_ref()),
-            Request::Status { user } => self.status(caller, &user),
-            Request::Remove { user } => self.remove(caller, &user),
-            Request::Unlock { user } => self.unlock(caller, &user),
-            Request::Hello { .. } | Request::Challenge { .. } | Request::Verify { .. } => {
-                Response::error(ErrorCode::BadRequest, "not a management request")
+            } => {
+                self.enroll_confirm(caller, &user, &code, current_code.as_ref())
+                    .await
             }
+            Request::Status { user } => self.status(caller, &user).await,
+            Request::Remove { user } => self.remove(caller, &user).await,
+            Request::Unlock { user } => self.unlock(caller, &user).await,
         }
     }
 }

@@ -8,6 +8,7 @@ use crate::authz::{self, Caller, Role};
 use crate::clock::Clock;
 use crate::store::Store;
 use mfa_proto::{ErrorCode, Response};
+use std::sync::Arc;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Need {
@@ -23,13 +24,26 @@ pub(super) struct Subject {
 }
 
 impl<S: Store, C: Clock> Service<S, C> {
-    /// Resolve the account `user` names for `caller`, or the refusal.
-    pub(super) fn subject(
-        &self,
+    /// Resolve the account `user` names for `caller`, or the refusal. An
+    /// ordinary caller is decided at once; root and the admin group need
+    /// the name service, which may block (LDAP), so it is asked on the
+    /// blocking pool.
+    pub(super) async fn subject(
+        self: &Arc<Self>,
         caller: &Caller,
         user: &str,
         need: Need,
     ) -> Result<Subject, Response> {
+        if caller.role == Role::User {
+            return self.decide_subject(caller, user, need);
+        }
+        let (svc, c, u) = (self.clone(), caller.clone(), user.to_string());
+        tokio::task::spawn_blocking(move || svc.decide_subject(&c, &u, need))
+            .await
+            .unwrap_or_else(|e| Err(internal(format!("name lookup failed: {e}"))))
+    }
+
+    fn decide_subject(&self, caller: &Caller, user: &str, need: Need) -> Result<Subject, Response> {
         authz::valid_user_name(user).map_err(|msg| Response::error(ErrorCode::InvalidUser, msg))?;
         if caller.role == Role::User {
             let own = caller.account.as_ref().filter(|a| a.name == user);

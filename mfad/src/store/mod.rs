@@ -2,7 +2,7 @@
 //! second backend (PostgreSQL for a fleet of lab machines) can be added
 //! without touching the verification logic.
 //!
-//! The heart is [`Store::attempt_then`]: it loads everything one login attempt
+//! The heart is [`Store::attempt`]: it loads everything one login attempt
 //! needs, lets the caller decide, and applies the decision's effects, all as
 //! one atomic and durable transaction. That is what makes replay protection
 //! and rate limits hold when many logins race.
@@ -15,6 +15,7 @@ mod writer;
 pub use sqlite::SqliteStore;
 
 use mfa_proto::Algorithm;
+use std::future::Future;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -151,35 +152,38 @@ pub struct AccountSummary {
     pub recovery_left: u32,
 }
 
+/// What every store operation returns: a future that resolves once the
+/// operation is durably committed (or has failed). It owns what it needs,
+/// so it can be awaited after the store is borrowed elsewhere.
+pub trait Done<T>: Future<Output = Result<T, StoreError>> + Send + 'static {}
+impl<T, F: Future<Output = Result<T, StoreError>> + Send + 'static> Done<T> for F {}
+
+/// The domain's storage operations, each one atomic and durable, each
+/// answered asynchronously: one shape for the login path and everything
+/// else, so callers never block a thread on the store.
 pub trait Store: Send + Sync + 'static {
     /// Load the state an attempt is `about`, call `decide`, apply its
-    /// effects, commit durably, and hand the result to `done`. Attempts are
-    /// serialized: no other attempt sees the state between the load and the
-    /// effects. `done` may run on the store's own thread and must not
-    /// block; if the attempt cannot run at all it is dropped uncalled.
-    fn attempt_then<R>(
+    /// effects and commit durably. Attempts are serialized: no other
+    /// attempt sees the state between the load and the effects.
+    fn attempt<R: Send + 'static>(
         &self,
         about: AttemptFor,
         decide: impl FnOnce(&AttemptState) -> (R, Vec<Effect>) + Send + 'static,
-        done: impl FnOnce(Result<R, StoreError>) + Send + 'static,
-    ) where
-        R: Send + 'static;
+    ) -> impl Done<R>;
 
-    /// Hand `done` the result of a job that does nothing, once the store
-    /// has run it: proof that the store still works. If the store's worker
-    /// is gone for good, `done` gets [`StoreError::WriterGone`]; if the
-    /// job is dropped unrun for a passing fault, `done` is dropped.
-    fn ping_then(&self, done: impl FnOnce(Result<(), StoreError>) + Send + 'static);
+    /// A job that does nothing: proof that the store still works. If its
+    /// worker is gone for good, [`StoreError::WriterGone`].
+    fn ping(&self) -> impl Done<()>;
 
-    fn summary(&self, user: &str) -> Result<Option<AccountSummary>, StoreError>;
+    fn summary(&self, user: &str) -> impl Done<Option<AccountSummary>>;
 
     /// Up to `limit` enrolled account names that sort after `after`.
-    fn list(&self, after: &str, limit: usize) -> Result<Vec<String>, StoreError>;
+    fn list(&self, after: &str, limit: usize) -> impl Done<Vec<String>>;
 
     /// Replace any pending enrollment of `user`.
-    fn put_pending(&self, user: &str, pending: &Pending) -> Result<(), StoreError>;
+    fn put_pending(&self, user: &str, pending: &Pending) -> impl Done<()>;
     /// The pending enrollment of `user`, if any (expired or not).
-    fn pending(&self, user: &str) -> Result<Option<Pending>, StoreError>;
+    fn pending(&self, user: &str) -> impl Done<Option<Pending>>;
 
     /// Make an enrollment live: replaces the old one, its recovery codes and
     /// its counters, and drops the pending entry, in one transaction, but
@@ -191,18 +195,18 @@ pub trait Store: Send + Sync + 'static {
         enrollment: &Enrollment,
         recovery: &[[u8; 32]],
         expect: &Expect,
-    ) -> Result<(), StoreError>;
+    ) -> impl Done<()>;
 
     /// Delete everything about `user`. False when nothing was there.
-    fn remove(&self, user: &str) -> Result<bool, StoreError>;
+    fn remove(&self, user: &str) -> impl Done<bool>;
     /// Clear the failure counters and the lock. False when not enrolled.
-    fn unlock(&self, user: &str) -> Result<bool, StoreError>;
+    fn unlock(&self, user: &str) -> impl Done<bool>;
 
     /// The master key's check value recorded with this state, if any.
-    fn key_check(&self) -> Result<Option<Vec<u8>>, StoreError>;
+    fn key_check(&self) -> impl Done<Option<Vec<u8>>>;
     /// Record the master key's check value.
-    fn set_key_check(&self, check: &[u8]) -> Result<(), StoreError>;
+    fn set_key_check(&self, check: &[u8]) -> impl Done<()>;
 
     /// Forget host failures and pending enrollments that no longer matter.
-    fn prune(&self, hosts_before: i64, now: i64) -> Result<usize, StoreError>;
+    fn prune(&self, hosts_before: i64, now: i64) -> impl Done<usize>;
 }

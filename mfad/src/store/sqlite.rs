@@ -266,34 +266,31 @@ fn apply(
 }
 
 impl Store for SqliteStore {
-    fn attempt_then<R>(
+    fn attempt<R: Send + 'static>(
         &self,
         about: AttemptFor,
         decide: impl FnOnce(&AttemptState) -> (R, Vec<Effect>) + Send + 'static,
-        done: impl FnOnce(Result<R, StoreError>) + Send + 'static,
-    ) where
-        R: Send + 'static,
-    {
-        self.writer.run_then(
-            move |conn| {
-                let state = load_state(conn, &about)?;
-                let (result, effects) = decide(&state);
-                apply(conn, &about.user, about.rhost.as_deref(), effects)?;
-                Ok(result)
-            },
-            done,
-        )
+    ) -> impl Done<R> {
+        self.writer.run(move |conn| {
+            let state = load_state(conn, &about)?;
+            let (result, effects) = decide(&state);
+            apply(conn, &about.user, about.rhost.as_deref(), effects)?;
+            Ok(result)
+        })
     }
 
-    fn ping_then(&self, done: impl FnOnce(Result<(), StoreError>) + Send + 'static) {
-        if self.writer.is_alive() {
-            self.writer.run_then(|_| Ok(()), done)
-        } else {
-            done(Err(StoreError::WriterGone))
+    fn ping(&self) -> impl Done<()> {
+        let alive = self.writer.is_alive();
+        let job = alive.then(|| self.writer.run(|_| Ok(())));
+        async move {
+            match job {
+                Some(job) => job.await,
+                None => Err(StoreError::WriterGone),
+            }
         }
     }
 
-    fn summary(&self, user: &str) -> Result<Option<AccountSummary>, StoreError> {
+    fn summary(&self, user: &str) -> impl Done<Option<AccountSummary>> {
         let user = user.to_string();
         self.writer.run(move |conn| {
             let Some((enrollment, counters)) = conn
@@ -318,7 +315,7 @@ impl Store for SqliteStore {
         })
     }
 
-    fn list(&self, after: &str, limit: usize) -> Result<Vec<String>, StoreError> {
+    fn list(&self, after: &str, limit: usize) -> impl Done<Vec<String>> {
         let after = after.to_string();
         self.writer.run(move |conn| {
             let mut stmt = conn.prepare_cached(
@@ -331,7 +328,7 @@ impl Store for SqliteStore {
         })
     }
 
-    fn put_pending(&self, user: &str, p: &Pending) -> Result<(), StoreError> {
+    fn put_pending(&self, user: &str, p: &Pending) -> impl Done<()> {
         let user = user.to_string();
         let p = p.clone();
         self.writer.run(move |conn| {
@@ -344,7 +341,7 @@ impl Store for SqliteStore {
         })
     }
 
-    fn pending(&self, user: &str) -> Result<Option<Pending>, StoreError> {
+    fn pending(&self, user: &str) -> impl Done<Option<Pending>> {
         let user = user.to_string();
         self.writer.run(move |conn| {
             Ok(conn
@@ -371,7 +368,7 @@ impl Store for SqliteStore {
         e: &Enrollment,
         recovery: &[[u8; 32]],
         expect: &Expect,
-    ) -> Result<(), StoreError> {
+    ) -> impl Done<()> {
         let user = user.to_string();
         let e = e.clone();
         let recovery = recovery.to_vec();
@@ -413,7 +410,7 @@ impl Store for SqliteStore {
         })
     }
 
-    fn remove(&self, user: &str) -> Result<bool, StoreError> {
+    fn remove(&self, user: &str) -> impl Done<bool> {
         let user = user.to_string();
         self.writer.run(move |conn| {
             let n = conn.execute("DELETE FROM accounts WHERE user = ?1", [&user])?;
@@ -422,7 +419,7 @@ impl Store for SqliteStore {
         })
     }
 
-    fn unlock(&self, user: &str) -> Result<bool, StoreError> {
+    fn unlock(&self, user: &str) -> impl Done<bool> {
         let user = user.to_string();
         self.writer.run(move |conn| {
             let n = conn.execute(
@@ -433,7 +430,7 @@ impl Store for SqliteStore {
         })
     }
 
-    fn key_check(&self) -> Result<Option<Vec<u8>>, StoreError> {
+    fn key_check(&self) -> impl Done<Option<Vec<u8>>> {
         self.writer.run(|conn| {
             Ok(conn
                 .query_row("SELECT value FROM meta WHERE name = 'key_check'", [], |r| {
@@ -443,7 +440,7 @@ impl Store for SqliteStore {
         })
     }
 
-    fn set_key_check(&self, check: &[u8]) -> Result<(), StoreError> {
+    fn set_key_check(&self, check: &[u8]) -> impl Done<()> {
         let check = check.to_vec();
         self.writer.run(move |conn| {
             conn.execute(
@@ -455,7 +452,7 @@ impl Store for SqliteStore {
         })
     }
 
-    fn prune(&self, hosts_before: i64, now: i64) -> Result<usize, StoreError> {
+    fn prune(&self, hosts_before: i64, now: i64) -> impl Done<usize> {
         self.writer.run(move |conn| {
             let a = conn.execute(
                 "DELETE FROM host_failures WHERE last_failure < ?1",

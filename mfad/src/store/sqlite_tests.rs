@@ -3,23 +3,32 @@
 
 use super::*;
 
-/// [`Store::attempt_then`], waiting for the result.
+/// Wait for a store operation from a test thread.
+fn wait<T>(op: impl std::future::Future<Output = T>) -> T {
+    match tokio::runtime::Builder::new_current_thread().build() {
+        Ok(rt) => rt.block_on(op),
+        Err(e) => unreachable_runtime(e),
+    }
+}
+
+#[allow(clippy::panic)] // a test without a runtime cannot go on
+fn unreachable_runtime(e: std::io::Error) -> ! {
+    panic!("no tokio runtime for the test: {e}")
+}
+
+/// [`Store::attempt`] on `user`, waiting for the result.
 fn attempt<R: Send + 'static>(
     s: &SqliteStore,
     user: &str,
     want_recovery: bool,
     decide: impl FnOnce(&AttemptState) -> (R, Vec<Effect>) + Send + 'static,
 ) -> Result<R, StoreError> {
-    let (tx, rx) = std::sync::mpsc::sync_channel(1);
     let about = AttemptFor {
         user: user.into(),
         want_recovery,
         ..Default::default()
     };
-    s.attempt_then(about, decide, move |r| {
-        let _ = tx.send(r);
-    });
-    rx.recv().map_err(|_| StoreError::NotRun)?
+    wait(s.attempt(about, decide))
 }
 
 fn enrollment(last_step: Option<u64>) -> Enrollment {
@@ -48,9 +57,9 @@ fn enroll(
         period: e.period,
         expires_at: e.created_at + 600,
     };
-    s.put_pending(user, &p)?;
-    let replaces = s.summary(user)?.map(|x| x.enrollment.sealed_secret);
-    s.confirm(
+    wait(s.put_pending(user, &p))?;
+    let replaces = wait(s.summary(user))?.map(|x| x.enrollment.sealed_secret);
+    wait(s.confirm(
         user,
         e,
         recovery,
@@ -58,7 +67,7 @@ fn enroll(
             pending: p.sealed_secret,
             replaces,
         },
-    )
+    ))
 }
 
 #[test]
@@ -77,7 +86,7 @@ fn a_confirmation_that_raced_with_another_change_does_not_apply(
         period: second.period,
         expires_at: 5000,
     };
-    s.put_pending("ann", &pending)?;
+    wait(s.put_pending("ann", &pending))?;
     let seen = Expect {
         pending: pending.sealed_secret.clone(),
         replaces: Some(first.sealed_secret.clone()),
@@ -88,7 +97,7 @@ fn a_confirmation_that_raced_with_another_change_does_not_apply(
         ..seen.clone()
     };
     assert!(matches!(
-        s.confirm("ann", &second, &[], &stale),
+        wait(s.confirm("ann", &second, &[], &stale)),
         Err(StoreError::Conflict)
     ));
     // Another enroll_begin replaced the pending secret meanwhile.
@@ -97,50 +106,42 @@ fn a_confirmation_that_raced_with_another_change_does_not_apply(
         ..seen.clone()
     };
     assert!(matches!(
-        s.confirm("ann", &second, &[], &other),
+        wait(s.confirm("ann", &second, &[], &other)),
         Err(StoreError::Conflict)
     ));
-    assert_eq!(s.summary("ann")?.ok_or("gone")?.enrollment, first);
-    assert!(s.pending("ann")?.is_some());
-    s.confirm("ann", &second, &[], &seen)?;
-    assert_eq!(s.summary("ann")?.ok_or("gone")?.enrollment, second);
-    assert!(s.pending("ann")?.is_none());
+    assert_eq!(wait(s.summary("ann"))?.ok_or("gone")?.enrollment, first);
+    assert!(wait(s.pending("ann"))?.is_some());
+    wait(s.confirm("ann", &second, &[], &seen))?;
+    assert_eq!(wait(s.summary("ann"))?.ok_or("gone")?.enrollment, second);
+    assert!(wait(s.pending("ann"))?.is_none());
     // Removed between the check and the confirmation (the pending
     // entry being there again, so only the enrollment differs).
     let seen = Expect {
         replaces: Some(second.sealed_secret.clone()),
         ..seen
     };
-    assert!(s.remove("ann")?);
-    s.put_pending("ann", &pending)?;
+    assert!(wait(s.remove("ann"))?);
+    wait(s.put_pending("ann", &pending))?;
     assert!(matches!(
-        s.confirm("ann", &second, &[], &seen),
+        wait(s.confirm("ann", &second, &[], &seen)),
         Err(StoreError::Conflict)
     ));
-    assert!(s.summary("ann")?.is_none());
+    assert!(wait(s.summary("ann"))?.is_none());
     Ok(())
 }
 
 #[test]
 #[allow(clippy::panic)] // the panic is what is tested
-fn a_completion_that_panics_does_not_stop_the_store() -> Result<(), Box<dyn std::error::Error>> {
+fn a_decision_that_panics_fails_alone_and_does_not_stop_the_store(
+) -> Result<(), Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
     let s = SqliteStore::open(dir.path())?;
-    let (tx, rx) = std::sync::mpsc::channel();
-    s.attempt_then(
-        AttemptFor {
-            user: "ann".into(),
-            ..Default::default()
-        },
-        |_| ((), vec![]),
-        move |_| {
-            let _ = tx.send(());
-            panic!("a completion that panics");
-        },
-    );
-    rx.recv_timeout(std::time::Duration::from_secs(10))?;
+    let failed = attempt(&s, "ann", false, |_| -> ((), Vec<Effect>) {
+        panic!("a decision that panics")
+    });
+    assert!(matches!(failed, Err(StoreError::NotRun)), "{failed:?}");
     enroll(&s, "ann", &enrollment(Some(1)), &[])?;
-    assert!(s.summary("ann")?.is_some());
+    assert!(wait(s.summary("ann"))?.is_some());
     Ok(())
 }
 
@@ -177,12 +178,13 @@ fn enrollment_survives_reopen_and_schema_is_current() -> Result<(), Box<dyn std:
         enroll(&s, "ann", &enrollment(Some(5)), &[[9u8; 32]; 10])?;
     }
     let s = SqliteStore::open(dir.path())?;
-    let sum = s.summary("ann")?.ok_or("missing")?;
+    let sum = wait(s.summary("ann"))?.ok_or("missing")?;
     assert_eq!(sum.enrollment, enrollment(Some(5)));
     assert_eq!(sum.recovery_left, 10);
-    let v: i64 = s
-        .writer
-        .run(|c| Ok(c.query_row("PRAGMA user_version", [], |r| r.get(0))?))?;
+    let v: i64 = wait(
+        s.writer
+            .run(|c| Ok(c.query_row("PRAGMA user_version", [], |r| r.get(0))?)),
+    )?;
     assert_eq!(v, MIGRATIONS.len() as i64);
     assert_eq!(
         std::fs::metadata(dir.path())?.permissions().mode() & 0o777,
@@ -268,7 +270,7 @@ fn concurrent_attempts_are_serialized_and_a_failing_one_is_undone_alone(
             .count(),
         32
     );
-    let sum = s.summary("ann")?.ok_or("missing")?;
+    let sum = wait(s.summary("ann"))?.ok_or("missing")?;
     assert_eq!(sum.enrollment.last_step, Some(32));
     assert_eq!(sum.counters, Counters::default());
     Ok(())
@@ -292,7 +294,7 @@ fn a_recovery_code_is_used_once() -> Result<(), Box<dyn std::error::Error>> {
         )),
         Err(StoreError::Conflict)
     ));
-    assert_eq!(s.summary("ann")?.map(|x| x.recovery_left), Some(1));
+    assert_eq!(wait(s.summary("ann"))?.map(|x| x.recovery_left), Some(1));
     Ok(())
 }
 
@@ -302,15 +304,14 @@ fn an_algorithm_this_build_does_not_know_is_an_error_not_sha1(
     let dir = tempfile::tempdir()?;
     let s = SqliteStore::open(dir.path())?;
     enroll(&s, "ann", &enrollment(Some(5)), &[])?;
-    s.writer.run(|c| {
+    wait(s.writer.run(|c| {
         c.execute(
             "UPDATE accounts SET algorithm = 'SHA3-256' WHERE user = 'ann'",
             [],
         )?;
         Ok(())
-    })?;
-    let err = s
-        .summary("ann")
+    }))?;
+    let err = wait(s.summary("ann"))
         .err()
         .map(|e| e.to_string())
         .unwrap_or_default();
@@ -355,11 +356,10 @@ fn a_dead_writer_is_reported_as_dead_and_healthy_one_as_answering(
     });
     assert!(watching.is_err(), "the watch ended on a live store");
     assert!(beats >= 5, "{beats} beats");
-    s.attempt_then(
-        AttemptFor::default(),
-        |_| -> ((), Vec<Effect>) { std::panic::panic_any(PanicsOnDrop) },
-        |_| {},
-    );
+    // Queued at once; never answered, since the writer dies running it.
+    drop(s.attempt(AttemptFor::default(), |_| -> ((), Vec<Effect>) {
+        std::panic::panic_any(PanicsOnDrop)
+    }));
     let deadline = std::time::Instant::now() + within;
     while s.writer.is_alive() && std::time::Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_millis(10));

@@ -43,25 +43,25 @@ impl Writer {
         self.thread.as_ref().is_some_and(|t| !t.is_finished())
     }
 
-    /// Run `f` on the writer thread inside the current group transaction
-    /// and return its result once that transaction is durably committed.
+    /// Run `f` on the writer thread inside the current group transaction;
+    /// the future resolves once that transaction is durably committed.
+    /// The job is queued at once, whether or not the future is polled.
     pub(super) fn run<R: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
-    ) -> Result<R, StoreError> {
-        let (reply_tx, reply_rx) = mpsc::sync_channel::<Result<R, StoreError>>(1);
+    ) -> impl std::future::Future<Output = Result<R, StoreError>> + Send + 'static {
+        let (tx, rx) = tokio::sync::oneshot::channel();
         self.run_then(f, move |r| {
-            let _ = reply_tx.send(r);
+            let _ = tx.send(r);
         });
         // A job dropped unrun (writer gone, group poisoned) drops the sender.
-        reply_rx.recv().map_err(|_| StoreError::NotRun)?
+        async move { rx.await.map_err(|_| StoreError::NotRun)? }
     }
 
-    /// Like [`Writer::run`], but instead of waiting, hand the result to
-    /// `done` on the writer thread once the commit is durable. `done` must
-    /// not block (it typically wakes an async task). If the job is dropped
-    /// unrun, `done` is dropped without being called.
-    pub(super) fn run_then<R: Send + 'static>(
+    /// Queue `f`, and hand its result to `done` on the writer thread once
+    /// the commit is durable. If the job is dropped unrun, `done` is
+    /// dropped without being called.
+    fn run_then<R: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
         done: impl FnOnce(Result<R, StoreError>) + Send + 'static,
