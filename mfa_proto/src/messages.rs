@@ -143,7 +143,7 @@ pub enum Method {
     Recovery,
 }
 
-/// Why a code was not accepted.
+/// What a `challenge` found: whether to ask this account for a code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Challenge {

@@ -21,13 +21,13 @@ pub fn attempt(user: &str, ctx: &LoginContext, peer: &Peer, method: Method, outc
         Method::Totp => "totp",
         Method::Recovery => "recovery",
     };
-    line(format!(
-        "mfad: audit attempt user={user:?} service={:?} rhost={:?} tty={:?} method={method} outcome={outcome} by_uid={}",
-        ctx.service,
-        ctx.rhost.as_deref().unwrap_or(""),
-        ctx.tty.as_deref().unwrap_or(""),
-        peer.uid,
-    ));
+    login(
+        "attempt",
+        user,
+        ctx,
+        peer,
+        &format!("method={method} outcome={outcome}"),
+    );
 }
 
 /// A challenge that ends the login before a code is asked for: the
@@ -35,8 +35,13 @@ pub fn attempt(user: &str, ctx: &LoginContext, peer: &Peer, method: Method, outc
 /// exemption: the module answers PAM_IGNORE and the rest of the stack
 /// decides).
 pub fn challenge(user: &str, ctx: &LoginContext, peer: &Peer, outcome: &str) {
+    login("challenge", user, ctx, peer, &format!("outcome={outcome}"));
+}
+
+/// One line about a login step: who, from where, then `what`.
+fn login(kind: &str, user: &str, ctx: &LoginContext, peer: &Peer, what: &str) {
     line(format!(
-        "mfad: audit challenge user={user:?} service={:?} rhost={:?} tty={:?} outcome={outcome} by_uid={}",
+        "mfad: audit {kind} user={user:?} service={:?} rhost={:?} tty={:?} {what} by_uid={}",
         ctx.service,
         ctx.rhost.as_deref().unwrap_or(""),
         ctx.tty.as_deref().unwrap_or(""),

@@ -34,14 +34,8 @@ impl<S: Store, C: Clock> Service<S, C> {
             Ok(s) => s.user,
             Err(resp) => return resp,
         };
-        match self.store.remove(&user).await {
-            Ok(true) => {
-                audit::admin(&caller.peer, "remove", &user);
-                Response::Done
-            }
-            Ok(false) => Response::NotEnrolled,
-            Err(e) => internal(e),
-        }
+        let done = self.store.remove(&user).await;
+        admin_done(caller, "remove", &user, done)
     }
 
     pub(super) async fn unlock(self: &Arc<Self>, caller: &Caller, user: &str) -> Response {
@@ -49,14 +43,8 @@ impl<S: Store, C: Clock> Service<S, C> {
             Ok(s) => s.user,
             Err(resp) => return resp,
         };
-        match self.store.unlock(&user).await {
-            Ok(true) => {
-                audit::admin(&caller.peer, "unlock", &user);
-                Response::Done
-            }
-            Ok(false) => Response::NotEnrolled,
-            Err(e) => internal(e),
-        }
+        let done = self.store.unlock(&user).await;
+        admin_done(caller, "unlock", &user, done)
     }
 
     pub(super) async fn status(self: &Arc<Self>, caller: &Caller, user: &str) -> Response {
@@ -97,5 +85,22 @@ impl<S: Store, C: Clock> Service<S, C> {
             }
             Err(e) => internal(e),
         }
+    }
+}
+
+/// The answer to an admin's change, audited when it changed something.
+fn admin_done(
+    caller: &Caller,
+    action: &str,
+    user: &str,
+    done: Result<bool, crate::store::StoreError>,
+) -> Response {
+    match done {
+        Ok(true) => {
+            audit::admin(&caller.peer, action, user);
+            Response::Done
+        }
+        Ok(false) => Response::NotEnrolled,
+        Err(e) => internal(e),
     }
 }

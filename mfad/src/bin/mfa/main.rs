@@ -81,7 +81,8 @@ enum Cmd {
 /// A failure with its exit status and one-line reason.
 struct Fail(u8, String);
 
-type Outcome = Result<(), Fail>;
+/// What a command ends with.
+type CmdResult = Result<(), Fail>;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -142,7 +143,7 @@ fn current_user() -> Result<String, Fail> {
         })
 }
 
-fn run(socket: &Path, cmd: Cmd) -> Outcome {
+fn run(socket: &Path, cmd: Cmd) -> CmdResult {
     match cmd {
         Cmd::Enroll {
             user,
@@ -308,7 +309,7 @@ fn enroll(
     params: EnrollParams,
     confirm: Option<String>,
     current_code: Option<String>,
-) -> Outcome {
+) -> CmdResult {
     let importing = params.secret.is_some();
     // `--confirm` alone finishes an enrollment begun earlier; otherwise begin one now.
     if importing || confirm.is_none() {
