@@ -231,18 +231,29 @@ impl Client {
         req: &Request,
         deadline: Instant,
     ) -> Result<Response, CallError> {
-        let gone = |e: &FrameError| match e {
-            FrameError::Closed => true,
-            FrameError::Io(e) => matches!(
-                e.kind(),
-                std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset
-            ),
+        // Only errors that prove the daemon never took the request: a
+        // write refused (EPIPE, ECONNRESET), or a reset on read, which Linux
+        // reports when the peer closed with the request still unread. A
+        // clean end of stream after the write means the daemon read the
+        // request and went away before answering: it may have acted on it.
+        let reset = |e: &FrameError, or_pipe: bool| match e {
+            FrameError::Io(e) => {
+                e.kind() == std::io::ErrorKind::ConnectionReset
+                    || (or_pipe && e.kind() == std::io::ErrorKind::BrokenPipe)
+            }
             _ => false,
         };
         let mut io = self.io(deadline);
-        match write_frame(&mut io, req).and_then(|()| read_frame(&mut io)) {
+        if let Err(e) = write_frame(&mut io, req) {
+            return Err(if reset(&e, true) {
+                CallError::Gone(e)
+            } else {
+                CallError::Failed(e.into())
+            });
+        }
+        match read_frame(&mut io) {
             Ok(resp) => Ok(resp),
-            Err(e) if gone(&e) => Err(CallError::Gone(e)),
+            Err(e) if reset(&e, false) => Err(CallError::Gone(e)),
             Err(e) => Err(CallError::Failed(e.into())),
         }
     }
@@ -250,8 +261,8 @@ impl Client {
 
 /// How a call on an open connection failed.
 pub(crate) enum CallError {
-    /// The daemon was gone before it answered anything: the request could
-    /// not be sent (EPIPE, ECONNRESET) or the connection closed at once.
+    /// The daemon was gone before it took the request: it could not be
+    /// sent (EPIPE, ECONNRESET), or the connection was reset with it unread.
     Gone(FrameError),
     Failed(ClientError),
 }

@@ -39,7 +39,8 @@ pub struct Caller {
     pub peer: Peer,
     pub role: Role,
     /// The peer's own account; None for a uid the name service does not
-    /// know (a subordinate uid of a container, say).
+    /// know (a subordinate uid of a container, say), and for root, which
+    /// is never looked up.
     pub account: Option<Account>,
 }
 
@@ -63,11 +64,13 @@ pub const UNKNOWN_UIDS: u32 = u32::MAX;
 /// Decide the role of `peer`. Group membership is read from the name
 /// service, so it covers supplementary groups, not just the primary gid.
 pub fn resolve(dir: &dyn Directory, peer: Peer, admin_group: &str) -> Result<Caller, String> {
+    // Root needs nothing from the name service: its logins must not wait
+    // for, or fail with, a directory.
     if peer.uid == 0 {
         return Ok(Caller {
             peer,
             role: Role::Root,
-            account: dir.user_by_uid(0)?,
+            account: None,
         });
     }
     let account = dir.user_by_uid(peer.uid)?;

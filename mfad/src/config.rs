@@ -43,6 +43,10 @@ pub struct LimitsConfig {
     pub delay_secs: u64,
     pub max_delay_secs: u64,
     pub lockout_failures: u32,
+    /// Read from the key's first name too (0.1.0's shipped file had
+    /// `host_free_failures`, counted per failure), so an edited conffile
+    /// kept on upgrade still starts.
+    #[serde(alias = "host_free_failures")]
     pub host_free_accounts: u32,
     pub host_window_secs: u64,
 }
@@ -181,6 +185,12 @@ impl Config {
                 l.lockout_failures
             ));
         }
+        if l.host_free_accounts < 2 {
+            return Err(format!(
+                "limits.host_free_accounts must be at least 2 (one account's failures must never delay its host), not {}",
+                l.host_free_accounts
+            ));
+        }
         if l.delay_secs == 0 || l.max_delay_secs < l.delay_secs {
             return Err("limits.delay_secs must be > 0 and <= limits.max_delay_secs".into());
         }
@@ -253,6 +263,16 @@ mod tests {
         let err = Config::parse("[limits]\nlockout_failure = 5\n", "x.toml");
         let msg = err.err().map(|e| e.to_string()).unwrap_or_default();
         assert!(msg.contains("lockout_failure"), "{msg}");
+    }
+
+    #[test]
+    fn the_old_name_of_host_free_accounts_still_reads_and_one_account_is_refused(
+    ) -> Result<(), ConfigError> {
+        let c = Config::parse("[limits]\nhost_free_failures = 7\n", "x.toml")?;
+        assert_eq!(c.limits.host_free_accounts, 7);
+        let err = Config::parse("[limits]\nhost_free_accounts = 1\n", "x.toml");
+        assert!(matches!(err, Err(ConfigError::Invalid { .. })));
+        Ok(())
     }
 
     #[test]

@@ -14,10 +14,25 @@ pub enum KeyCheckError {
     Missing { path: String },
     #[error("the key file {path} is not the key this state was sealed with: restore the right key file (the database and the key must come from the same backup)")]
     Wrong { path: String },
+    #[error("the database {db} is missing, but the key file {path} exists: the database it belongs to is lost (restore it from a backup, or mount the state's filesystem). To really start over with no enrollments, move the key file away first")]
+    NewDatabase { db: String, path: String },
     #[error(transparent)]
     Key(#[from] CryptoError),
     #[error("cannot read the key check from the state: {0}")]
     Store(#[from] StoreError),
+}
+
+/// Before the store is opened (which would create an empty database):
+/// refuse a key file without the database `db` it belongs to. Starting
+/// empty would let every enrolled user through `nullok`.
+pub fn refuse_key_without_database(db: &Path, key: &Path) -> Result<(), KeyCheckError> {
+    if std::fs::symlink_metadata(db).is_err() && std::fs::symlink_metadata(key).is_ok() {
+        return Err(KeyCheckError::NewDatabase {
+            db: db.display().to_string(),
+            path: key.display().to_string(),
+        });
+    }
+    Ok(())
 }
 
 /// Load the key at `path` and check it against `store`. A key is created

@@ -58,6 +58,13 @@ impl LoginRule {
             return (Verdict::Limited(gate), vec![]);
         }
         let reset = (st.user.failures > 0).then_some(Effect::SetUserCounters(Counters::default()));
+        // A success takes the account's failures off its host too, so ten
+        // students who each mistype once and then log in do not delay the
+        // lab's NAT.
+        let forgive = st
+            .host
+            .is_some_and(|h| h.includes_user)
+            .then_some(Effect::HostSuccess);
         if let Some(rc) = recovery {
             let hash = self.keys.recovery_hash(user, rc);
             // Compare against every unused code, without stopping early.
@@ -71,7 +78,7 @@ impl LoginRule {
                 let left = Some(st.recovery.len().saturating_sub(1) as u32);
                 return (
                     Verdict::Ok(Method::Recovery, left),
-                    [Some(Effect::UseRecovery(id)), reset]
+                    [Some(Effect::UseRecovery(id)), reset, forgive]
                         .into_iter()
                         .flatten()
                         .collect(),
@@ -96,7 +103,7 @@ impl LoginRule {
         match unspent {
             Some(step) => (
                 Verdict::Ok(Method::Totp, None),
-                [Some(Effect::AcceptStep(step)), reset]
+                [Some(Effect::AcceptStep(step)), reset, forgive]
                     .into_iter()
                     .flatten()
                     .collect(),

@@ -157,10 +157,17 @@ async fn accept_loop<S: Store, C: Clock>(listener: UnixListener, shared: Arc<Sha
             // The caller may be paced under another key than its uid (see
             // Caller::pace_key): move its connection slot there.
             let _uid_slot = match uid_slot {
-                Some(s) if s.uid != caller.pace_key() => match per_uid.take(caller.pace_key()) {
-                    Some(moved) => Some(moved),
-                    None => return,
-                },
+                Some(s) if s.uid != caller.pace_key() => {
+                    // Charged to the key it really belongs to, like any
+                    // other connection of that key.
+                    if admit(&conn.pacer, caller.pace_key(), Paced::Connection).is_some() {
+                        return;
+                    }
+                    match per_uid.take(caller.pace_key()) {
+                        Some(moved) => Some(moved),
+                        None => return,
+                    }
+                }
                 other => other,
             };
             conn.run(stream, caller).await;
@@ -327,7 +334,14 @@ impl<S: Store, C: Clock> Connection<S, C> {
                     ),
                     false,
                 ),
-                Ok(req) => (self.service.handle(&caller, req).await, true),
+                Ok(req) => {
+                    // Resolved again once the cached caller is stale, so a
+                    // connection kept open keeps no role its uid has lost.
+                    match self.service.caller(peer).await {
+                        Ok(now) => (self.service.handle(&now, req).await, true),
+                        Err(resp) => (resp, false),
+                    }
+                }
             };
             if self.reply(&mut stream, frame, &resp).await.is_err() || !keep {
                 return;

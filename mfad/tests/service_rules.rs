@@ -418,3 +418,39 @@ fn a_directory_that_cannot_answer_fails_requests_closed() -> Res {
         Ok(())
     })
 }
+
+#[test]
+fn an_admin_replacing_their_own_enrollment_proves_the_current_one_like_anyone() -> Res {
+    let dir = tempfile::tempdir()?;
+    let (svc, _) = service(dir.path())?;
+    tokio::runtime::Runtime::new()?.block_on(async {
+        let root = caller(&svc, 0).await?;
+        let adm1 = caller(&svc, 1101).await?;
+        assert_eq!(adm1.role, Role::Admin);
+        let e = enroll(&svc, &root, "adm1").await;
+        assert!(matches!(e, Response::Enrolled { .. }), "{e:?}");
+        // A new secret from adm1 itself, confirmed without proof: refused.
+        let other = [9u8; 20];
+        let began = svc.handle(&adm1, begin("adm1", None)).await;
+        let Response::Enrollment { secret, .. } = began else {
+            return Err(format!("{began:?}").into());
+        };
+        let fresh = mfad::otp::from_base32(secret.expose()).unwrap_or(other.to_vec());
+        let bare = svc
+            .handle(&adm1, confirm("adm1", code_with(&fresh, T0)))
+            .await;
+        assert!(
+            matches!(&bare, Response::Error { code, .. } if *code == ErrorCode::AlreadyEnrolled),
+            "{bare:?}"
+        );
+        // With a current code of the old enrollment it goes through.
+        let proved = Request::EnrollConfirm {
+            user: "adm1".into(),
+            code: code_with(&fresh, T0),
+            current_code: Some(code_at(T0)),
+        };
+        let done = svc.handle(&adm1, proved).await;
+        assert!(matches!(done, Response::Enrolled { .. }), "{done:?}");
+        Ok(())
+    })
+}

@@ -181,3 +181,34 @@ fn a_daemon_that_stops_reading_fails_the_login_closed_without_sigpipe() -> Resul
     assert_eq!(seen.trim(), "connection 1\nconnection 2", "{seen}");
     Ok(())
 }
+
+#[test]
+fn a_user_who_types_longer_than_the_idle_timeout_is_still_served() -> Result<()> {
+    use mfa_proto::session::Session;
+    use mfa_proto::{Challenge, Request, Response, Sensitive};
+    require_root()?;
+    let d = mfa_tests::Daemon::start_with(|c| c.server.idle_timeout_secs = 1)?;
+    let e = d.enroll("ann")?;
+    d.next_step();
+    let mut session = Session::new(&d.socket, true, Duration::from_secs(5), "t");
+    let ready = session.call(&Request::Challenge {
+        user: "ann".into(),
+        context: Default::default(),
+    })?;
+    assert_eq!(
+        ready,
+        Response::Challenge {
+            state: Challenge::Ready
+        }
+    );
+    // mfad closes the idle connection meanwhile; the verify is sent again
+    // on a new one, once.
+    std::thread::sleep(Duration::from_millis(1600));
+    let ok = session.call(&Request::Verify {
+        user: "ann".into(),
+        code: Sensitive::new(d.code(&e)?),
+        context: Default::default(),
+    })?;
+    assert!(matches!(ok, Response::Verified { .. }), "{ok:?}");
+    Ok(())
+}

@@ -298,6 +298,26 @@ fn one_account_failing_cannot_delay_its_host_but_many_accounts_failing_do() -> R
 }
 
 #[test]
+fn students_who_mistype_once_and_then_log_in_do_not_delay_their_host() -> Result<()> {
+    let d = Daemon::start()?;
+    let stack = Stack::new(&d.socket, "tries=2", &[])?;
+    let nat = Some("203.0.113.9");
+    let mut enrolled = Vec::new();
+    for i in 0..12 {
+        enrolled.push((format!("m{i}"), d.enroll(&format!("m{i}"))?));
+    }
+    d.next_step();
+    // Twelve students behind one address each mistype once, then get in:
+    // more accounts than host_free_accounts (10) failed, but each one's
+    // success took its failure off the host.
+    for (u, e) in &enrolled {
+        let run = stack.login_as(u, &["000000", &d.code(e)?], nat, &[])?;
+        assert_eq!(run.rc, rc::SUCCESS, "{u}: {}", run.transcript);
+    }
+    Ok(())
+}
+
+#[test]
 fn codes_from_oathtool_for_an_imported_secret_pass_the_whole_stack() -> Result<()> {
     let d = Daemon::start()?;
     // RFC 6238's SHA-1 seed, imported by root as an existing secret.

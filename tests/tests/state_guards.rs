@@ -56,6 +56,26 @@ fn a_missing_or_different_key_stops_mfad_with_a_message_naming_the_file() -> Res
     );
 
     std::fs::write(&key, &right)?;
+    // The key without its database: the database is lost, and starting
+    // empty would let every enrolled user through nullok.
+    let db = state.join("mfad.db");
+    let kept = dir.path().join("kept.db");
+    std::fs::rename(&db, &kept)?;
+    let (code, log) = start_briefly(&socket, &state)?
+        .ok_or_else(|| anyhow::anyhow!("mfad started on a new database beside an old key"))?;
+    assert_ne!(code, 0, "{log}");
+    assert!(
+        log.contains(&format!(
+            "the database {} is missing, but the key file {} exists",
+            db.display(),
+            key.display()
+        )),
+        "{log}"
+    );
+    // Refused before anything was created, so a second try is refused too.
+    assert!(!db.exists());
+    assert!(start_briefly(&socket, &state)?.is_some_and(|(code, _)| code != 0));
+    std::fs::rename(&kept, &db)?;
     let m = MfadProcess::spawn(&socket, &state, &[])?;
     let (code, _) = m.stop()?;
     assert_eq!(code, 0);
@@ -101,6 +121,13 @@ fn a_backup_taken_while_mfad_runs_restores_to_a_state_that_logs_in_and_keeps_spe
         .arg(&copy)
         .output()?;
     assert!(!again.status.success());
+    // Only the copy is left beside it, no partial file.
+    let beside: Vec<_> = std::fs::read_dir(dir.path())?
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("mfad-backup"))
+        .collect();
+    assert_eq!(beside, ["mfad-backup.db"]);
     m.stop()?;
 
     // Restore on a fresh state directory: the copy and the key kept apart.

@@ -6,7 +6,7 @@ use clap::Parser;
 use mfad::backoff::hosts_since;
 use mfad::clock::SystemClock;
 use mfad::config::{Config, DEFAULT_PATH};
-use mfad::keycheck::load_keys;
+use mfad::keycheck::{load_keys, refuse_key_without_database};
 use mfad::store::{SqliteStore, Store};
 use mfad::{bind_root_socket, bind_socket, serve, systemd, Service};
 use std::os::unix::net::UnixListener;
@@ -66,6 +66,8 @@ fn main() -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
+    refuse_key_without_database(&SqliteStore::database_in(&cfg.state_dir), &cfg.key_path())
+        .context("refusing to start")?;
     let store = SqliteStore::open(&cfg.state_dir)
         .with_context(|| format!("cannot open the state in {}", cfg.state_dir.display()))?;
     let keys = rt

@@ -127,7 +127,7 @@ impl<S: Store, C: Clock> Service<S, C> {
             Ok(s) => s,
             Err(resp) => return resp,
         };
-        let (role, user) = (caller.role, sub.user.as_str());
+        let (role, user, own) = (caller.role, sub.user.as_str(), sub.own);
         let now = self.clock.now();
         let pending = match self.store.pending(user).await {
             Ok(Some(p)) if p.expires_at >= now => p,
@@ -144,9 +144,10 @@ impl<S: Store, C: Clock> Service<S, C> {
             Err(e) => return internal(e),
         };
         let existing = replaces.is_some();
-        // A user replacing their own enrollment proves the old one first, so
-        // a borrowed unlocked session cannot silently move the factor.
-        if existing && !role.is_admin() {
+        // Anyone but root replacing their own enrollment proves the old one
+        // first (an admin too), so a borrowed unlocked session cannot
+        // silently move the factor.
+        if existing && role != Role::Root && (own || role == Role::User) {
             let Some(current) = current else {
                 return Response::error(
                     ErrorCode::AlreadyEnrolled,

@@ -90,8 +90,13 @@ impl<S: Store, C: Clock> Service<S, C> {
         };
         // An ordinary uid may only speak for itself: what it says about the
         // remote host would let it charge failures to someone else's.
+        // Nor is its word taken for an exemption in the audit log.
         let ctx = match caller.role {
-            Role::User => LoginContext { rhost: None, ..ctx },
+            Role::User => LoginContext {
+                rhost: None,
+                nullok: false,
+                ..ctx
+            },
             _ => ctx,
         };
         let res = self.attempt(&sub.user, &step, &ctx).await;
@@ -217,7 +222,12 @@ impl<S: Store, C: Clock> Service<S, C> {
         } else {
             Method::Totp
         };
-        audit::attempt(user, ctx, &caller.peer, method, verdict_name(&verdict));
+        let outcome = match verdict {
+            // The module lets this one through (PAM_IGNORE): an exemption.
+            Verdict::NotEnrolled if ctx.nullok => "exempt reason=nullok_not_enrolled",
+            _ => verdict_name(&verdict),
+        };
+        audit::attempt(user, ctx, &caller.peer, method, outcome);
         match verdict {
             Verdict::Ok(method, left) => Response::Verified {
                 method,

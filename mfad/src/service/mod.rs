@@ -34,6 +34,8 @@ pub struct Service<S, C> {
     dir: Arc<dyn Directory>,
     /// Resolved callers by (uid, gid).
     callers: Mutex<HashMap<(u32, u32), (Instant, Caller)>>,
+    /// Callers being resolved through the name service at once.
+    resolving: tokio::sync::Semaphore,
 }
 
 /// How long a resolved caller is kept (its groups may change).
@@ -71,6 +73,7 @@ impl<S: Store, C: Clock> Service<S, C> {
             hostname,
             dir: Arc::new(Nss::default()),
             callers: Mutex::new(HashMap::new()),
+            resolving: tokio::sync::Semaphore::new(4),
         }
     }
 
@@ -92,11 +95,22 @@ impl<S: Store, C: Clock> Service<S, C> {
     /// kept for a few seconds per peer. The name service may block (LDAP),
     /// so it is asked on the blocking pool. An error is a refusal.
     pub async fn caller(self: &Arc<Self>, peer: Peer) -> Result<Caller, Response> {
+        if peer.uid == 0 {
+            return authz::resolve(&*self.dir, peer, &self.cfg.admin_group).map_err(internal);
+        }
         if let Some((at, c)) = self.cached_caller(&peer) {
             if at.elapsed() < CALLER_TTL {
                 return Ok(Caller { peer, ..c });
             }
         }
+        // A few lookups at a time: uids that change with every connection
+        // (a range of subordinate uids) queue here instead of filling the
+        // blocking pool with directory requests.
+        let _turn = self
+            .resolving
+            .acquire()
+            .await
+            .map_err(|e| internal(format!("caller lookup stopped: {e}")))?;
         let svc = self.clone();
         let resolved = tokio::task::spawn_blocking(move || {
             authz::resolve(&*svc.dir, peer, &svc.cfg.admin_group)

@@ -21,6 +21,8 @@ pub(super) struct Subject {
     pub user: String,
     /// Whether the name service knows the account.
     pub known: bool,
+    /// Whether it is the caller's own account.
+    pub own: bool,
 }
 
 impl<S: Store, C: Clock> Service<S, C> {
@@ -52,6 +54,7 @@ impl<S: Store, C: Clock> Service<S, C> {
                 (Some(a), Need::OwnOrAdmin) => Ok(Subject {
                     user: a.name.clone(),
                     known: true,
+                    own: true,
                 }),
                 (None, _) => Err(denied(format!(
                     "uid {} may act only on its own account",
@@ -60,8 +63,8 @@ impl<S: Store, C: Clock> Service<S, C> {
             };
         }
         let account = self.dir.user_by_name(user).map_err(internal)?;
+        let own = account.as_ref().is_some_and(|a| a.uid == caller.peer.uid);
         if caller.role == Role::Admin {
-            let own = account.as_ref().is_some_and(|a| a.uid == caller.peer.uid);
             if let Some(target) = account.as_ref().filter(|_| !own) {
                 if target.uid == 0 {
                     return Err(denied("the admin group may not act on root's account"));
@@ -83,6 +86,7 @@ impl<S: Store, C: Clock> Service<S, C> {
         Ok(Subject {
             known: account.is_some(),
             user: account.map(|a| a.name).unwrap_or_else(|| user.to_string()),
+            own,
         })
     }
 }

@@ -142,6 +142,9 @@ pub enum Effect {
     SetUserCounters(Counters),
     /// The account failed from the attempt's remote host at this time.
     HostFailure(i64),
+    /// The account succeeded from the attempt's remote host: its failures
+    /// there no longer count against the host.
+    HostSuccess,
 }
 
 /// What `status` shows.

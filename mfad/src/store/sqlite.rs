@@ -91,6 +91,11 @@ fn alg_from_str(s: &str) -> rusqlite::Result<Algorithm> {
 }
 
 impl SqliteStore {
+    /// The database file in `state_dir`.
+    pub fn database_in(state_dir: &Path) -> std::path::PathBuf {
+        state_dir.join("mfad.db")
+    }
+
     /// Open (creating if needed) `mfad.db` in `state_dir`, which is created
     /// 0700 or tightened to it.
     pub fn open(state_dir: &Path) -> Result<SqliteStore, StoreError> {
@@ -109,7 +114,7 @@ impl SqliteStore {
             .map_err(dir_err)?;
         let lock = Flock::lock(lock_file, FlockArg::LockExclusiveNonblock)
             .map_err(|_| StoreError::Busy(state_dir.display().to_string()))?;
-        let db = state_dir.join("mfad.db");
+        let db = Self::database_in(state_dir);
         let conn = Connection::open(&db)?;
         std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o600)).map_err(dir_err)?;
         conn.execute_batch(
@@ -255,6 +260,14 @@ fn apply(
                          ON CONFLICT (rhost, user) DO UPDATE SET last_failure = ?3",
                     )?
                     .execute(params![h, user, at])?,
+                None => 1,
+            },
+            Effect::HostSuccess => match rhost {
+                Some(h) => {
+                    conn.prepare_cached("DELETE FROM host_failures WHERE rhost = ?1 AND user = ?2")?
+                        .execute(params![h, user])?;
+                    1
+                }
                 None => 1,
             },
         };
