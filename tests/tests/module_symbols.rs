@@ -30,3 +30,17 @@ fn the_built_module_has_no_tokio_symbol() -> Result<()> {
     }
     Ok(())
 }
+
+#[test]
+fn the_module_loads_no_libgcc_s_and_exports_no_unwinder() -> Result<()> {
+    // pam_mfa/build.rs links libgcc_eh.a's unwinder in, hidden, so a login
+    // does not pay for loading libgcc_s.so.1.
+    let module = artifact("libpam_mfa.so")?;
+    let out = Command::new("readelf").arg("-d").arg(&module).output()?;
+    let dynamic = String::from_utf8_lossy(&out.stdout);
+    assert!(dynamic.contains("libpam.so"), "{dynamic}");
+    assert!(!dynamic.contains("libgcc_s"), "{dynamic}");
+    let exported = symbols(&["-D", "--defined-only"])?;
+    assert!(!exported.contains("_Unwind_"), "{exported}");
+    Ok(())
+}
