@@ -10,6 +10,7 @@
 pub mod backup;
 mod checkpointer;
 mod sqlite;
+mod sqlite_attempt;
 mod writer;
 
 pub use sqlite::SqliteStore;

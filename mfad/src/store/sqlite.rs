@@ -5,6 +5,9 @@
 //! schema migrations by `user_version`, and an integrity check at open.
 
 use super::checkpointer::{Checkpointer, BACKSTOP_PAGES, LOG_LIMIT_BYTES};
+use super::sqlite_attempt::{
+    alg_from_str, alg_to_str, apply, load_state, read_account, ACCOUNT_COLUMNS,
+};
 use super::writer::Writer;
 use super::*;
 use nix::fcntl::{Flock, FlockArg};
@@ -71,25 +74,6 @@ pub struct SqliteStore {
     _lock: Flock<std::fs::File>,
 }
 
-fn alg_to_str(a: Algorithm) -> &'static str {
-    a.as_str()
-}
-
-/// A stored algorithm name; one this build does not know is an error (a
-/// row written by a newer mfad, or damage), never a silent SHA1.
-fn alg_from_str(s: &str) -> rusqlite::Result<Algorithm> {
-    match s {
-        "SHA1" => Ok(Algorithm::Sha1),
-        "SHA256" => Ok(Algorithm::Sha256),
-        "SHA512" => Ok(Algorithm::Sha512),
-        other => Err(rusqlite::Error::FromSqlConversionFailure(
-            1,
-            rusqlite::types::Type::Text,
-            format!("unknown TOTP algorithm {other:?} in the database").into(),
-        )),
-    }
-}
-
 impl SqliteStore {
     /// The database file in `state_dir`.
     pub fn database_in(state_dir: &Path) -> std::path::PathBuf {
@@ -150,130 +134,6 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
         tx.execute_batch(sql)?;
         tx.pragma_update(None, "user_version", i as i64 + 1)?;
         tx.commit()?;
-    }
-    Ok(())
-}
-
-fn read_enrollment(row: &rusqlite::Row<'_>) -> rusqlite::Result<Enrollment> {
-    Ok(Enrollment {
-        sealed_secret: row.get(0)?,
-        algorithm: alg_from_str(&row.get::<_, String>(1)?)?,
-        digits: row.get(2)?,
-        period: row.get::<_, i64>(3)? as u64,
-        last_step: row.get::<_, Option<i64>>(4)?.map(|s| s as u64),
-        created_at: row.get(5)?,
-    })
-}
-
-const ACCOUNT_COLUMNS: &str =
-    "secret, algorithm, digits, period, last_step, created_at, failures, last_failure, locked";
-
-fn read_account(row: &rusqlite::Row<'_>) -> rusqlite::Result<(Enrollment, Counters)> {
-    Ok((
-        read_enrollment(row)?,
-        Counters {
-            failures: row.get(6)?,
-            last_failure: row.get(7)?,
-            locked: row.get(8)?,
-        },
-    ))
-}
-
-fn load_state(conn: &Connection, about: &AttemptFor) -> Result<AttemptState, StoreError> {
-    let user = about.user.as_str();
-    let mut state = AttemptState::default();
-    if let Some((e, c)) = conn
-        .prepare_cached(&format!(
-            "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE user = ?1"
-        ))?
-        .query_row([user], read_account)
-        .optional()?
-    {
-        state.enrollment = Some(e);
-        state.user = c;
-    }
-    if let Some(h) = &about.rhost {
-        state.host = Some(
-            conn.prepare_cached(
-                "SELECT count(*), coalesce(max(last_failure), 0), coalesce(max(user = ?2), 0) \
-                 FROM host_failures WHERE rhost = ?1 AND last_failure >= ?3",
-            )?
-            .query_row(params![h, user, about.hosts_since], |r| {
-                Ok(HostFailures {
-                    accounts: r.get(0)?,
-                    last_failure: r.get(1)?,
-                    includes_user: r.get(2)?,
-                })
-            })?,
-        );
-    }
-    if about.want_recovery && state.enrollment.is_some() {
-        let mut stmt = conn.prepare_cached(
-            "SELECT id, hash FROM recovery_codes WHERE user = ?1 AND used_at IS NULL",
-        )?;
-        let rows = stmt.query_map([user], |r| {
-            let v: Vec<u8> = r.get(1)?;
-            let mut hash = [0u8; 32];
-            if v.len() == 32 {
-                hash.copy_from_slice(&v);
-            }
-            Ok(RecoveryCode {
-                id: r.get(0)?,
-                hash,
-            })
-        })?;
-        for row in rows {
-            state.recovery.push(row?);
-        }
-    }
-    Ok(state)
-}
-
-/// Apply an attempt's effects. Each update is conditional on the state the
-/// decision was made on, so a lost race shows up as `Conflict`.
-fn apply(
-    conn: &Connection,
-    user: &str,
-    rhost: Option<&str>,
-    effects: Vec<Effect>,
-) -> Result<(), StoreError> {
-    for effect in effects {
-        let changed = match effect {
-            Effect::AcceptStep(step) => conn
-                .prepare_cached(
-                    "UPDATE accounts SET last_step = ?2 WHERE user = ?1 AND (last_step IS NULL OR last_step < ?2)",
-                )?
-                .execute(params![user, step as i64])?,
-            Effect::UseRecovery(id) => conn
-                .prepare_cached(
-                    "UPDATE recovery_codes SET used_at = strftime('%s','now') \
-                     WHERE user = ?1 AND id = ?2 AND used_at IS NULL",
-                )?
-                .execute(params![user, id])?,
-            Effect::SetUserCounters(c) => conn
-                .prepare_cached("UPDATE accounts SET failures = ?2, last_failure = ?3, locked = ?4 WHERE user = ?1")?
-                .execute(params![user, c.failures, c.last_failure, c.locked])?,
-            Effect::HostFailure(at) => match rhost {
-                Some(h) => conn
-                    .prepare_cached(
-                        "INSERT INTO host_failures (rhost, user, last_failure) VALUES (?1, ?2, ?3) \
-                         ON CONFLICT (rhost, user) DO UPDATE SET last_failure = ?3",
-                    )?
-                    .execute(params![h, user, at])?,
-                None => 1,
-            },
-            Effect::HostSuccess => match rhost {
-                Some(h) => {
-                    conn.prepare_cached("DELETE FROM host_failures WHERE rhost = ?1 AND user = ?2")?
-                        .execute(params![h, user])?;
-                    1
-                }
-                None => 1,
-            },
-        };
-        if changed == 0 {
-            return Err(StoreError::Conflict);
-        }
     }
     Ok(())
 }
