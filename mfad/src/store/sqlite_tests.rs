@@ -373,3 +373,46 @@ fn a_dead_writer_is_reported_as_dead_and_healthy_one_as_answering(
     assert!(after.is_err(), "{after:?}");
     Ok(())
 }
+
+#[test]
+fn a_version_1_database_with_accounts_migrates_to_the_current_schema_keeping_them(
+) -> Result<(), Box<dyn std::error::Error>> {
+    let dir = tempfile::tempdir()?;
+    {
+        let c = Connection::open(dir.path().join("mfad.db"))?;
+        c.execute_batch(MIGRATIONS[0])?;
+        c.pragma_update(None, "user_version", 1)?;
+        c.execute(
+            "INSERT INTO accounts (user, secret, algorithm, digits, period, last_step, created_at, failures) \
+             VALUES ('ann', x'010203', 'SHA256', 8, 30, 5, 1000, 2)",
+            [],
+        )?;
+        c.execute(
+            "INSERT INTO recovery_codes (user, id, hash) VALUES ('ann', 0, ?1)",
+            [vec![9u8; 32]],
+        )?;
+        c.execute(
+            "INSERT INTO host_limits (rhost, failures, last_failure) VALUES ('10.0.0.1', 4, 900)",
+            [],
+        )?;
+    }
+    let s = SqliteStore::open(dir.path())?;
+    let sum = wait(s.summary("ann"))?.ok_or("ann was lost")?;
+    assert_eq!(sum.enrollment, enrollment(Some(5)));
+    assert_eq!((sum.counters.failures, sum.recovery_left), (2, 1));
+    let v: i64 = wait(
+        s.writer
+            .run(|c| Ok(c.query_row("PRAGMA user_version", [], |r| r.get(0))?)),
+    )?;
+    assert_eq!(v, MIGRATIONS.len() as i64);
+    // The per-host counters start over, counted by account now.
+    let about = AttemptFor {
+        user: "ann".into(),
+        rhost: Some("10.0.0.1".into()),
+        ..Default::default()
+    };
+    let host = wait(s.attempt(about, |st| (st.host, vec![])))?;
+    assert_eq!(host, Some(HostFailures::default()));
+    assert_eq!(wait(s.key_check())?, None);
+    Ok(())
+}
