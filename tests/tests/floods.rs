@@ -19,48 +19,7 @@ use std::time::{Duration, Instant};
 /// of counts. The script prints one JSON line when every child is ready and
 /// one when all have stopped: numbers summed over the children, other
 /// values listed, and every child's error under "errors".
-const DRIVER: &str = r#"
-import ctypes, json, os, sys, time
-def summary(reports):
-    out = {"users": len(reports), "errors": [r["error"] for r in reports if "error" in r]}
-    for r in reports:
-        for key, v in r.items():
-            if isinstance(v, (int, float)):
-                out[key] = out.get(key, 0) + v
-            elif key != "error" and v:
-                out.setdefault(key, []).append(v)
-    return out
-def run_as_users(first_uid, count, child):
-    stop_r, stop_w = os.pipe()
-    report_r, report_w = os.pipe()
-    kids = []
-    for i in range(count):
-        pid = os.fork()
-        if pid:
-            kids.append(pid)
-            continue
-        uid = first_uid + i
-        try:
-            os.close(stop_w); os.close(report_r)
-            os.setgroups([]); os.setgid(uid); os.setuid(uid)
-            ctypes.CDLL(None).prctl(1, 9)  # PR_SET_PDEATHSIG after setuid, which clears it
-            ready = lambda **counts: os.write(report_w, (json.dumps(counts) + "\n").encode())
-            report = child(uid, ready, stop_r)
-        except Exception as e:
-            report = {"error": "uid %d: %r" % (uid, e)}
-        os.write(report_w, (json.dumps(report) + "\n").encode())
-        os._exit(0)
-    os.close(stop_r); os.close(report_w)
-    reports = os.fdopen(report_r)
-    print(json.dumps(summary([json.loads(reports.readline()) for _ in kids])), flush=True)
-    started = time.monotonic()
-    sys.stdin.read()
-    os.close(stop_w)
-    last = [json.loads(line) for line in reports]
-    for k in kids:
-        os.waitpid(k, 0)
-    print(json.dumps(dict(summary(last), seconds=time.monotonic() - started)), flush=True)
-"#;
+const DRIVER: &str = include_str!("floods/driver.py");
 
 /// The flooders of the request test (after [`DRIVER`]): 30 local users,
 /// each with 8 connections, each connection sending its next request the
@@ -68,67 +27,7 @@ def run_as_users(first_uid, count, child):
 /// might send about accounts it does not own (root's status, a login and an
 /// enrollment on the very accounts root is logging into, and a fresh name
 /// on every fourth request, which misses mfad's NSS cache).
-const REQUESTS: &str = r#"
-import select, socket, struct
-path, targets = sys.argv[1], sys.argv[2].split(",")
-def frame(body):
-    return struct.pack(">I", len(body)) + body
-def recv_exact(s, n):
-    buf = b""
-    while len(buf) < n:
-        chunk = s.recv(n - len(buf))
-        if not chunk:
-            raise EOFError("mfad closed the connection")
-        buf += chunk
-    return buf
-def recv_frame(s):
-    return recv_exact(s, struct.unpack(">I", recv_exact(s, 4))[0])
-def child(uid, ready, stop):
-    fixed = [frame(b'{"type":"status","user":"root"}')]
-    for t in targets:
-        fixed.append(frame(b'{"type":"verify","user":"%s","code":"123456","context":{"service":"sshd"}}' % t.encode()))
-        fixed.append(frame(b'{"type":"challenge","user":"%s","context":{"service":"sshd"}}' % t.encode()))
-        fixed.append(frame(b'{"type":"enroll_begin","user":"%s","params":{}}' % t.encode()))
-    conns = []
-    for _ in range(8):
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.connect(path)
-        s.sendall(frame(b'{"type":"hello","version":1,"client":"flood"}'))
-        hello = recv_frame(s)
-        if b'"hello"' not in hello:
-            raise RuntimeError("hello answered with %r" % hello)
-        conns.append(s)
-    ready(connections=len(conns))
-    sent = answered = denied = closed = 0
-    other = ""
-    def request():
-        nonlocal sent
-        sent += 1
-        if sent % 4 == 0:
-            return frame(b'{"type":"status","user":"n%d_%d"}' % (uid, sent))
-        return fixed[sent % len(fixed)]
-    for s in conns:
-        s.sendall(request())
-    deadline = time.monotonic() + 60
-    while conns and time.monotonic() < deadline:
-        readable, _, _ = select.select(conns + [stop], [], [], 1.0)
-        if stop in readable:
-            break
-        for s in readable:
-            try:
-                body = recv_frame(s)
-                answered += 1
-                if b'"permission_denied"' in body:
-                    denied += 1
-                elif not other:
-                    other = body[:300].decode("utf-8", "replace")
-                s.sendall(request())
-            except (OSError, EOFError):
-                closed += 1
-                conns.remove(s)
-    return {"answered": answered, "denied": denied, "closed": closed, "other": other}
-run_as_users(40000, 30, child)
-"#;
+const REQUESTS: &str = include_str!("floods/requests.py");
 
 /// The flooders' process group, killed (setuid children included) when
 /// the test ends, however it ends.
@@ -311,36 +210,7 @@ fn slowed_down_at_most(baseline: &[Duration], flood: &[Duration], factor: u32) {
 /// fills mfad's public listen queue. With "burn" as second argument they
 /// only spin, as the control: four busy processes on two CPUs slow every
 /// login whatever it talks to.
-const CONNECTS: &str = r#"
-import socket
-path, mode = sys.argv[1], sys.argv[2]
-def child(uid, ready, stop):
-    os.set_blocking(stop, False)
-    ready()
-    tried = connected = full = 0
-    while True:
-        if tried % 256 == 0:
-            try:
-                if os.read(stop, 1) == b"":
-                    break
-            except BlockingIOError:
-                pass
-        tried += 1
-        if mode == "burn":
-            continue
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.setblocking(False)
-        try:
-            s.connect(path)
-            connected += 1
-        except BlockingIOError:
-            full += 1
-        except OSError:
-            pass
-        s.close()
-    return {"tried": tried, "connected": connected, "full": full}
-run_as_users(40100, 4, child)
-"#;
+const CONNECTS: &str = include_str!("floods/connects.py");
 
 #[test]
 fn connections_opened_and_closed_in_a_loop_by_local_users_do_not_fail_roots_logins() -> Result<()> {
