@@ -345,9 +345,10 @@ fn the_shipped_config_file_is_accepted_as_is() -> Result<()> {
 }
 
 #[test]
-fn socket_activation_and_readiness_notification_work() -> Result<()> {
+fn socket_activation_readiness_and_watchdog_notifications_work() -> Result<()> {
     // Python stands in for systemd: it binds the socket, passes it as fd 3
-    // with LISTEN_PID/LISTEN_FDS, and listens on NOTIFY_SOCKET.
+    // with LISTEN_PID/LISTEN_FDS, listens on NOTIFY_SOCKET, and asks for a
+    // watchdog every 0.2 s (WATCHDOG_USEC).
     let dir = tempfile::tempdir()?;
     let socket = dir.path().join("act.sock");
     let notify = dir.path().join("notify.sock");
@@ -364,9 +365,11 @@ if pid == 0:
     os.dup2(devnull, 2)
     os.dup2(ls.fileno(), 3)
     os.set_inheritable(3, True)
-    env = dict(os.environ, LISTEN_PID=str(os.getpid()), LISTEN_FDS="1", NOTIFY_SOCKET=notify_path)
+    env = dict(os.environ, LISTEN_PID=str(os.getpid()), LISTEN_FDS="1", NOTIFY_SOCKET=notify_path, WATCHDOG_USEC="200000")
     os.execve(mfad, [mfad, "--socket", "/nonexistent/unused.sock", "--state-dir", state], env)
 print(ns.recv(64).decode(), flush=True)
+# Fed while the store answers: at least two more within the test's time.
+print(ns.recv(64).decode() + " " + ns.recv(64).decode(), flush=True)
 sys.stdout.write(str(pid) + "\n"); sys.stdout.flush()
 "#;
     let out = Command::new("python3")
@@ -384,6 +387,7 @@ sys.stdout.write(str(pid) + "\n"); sys.stdout.flush()
         "{text} {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    assert_eq!(lines.next(), Some("WATCHDOG=1 WATCHDOG=1"), "{text}");
     let pid: i32 = lines.next().context("pid")?.trim().parse()?;
     struct Reap(i32);
     impl Drop for Reap {
