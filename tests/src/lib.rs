@@ -12,7 +12,7 @@ mod process;
 mod system;
 
 pub use pam::{build_pam_host, finish, PamRun, Stack};
-pub use process::MfadProcess;
+pub use process::{mfa_cli, MfadProcess};
 pub use system::{LocalUsers, SyslogCapture};
 
 use anyhow::{anyhow, bail, Context, Result};

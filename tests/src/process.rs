@@ -1,9 +1,10 @@
 //! The real `mfad` binary as a child process of a test.
 
 use crate::artifact;
-use anyhow::{anyhow, bail, Result};
+use anyhow::{anyhow, bail, Context, Result};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 /// The real `mfad` binary as a child process; killed on drop.
@@ -98,4 +99,28 @@ impl Drop for MfadProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Run the built `mfa` against `socket` with `args`, feeding it `stdin`:
+/// its exit code, stdout and stderr.
+pub fn mfa_cli(socket: &Path, args: &[&str], stdin: &str) -> Result<(i32, String, String)> {
+    let mut child = Command::new(artifact("mfa")?)
+        .arg("--socket")
+        .arg(socket)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    child
+        .stdin
+        .take()
+        .context("stdin")?
+        .write_all(stdin.as_bytes())?;
+    let out = child.wait_with_output()?;
+    Ok((
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    ))
 }
