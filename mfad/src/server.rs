@@ -235,9 +235,9 @@ enum Paced {
     Request,
 }
 
-/// Charge `uid` (a pacing key) for a connection or a request arriving now: None if it is
-/// within the uid's share, else when it would be. Says so in the log once a
-/// minute per uid that is over its share.
+/// Charge `uid` (a pacing key, see `Caller::pace_key`) for a connection or
+/// a request arriving now: None if it is within the key's share, else when
+/// it would be. Says so in the log once a minute per key over its share.
 fn admit(pacer: &std::sync::Mutex<Pacer>, uid: u32, what: Paced) -> Option<std::time::Instant> {
     let now = std::time::Instant::now();
     // The lock is not held while logging.
