@@ -58,6 +58,14 @@ pub enum ErrorCode {
     /// The account changed (another enrollment, a removal, expiry) while
     /// the request was being decided; nothing was applied. Start again.
     Conflict,
+    /// The thing named (a push link, a push target) does not exist, or
+    /// no longer: used, expired or removed.
+    NotFound,
+    /// The request needs a part of the system that is not running now
+    /// (the push gateway).
+    Unavailable,
+    /// Too many of these requests lately (pushes to one account).
+    RateLimited,
     /// A code this version does not know (sent by a newer mfad); the
     /// message still says what happened.
     #[serde(other)]

@@ -11,6 +11,7 @@ pub mod codec;
 mod error;
 mod messages;
 mod paths;
+pub mod push;
 
 #[cfg(feature = "blocking")]
 pub mod client;

@@ -3,6 +3,10 @@
 //! Codes and secrets travel as [`Sensitive`], whose `Debug` is redacted and
 //! whose memory is wiped on drop, so logging a request cannot leak them.
 
+use crate::push::{
+    Decided, Decision, Delivery, GatewayInfo, Provider, PushEnd, PushEnrollment, PushMode,
+    PushOffer, PushTargetInfo, PushView,
+};
 use crate::ErrorCode;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroize;
@@ -96,6 +100,9 @@ pub enum Request {
     Challenge {
         user: String,
         context: LoginContext,
+        /// Whether to send a push now (`auto`) or offer one (`ask`).
+        #[serde(default, skip_serializing_if = "PushMode::is_off")]
+        push: PushMode,
     },
     /// Check a TOTP code or a recovery code.
     Verify {
@@ -133,6 +140,62 @@ pub enum Request {
     Unlock {
         user: String,
     },
+    /// Send a push for a login now (the user typed `push`).
+    PushStart {
+        user: String,
+        context: LoginContext,
+    },
+    /// Wait until the push `id`, sent for this connection, is decided or
+    /// ends. Only the connection that started a push may wait for it; when
+    /// that connection closes, its pending pushes are cancelled.
+    PushWait {
+        id: String,
+    },
+    /// Start adding a push target: mfad sends a test notification, which
+    /// the user approves with the number in the answer (`push_wait`).
+    PushAdd {
+        user: String,
+        #[serde(default)]
+        provider: Option<Provider>,
+        #[serde(default)]
+        label: Option<String>,
+        /// A non-root user who is enrolled proves the current
+        /// authenticator, as for replacing it.
+        #[serde(default)]
+        current_code: Option<Sensitive>,
+    },
+    PushList {
+        user: String,
+    },
+    PushRemove {
+        user: String,
+        label: String,
+    },
+    /// The gateway (uid of `push.gateway_user` only): the next push to
+    /// deliver, waiting up to `wait_secs` for one.
+    GatewayPoll {
+        info: GatewayInfo,
+        #[serde(default)]
+        wait_secs: u64,
+    },
+    /// The gateway: how the delivery of push `id` went.
+    GatewayReport {
+        id: String,
+        delivered: bool,
+        #[serde(default)]
+        error: Option<String>,
+    },
+    /// The gateway: what the approval page shows for a link's token.
+    GatewayView {
+        token: Sensitive,
+    },
+    /// The gateway: a decision typed on the page for a link's token.
+    GatewayDecide {
+        token: Sensitive,
+        #[serde(default)]
+        number: Sensitive,
+        decision: Decision,
+    },
 }
 
 /// How a successful verification was made.
@@ -141,6 +204,8 @@ pub enum Request {
 pub enum Method {
     Totp,
     Recovery,
+    /// A push approved on the phone with the number the login showed.
+    Push,
 }
 
 /// What a `challenge` found: whether to ask this account for a code.
@@ -179,6 +244,9 @@ pub enum Response {
     /// Answer to `challenge`.
     Challenge {
         state: Challenge,
+        /// Present when the account has a push target.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        push: Option<PushOffer>,
     },
     /// `recovery_codes_left` is reported when a recovery code was used.
     Verified {
@@ -219,6 +287,29 @@ pub enum Response {
         more: bool,
     },
     Done,
+    /// Answer to `push_start`.
+    Push(PushOffer),
+    /// A push ended without an approval; `message` says why, for the user.
+    PushEnded {
+        end: PushEnd,
+        message: String,
+    },
+    /// Answer to `push_add`.
+    PushEnroll(Box<PushEnrollment>),
+    PushTargets {
+        user: String,
+        targets: Vec<PushTargetInfo>,
+    },
+    /// Answer to `gateway_poll`.
+    Delivery(Box<Delivery>),
+    /// Answer to `gateway_poll` when nothing came in time.
+    Idle,
+    /// Answer to `gateway_view`.
+    PushPage(Box<PushView>),
+    /// Answer to `gateway_decide`.
+    PushDecided {
+        outcome: Decided,
+    },
     Error {
         code: ErrorCode,
         message: String,

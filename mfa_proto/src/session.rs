@@ -34,7 +34,16 @@ impl Session {
 
     /// Send one request and wait for its answer.
     pub fn call(&mut self, req: &Request) -> Result<Response, ClientError> {
-        let deadline = Instant::now() + self.timeout;
+        self.call_within(req, self.timeout)
+    }
+
+    /// Send one request that may take up to `timeout` (a `push_wait`).
+    pub fn call_within(
+        &mut self,
+        req: &Request,
+        timeout: Duration,
+    ) -> Result<Response, ClientError> {
+        let deadline = Instant::now() + timeout;
         if let Some(conn) = self.conn.as_mut() {
             match conn.call_by(req, deadline) {
                 Ok(resp) => return Ok(resp),

@@ -20,6 +20,7 @@ pub fn attempt(user: &str, ctx: &LoginContext, peer: &Peer, method: Method, outc
     let method = match method {
         Method::Totp => "totp",
         Method::Recovery => "recovery",
+        Method::Push => "push",
     };
     login(
         "attempt",
@@ -47,6 +48,32 @@ fn login(kind: &str, user: &str, ctx: &LoginContext, peer: &Peer, what: &str) {
         ctx.tty.as_deref().unwrap_or(""),
         peer.uid,
     ));
+}
+
+/// A push opened or refused for a login of `user`.
+pub fn push(user: &str, ctx: &LoginContext, what: &str) {
+    line(format!(
+        "mfad: audit push user={user:?} service={:?} rhost={:?} {what}",
+        ctx.service,
+        ctx.rhost.as_deref().unwrap_or(""),
+    ));
+}
+
+/// Something that happened to push `id` (delivery, expiry, cancellation).
+pub fn push_event(id: &str, what: &str) {
+    line(format!("mfad: audit push id={id:?} {what}"));
+}
+
+/// A decision from the approval page. "This wasn't me" is also an alert.
+pub fn push_decision(id: &str, user: &str, outcome: &str) {
+    line(format!(
+        "mfad: audit push id={id:?} user={user:?} decision outcome={outcome}"
+    ));
+    if outcome == "reported" {
+        line(format!(
+            "mfad: ALERT user={user:?} reported push {id:?} as not theirs: someone else may know their password; pushes to the account are blocked"
+        ));
+    }
 }
 
 pub fn admin(peer: &Peer, action: &str, user: &str) {

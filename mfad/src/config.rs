@@ -24,6 +24,34 @@ pub struct Config {
     pub totp: TotpConfig,
     pub limits: LimitsConfig,
     pub server: ServerConfig,
+    pub push: PushConfig,
+}
+
+/// Push approval. Off until `gateway_user` names the gateway's account.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PushConfig {
+    pub gateway_user: String,
+    pub timeout_secs: u64,
+    pub max_per_window: u32,
+    pub window_secs: u64,
+    pub number_digits: u8,
+    pub deny_block_secs: u64,
+    pub report_block_secs: u64,
+}
+
+impl Default for PushConfig {
+    fn default() -> Self {
+        PushConfig {
+            gateway_user: String::new(),
+            timeout_secs: 60,
+            max_per_window: 5,
+            window_secs: 900,
+            number_digits: 2,
+            deny_block_secs: 300,
+            report_block_secs: 86400,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -76,6 +104,7 @@ impl Default for Config {
             totp: TotpConfig::default(),
             limits: LimitsConfig::default(),
             server: ServerConfig::default(),
+            push: PushConfig::default(),
         }
     }
 }
@@ -222,8 +251,41 @@ impl Config {
         if self.server.frame_timeout_secs == 0 || self.server.idle_timeout_secs == 0 {
             return Err("server timeouts must be at least 1 second".into());
         }
+        self.validate_push()?;
         if self.issuer.is_empty() || self.issuer.contains(':') {
             return Err("issuer must be non-empty and contain no ':'".into());
+        }
+        Ok(())
+    }
+
+    fn validate_push(&self) -> Result<(), String> {
+        let p = &self.push;
+        if !(10..=300).contains(&p.timeout_secs) {
+            return Err(format!(
+                "push.timeout_secs must be 10..=300 seconds (keep it under sshd's LoginGraceTime), not {}",
+                p.timeout_secs
+            ));
+        }
+        if p.timeout_secs > self.server.idle_timeout_secs {
+            return Err(format!(
+                "push.timeout_secs ({}) must not exceed server.idle_timeout_secs ({}): a login waiting for its push keeps its connection idle",
+                p.timeout_secs, self.server.idle_timeout_secs
+            ));
+        }
+        if p.max_per_window == 0 || p.window_secs < 60 || p.window_secs > 7 * 24 * 3600 {
+            return Err(
+                "push.max_per_window must be at least 1 and push.window_secs 60 s..=one week"
+                    .into(),
+            );
+        }
+        if !(2..=6).contains(&p.number_digits) {
+            return Err(format!(
+                "push.number_digits must be 2..=6, not {}",
+                p.number_digits
+            ));
+        }
+        if p.deny_block_secs > 7 * 24 * 3600 || p.report_block_secs > 30 * 24 * 3600 {
+            return Err("push.deny_block_secs must be at most a week and push.report_block_secs at most 30 days".into());
         }
         Ok(())
     }

@@ -14,7 +14,7 @@
 use crate::authz::{Caller, Peer};
 use crate::clock::Clock;
 use crate::pacing::Pacer;
-use crate::service::Service;
+use crate::service::{ConnPushes, Service};
 use crate::store::Store;
 use mfa_proto::codec::tokio::{read_first_byte, read_rest, write_frame};
 use mfa_proto::{decode_body, ErrorCode, FrameError, Request, Response, PROTOCOL_VERSION};
@@ -175,6 +175,26 @@ async fn accept_loop<S: Store, C: Clock>(listener: UnixListener, shared: Arc<Sha
     }
 }
 
+/// Requests that may wait a long time for something else to happen.
+fn waits(req: &Request) -> bool {
+    matches!(req, Request::PushWait { .. } | Request::GatewayPoll { .. })
+}
+
+/// Resolves when the client closes its end (or sends during a wait,
+/// which the protocol does not allow).
+async fn hangup(stream: &UnixStream) {
+    let mut byte = [0u8; 1];
+    loop {
+        if stream.readable().await.is_err() {
+            return;
+        }
+        match stream.try_read(&mut byte) {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+            _ => return,
+        }
+    }
+}
+
 /// Connection slots: root's and everyone else's.
 struct Pools {
     root: Arc<Semaphore>,
@@ -272,6 +292,8 @@ impl<S: Store, C: Clock> Connection<S, C> {
         let idle = Duration::from_secs(sc.idle_timeout_secs);
         let frame = Duration::from_secs(sc.frame_timeout_secs);
         let mut greeted = false;
+        // Dropped when this connection ends, which cancels its pushes.
+        let pushes = ConnPushes::new(self.service.clone());
         loop {
             let first = tokio::select! {
                 r = timeout(idle, read_first_byte(&mut stream)) => match r {
@@ -338,7 +360,16 @@ impl<S: Store, C: Clock> Connection<S, C> {
                     // Resolved again once the cached caller is stale, so a
                     // connection kept open keeps no role its uid has lost.
                     match self.service.caller(peer).await {
-                        Ok(now) => (self.service.handle(&now, req).await, true),
+                        Ok(now) if waits(&req) => {
+                            // A long wait ends early if the client hangs up
+                            // (ssh disconnected): then its push is cancelled.
+                            tokio::select! {
+                                resp = self.service.handle_in(&now, &pushes, req) => (resp, true),
+                                _ = hangup(&stream) => return,
+                                _ = self.shutdown.recv() => return,
+                            }
+                        }
+                        Ok(now) => (self.service.handle_in(&now, &pushes, req).await, true),
                         Err(resp) => (resp, false),
                     }
                 }

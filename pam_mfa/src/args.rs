@@ -1,7 +1,9 @@
 //! Module arguments from the PAM configuration line:
 //! `auth required pam_mfa.so [socket=PATH] [nullok] [timeout=SECONDS]
-//! [tries=N] [prompt=TEXT] [notice=prompt|message] [debug]`.
+//! [tries=N] [prompt=TEXT] [notice=prompt|message] [push=auto|ask|off]
+//! [debug]`.
 
+use mfa_proto::push::PushMode;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -24,6 +26,8 @@ pub struct Options {
     pub prompt: String,
     /// None: decided from the service (prompt for sshd, message otherwise).
     pub notice: Option<Notice>,
+    /// Whether a login sends a push to an account that has a target.
+    pub push: PushMode,
     pub debug: bool,
 }
 
@@ -36,6 +40,7 @@ impl Default for Options {
             tries: 3,
             prompt: "Verification code: ".into(),
             notice: None,
+            push: PushMode::Auto,
             debug: false,
         }
     }
@@ -68,6 +73,9 @@ impl Options {
                 ("prompt", Some(v)) if !v.is_empty() => o.prompt = format!("{} ", v.trim_end()),
                 ("notice", Some("prompt")) => o.notice = Some(Notice::Prompt),
                 ("notice", Some("message")) => o.notice = Some(Notice::Message),
+                ("push", Some("auto")) => o.push = PushMode::Auto,
+                ("push", Some("ask")) => o.push = PushMode::Ask,
+                ("push", Some("off")) => o.push = PushMode::Off,
                 _ => warnings.push(format!("ignoring unknown or malformed argument {arg:?}")),
             }
         }
@@ -96,6 +104,7 @@ mod tests {
             "tries=1",
             "debug",
             "notice=message",
+            "push=ask",
         ]);
         assert!(w.is_empty(), "{w:?}");
         assert_eq!(o.socket, PathBuf::from("/tmp/x.sock"));
@@ -103,12 +112,19 @@ mod tests {
         assert_eq!(o.timeout, Duration::from_secs(3));
         assert_eq!(o.tries, 1);
         assert_eq!(o.notice, Some(Notice::Message));
+        assert_eq!(o.push, PushMode::Ask);
     }
 
     #[test]
     fn bad_arguments_warn_and_keep_defaults() {
-        let (o, w) = Options::parse(["timeout=0", "nullOK", "socket=relative", "tries=999"]);
+        let (o, w) = Options::parse([
+            "timeout=0",
+            "nullOK",
+            "socket=relative",
+            "tries=999",
+            "push=always",
+        ]);
         assert_eq!(o, Options::default());
-        assert_eq!(w.len(), 4);
+        assert_eq!(w.len(), 5);
     }
 }

@@ -59,7 +59,7 @@ impl PamHooks for PamMfa {
         // SAFETY: geteuid has no preconditions.
         let as_root = unsafe { libc::geteuid() } == 0;
         let mut session = Session::new(&opts.socket, as_root, opts.timeout, "pam_mfa");
-        let mut call = |req: &mfa_proto::Request| session.call(req);
+        let mut call = |req: &mfa_proto::Request, within| session.call_within(req, within);
         let debug = opts.debug;
         let mut log = |line: &str| {
             // Denials and faults always reach syslog; successes only with debug.

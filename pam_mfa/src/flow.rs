@@ -8,7 +8,9 @@ use crate::args::{Notice, Options};
 use crate::conversation::Conversation;
 use crate::outcome::Outcome;
 use mfa_proto::client::ClientError;
+use mfa_proto::push::{PushEnd, PushOffer};
 use mfa_proto::{Challenge, ErrorCode, LoginContext, Method, Request, Response, Sensitive};
+use std::time::Duration;
 
 /// Who is logging in, as PAM reports it.
 #[derive(Debug, Clone, Default)]
@@ -20,13 +22,66 @@ pub struct Login {
 const UNAVAILABLE: &str =
     "The second-factor service is not available, so this login cannot be verified. Please tell your administrator.";
 
-/// Run the attempt. `call` sends one request to mfad. `log` receives
-/// lines for syslog (never a code).
+/// Where the login stands with push: what the prompt offers.
+enum PushState {
+    /// No push for this login (no target, or `push=off`).
+    None,
+    /// `push` at the prompt sends one.
+    Offered,
+    /// Sent: Enter alone waits for the decision.
+    Waiting {
+        id: String,
+        number: String,
+        secs: u64,
+    },
+    /// Not possible now (or already used), for this reason.
+    Gone(String),
+}
+
+impl PushState {
+    fn from_offer(offer: Option<PushOffer>) -> PushState {
+        match offer {
+            None => PushState::None,
+            Some(PushOffer::Available) => PushState::Offered,
+            Some(PushOffer::Sent {
+                id,
+                number,
+                expires_in_secs,
+            }) => PushState::Waiting {
+                id,
+                number,
+                secs: expires_in_secs,
+            },
+            Some(PushOffer::Unavailable { reason }) => {
+                PushState::Gone(format!("Push is not available: {reason}."))
+            }
+        }
+    }
+
+    /// The prompt for this state. Everything the user must see is in the
+    /// prompt itself: OpenSSH before 10.3 holds plain messages back.
+    fn prompt(&self, base: &str) -> String {
+        match self {
+            PushState::None => base.to_string(),
+            PushState::Offered => format!(
+                "{} (or type: push): ",
+                base.trim_end().trim_end_matches(':')
+            ),
+            PushState::Waiting { number, .. } => format!(
+                "Approve on your phone with number {number}, or type a code, then press Enter: "
+            ),
+            PushState::Gone(why) => format!("{why} {base}"),
+        }
+    }
+}
+
+/// Run the attempt. `call` sends one request to mfad, allowing it the
+/// given time. `log` receives lines for syslog (never a code).
 pub fn authenticate<C: Conversation>(
     login: &Login,
     opts: &Options,
     conv: &mut C,
-    call: &mut dyn FnMut(&Request) -> Result<Response, ClientError>,
+    call: &mut dyn FnMut(&Request, Duration) -> Result<Response, ClientError>,
     log: &mut dyn FnMut(&str),
 ) -> Outcome {
     let notice_style = opts.notice.unwrap_or(if login.context.service == "sshd" {
@@ -43,15 +98,18 @@ pub fn authenticate<C: Conversation>(
         }
     };
     let user = &login.user;
+    let t = opts.timeout;
 
     let challenge = Request::Challenge {
         user: user.clone(),
         context: login.context.clone(),
+        push: opts.push,
     };
-    match call(&challenge) {
+    let mut push = match call(&challenge, t) {
         Ok(Response::Challenge {
             state: Challenge::Ready,
-        }) => {}
+            push,
+        }) => PushState::from_offer(push),
         // Only a verify can verify: success here is a fault.
         Ok(Response::Verified { .. }) => {
             log(&format!(
@@ -69,33 +127,94 @@ pub fn authenticate<C: Conversation>(
             notice(conv, UNAVAILABLE);
             return Outcome::Unavailable;
         }
-    }
+    };
 
-    let mut prompt = opts.prompt.clone();
-    for _ in 0..opts.tries {
+    let mut prompt = push.prompt(&opts.prompt);
+    let mut tries = 0;
+    while tries < opts.tries {
         let answer = match conv.prompt_hidden(&prompt) {
             Ok(a) => a,
             Err(_) => return Outcome::Conversation,
         };
-        if answer.trim().is_empty() {
-            prompt = format!("No code entered. {}", opts.prompt);
+        let answer = answer.trim();
+        let req = if answer.is_empty() {
+            let PushState::Waiting { id, secs, .. } = &push else {
+                tries += 1;
+                prompt = format!("No code entered. {}", push.prompt(&opts.prompt));
+                continue;
+            };
+            // The wait is mfad's to end (at the push's expiry); the
+            // module's deadline only guards against a daemon that hangs.
+            let wait = Request::PushWait { id: id.clone() };
+            match call(&wait, t + Duration::from_secs(*secs)) {
+                Ok(Response::PushEnded { end, message }) => {
+                    log(&format!("user {user:?}: push ended: {end:?}"));
+                    match end {
+                        PushEnd::DeliveryFailed | PushEnd::Cancelled => {
+                            push = PushState::Gone(message);
+                            prompt = push.prompt(&opts.prompt);
+                            continue;
+                        }
+                        _ => {
+                            notice(conv, &message);
+                            return Outcome::Denied;
+                        }
+                    }
+                }
+                Ok(other) => return finish(other, user, opts, conv, &mut notice, log),
+                Err(e) => {
+                    log(&format!("lost mfad while waiting for a push: {e}; denying"));
+                    notice(conv, UNAVAILABLE);
+                    return Outcome::Unavailable;
+                }
+            }
+        } else if answer.eq_ignore_ascii_case("push") && !matches!(push, PushState::Offered) {
+            // Not a code: never sent to be counted as a wrong one.
+            tries += 1;
+            let why = match push {
+                PushState::None => "This account has no phone for pushes.",
+                _ => "No further push for this login.",
+            };
+            prompt = format!("{why} {}", push.prompt(&opts.prompt));
             continue;
-        }
-        let req = Request::Verify {
-            user: user.clone(),
-            code: Sensitive::new(answer.trim()),
-            context: login.context.clone(),
+        } else if answer.eq_ignore_ascii_case("push") {
+            let start = Request::PushStart {
+                user: user.clone(),
+                context: login.context.clone(),
+            };
+            // At most one push per login, whatever happens to this one.
+            push = match call(&start, t) {
+                Ok(Response::Push(offer)) => PushState::from_offer(Some(offer)),
+                Ok(Response::Error { message, .. }) => {
+                    PushState::Gone(format!("No push: {message}."))
+                }
+                Ok(other) => return finish(other, user, opts, conv, &mut notice, log),
+                Err(e) => {
+                    log(&format!("lost mfad while sending a push: {e}; denying"));
+                    notice(conv, UNAVAILABLE);
+                    return Outcome::Unavailable;
+                }
+            };
+            prompt = push.prompt(&opts.prompt);
+            continue;
+        } else {
+            tries += 1;
+            Request::Verify {
+                user: user.clone(),
+                code: Sensitive::new(answer),
+                context: login.context.clone(),
+            }
         };
-        match call(&req) {
+        match call(&req, t) {
             Ok(Response::WrongCode {
                 retry_after_secs: None,
             }) => {
-                prompt = format!("Wrong code, try again. {}", opts.prompt);
+                prompt = format!("Wrong code, try again. {}", push.prompt(&opts.prompt));
             }
             Ok(Response::Replayed) => {
                 prompt = format!(
                     "That code was already used; wait for the next one. {}",
-                    opts.prompt
+                    push.prompt(&opts.prompt)
                 );
             }
             Ok(other) => return finish(other, user, opts, conv, &mut notice, log),
@@ -173,6 +292,7 @@ fn finish<C: Conversation>(
         Response::NotEnrolled
         | Response::Challenge {
             state: Challenge::NotEnrolled,
+            ..
         } => {
             if opts.nullok {
                 log(&format!(
@@ -206,181 +326,5 @@ fn finish<C: Conversation>(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::ConvError;
-    use std::collections::VecDeque;
-    use zeroize::Zeroizing;
-
-    #[derive(Default)]
-    struct Script {
-        answers: VecDeque<&'static str>,
-        seen: Vec<String>,
-    }
-
-    impl Conversation for Script {
-        fn prompt_hidden(&mut self, text: &str) -> Result<Zeroizing<String>, ConvError> {
-            self.seen.push(format!("hidden:{text}"));
-            self.answers
-                .pop_front()
-                .map(|a| Zeroizing::new(a.to_string()))
-                .ok_or(ConvError)
-        }
-        fn prompt_visible(&mut self, text: &str) -> Result<Zeroizing<String>, ConvError> {
-            self.seen.push(format!("visible:{text}"));
-            Ok(Zeroizing::new(String::new()))
-        }
-        fn error(&mut self, text: &str) -> Result<(), ConvError> {
-            self.seen.push(format!("error:{text}"));
-            Ok(())
-        }
-        fn info(&mut self, text: &str) -> Result<(), ConvError> {
-            self.seen.push(format!("info:{text}"));
-            Ok(())
-        }
-    }
-
-    fn run(
-        service: &str,
-        opts: Options,
-        answers: &[&'static str],
-        mut daemon: Vec<Result<Response, ClientError>>,
-    ) -> (Outcome, Vec<String>, Vec<Request>) {
-        let login = Login {
-            user: "ann".into(),
-            context: LoginContext {
-                service: service.into(),
-                ..Default::default()
-            },
-        };
-        let mut conv = Script {
-            answers: answers.iter().copied().collect(),
-            seen: vec![],
-        };
-        daemon.reverse();
-        let mut sent = Vec::new();
-        let mut call = |r: &Request| {
-            sent.push(r.clone());
-            daemon.pop().unwrap_or(Err(ClientError::TimedOut))
-        };
-        let out = authenticate(&login, &opts, &mut conv, &mut call, &mut |_| {});
-        (out, conv.seen, sent)
-    }
-
-    fn ready() -> Result<Response, ClientError> {
-        Ok(Response::Challenge {
-            state: Challenge::Ready,
-        })
-    }
-
-    #[test]
-    fn wrong_then_right_code_succeeds_with_the_reason_in_the_prompt() {
-        let (out, seen, sent) = run(
-            "login",
-            Options::default(),
-            &["111111", "222222"],
-            vec![
-                ready(),
-                Ok(Response::WrongCode {
-                    retry_after_secs: None,
-                }),
-                Ok(Response::Verified {
-                    method: Method::Totp,
-                    recovery_codes_left: None,
-                }),
-            ],
-        );
-        assert_eq!(out, Outcome::Verified);
-        assert_eq!(
-            seen,
-            vec![
-                "hidden:Verification code: ",
-                "hidden:Wrong code, try again. Verification code: "
-            ]
-        );
-        assert!(matches!(&sent[2], Request::Verify { code, .. } if code.expose() == "222222"));
-    }
-
-    #[test]
-    fn rate_limit_is_shown_as_a_prompt_over_ssh_and_as_a_message_elsewhere() {
-        let limited = || {
-            vec![Ok(Response::RateLimited {
-                retry_after_secs: 42,
-            })]
-        };
-        let (out, seen, _) = run("sshd", Options::default(), &[], limited());
-        assert_eq!(out, Outcome::TooManyAttempts);
-        assert_eq!(
-            seen,
-            vec!["visible:Too many attempts, try again in 42 s. (press Enter)"]
-        );
-        let (_, seen, _) = run("sudo", Options::default(), &[], limited());
-        assert_eq!(seen, vec!["error:Too many attempts, try again in 42 s."]);
-    }
-
-    #[test]
-    fn not_enrolled_is_ignore_only_with_nullok() {
-        let ne = || {
-            vec![Ok(Response::Challenge {
-                state: Challenge::NotEnrolled,
-            })]
-        };
-        assert_eq!(
-            run("login", Options::default(), &[], ne()).0,
-            Outcome::NotEnrolled
-        );
-        let nullok = Options {
-            nullok: true,
-            ..Default::default()
-        };
-        let (out, seen, _) = run("login", nullok, &[], ne());
-        assert_eq!(out, Outcome::Exempt);
-        assert!(seen.is_empty());
-    }
-
-    #[test]
-    fn daemon_down_fails_closed_with_a_message() {
-        let (out, seen, _) = run("login", Options::default(), &[], vec![]);
-        assert_eq!(out, Outcome::Unavailable);
-        assert_eq!(seen, vec![format!("error:{UNAVAILABLE}")]);
-    }
-
-    #[test]
-    fn conversation_failure_is_conv_error_and_sends_nothing() {
-        let (out, _, sent) = run("login", Options::default(), &[], vec![ready()]);
-        assert_eq!(out, Outcome::Conversation);
-        assert_eq!(sent.len(), 1);
-    }
-
-    #[test]
-    fn success_without_a_prompted_code_is_refused() {
-        let ok = Ok(Response::Verified {
-            method: Method::Totp,
-            recovery_codes_left: None,
-        });
-        let (out, _, sent) = run("login", Options::default(), &[], vec![ok]);
-        assert_eq!(out, Outcome::SystemError);
-        assert_eq!(sent.len(), 1);
-    }
-
-    #[test]
-    fn tries_are_bounded() {
-        let wrong = || {
-            Ok(Response::WrongCode {
-                retry_after_secs: None,
-            })
-        };
-        let opts = Options {
-            tries: 2,
-            ..Default::default()
-        };
-        let (out, _, sent) = run(
-            "login",
-            opts,
-            &["1", "2", "3"],
-            vec![ready(), wrong(), wrong(), wrong()],
-        );
-        assert_eq!(out, Outcome::Denied);
-        assert_eq!(sent.len(), 3);
-    }
-}
+#[path = "flow_tests.rs"]
+mod tests;

@@ -194,11 +194,13 @@ fn a_user_who_types_longer_than_the_idle_timeout_is_still_served() -> Result<()>
     let ready = session.call(&Request::Challenge {
         user: "ann".into(),
         context: Default::default(),
+        push: Default::default(),
     })?;
     assert_eq!(
         ready,
         Response::Challenge {
-            state: Challenge::Ready
+            state: Challenge::Ready,
+            push: None,
         }
     );
     // mfad closes the idle connection meanwhile; the verify is sent again

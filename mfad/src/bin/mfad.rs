@@ -78,7 +78,7 @@ fn main() -> anyhow::Result<()> {
         ))
         .context("refusing to start")?;
     let now = mfad::clock::Clock::now(&SystemClock);
-    rt.block_on(store.prune(hosts_since(&cfg.limits, now), now))?;
+    rt.block_on(store.prune(hosts_since(&cfg.limits, now), pushes_since(&cfg, now), now))?;
 
     let (std_listeners, names) = listeners(&cfg.socket, inherited)?;
     for l in &std_listeners {
@@ -154,6 +154,12 @@ fn listeners(
     }
 }
 
+/// Pushes are kept a day (the audit log has them for good), and at least
+/// as long as the fatigue window counts them.
+fn pushes_since(cfg: &mfad::config::Config, now: i64) -> i64 {
+    now - (cfg.push.window_secs as i64).max(86_400)
+}
+
 /// Forget stale host counters and expired enrollments every ten minutes,
 /// so those tables stay small however many hosts have failed.
 async fn prune_forever(service: Arc<Service<SqliteStore, SystemClock>>) {
@@ -162,7 +168,8 @@ async fn prune_forever(service: Arc<Service<SqliteStore, SystemClock>>) {
         tick.tick().await;
         let now = mfad::clock::Clock::now(&SystemClock);
         let since = hosts_since(&service.config().limits, now);
-        if let Err(e) = service.store().prune(since, now).await {
+        let pushes = pushes_since(service.config(), now);
+        if let Err(e) = service.store().prune(since, pushes, now).await {
             eprintln!("mfad: pruning failed: {e}");
         }
     }

@@ -64,29 +64,34 @@ fn not_enrolled(res: &Result<Decided, StoreError>) -> bool {
         res,
         Ok(Decided::Verify(Verdict::NotEnrolled))
             | Ok(Decided::Challenge(Response::Challenge {
-                state: Challenge::NotEnrolled
+                state: Challenge::NotEnrolled,
+                ..
             }))
     )
 }
 
 impl<S: Store, C: Clock> Service<S, C> {
-    /// A login step for `caller` on the account `user` names.
+    /// A login step for `caller` on the account `user` names; also the
+    /// name the account was found under.
     pub(super) async fn login(
         self: &Arc<Self>,
         caller: &Caller,
         user: &str,
         step: Step,
         ctx: LoginContext,
-    ) -> Response {
+    ) -> (Response, String) {
         if let Err(msg) = crate::authz::valid_user_name(user) {
-            return Response::error(mfa_proto::ErrorCode::InvalidUser, msg);
+            return (
+                Response::error(mfa_proto::ErrorCode::InvalidUser, msg),
+                user.into(),
+            );
         }
         if caller.role == Role::Root {
             return self.root_login(caller, user, &step, &ctx).await;
         }
         let sub = match self.subject(caller, user, Need::OwnOrAdmin).await {
             Ok(s) => s,
-            Err(resp) => return resp,
+            Err(resp) => return (resp, user.into()),
         };
         // An ordinary uid may only speak for itself: what it says about the
         // remote host would let it charge failures to someone else's.
@@ -100,7 +105,8 @@ impl<S: Store, C: Clock> Service<S, C> {
             _ => ctx,
         };
         let res = self.attempt(&sub.user, &step, &ctx).await;
-        self.answer(&sub.user, &step, &ctx, caller, res)
+        let resp = self.answer(&sub.user, &step, &ctx, caller, res);
+        (resp, sub.user)
     }
 
     /// A verify of a code given as proof of the current enrollment (to
@@ -126,6 +132,7 @@ impl<S: Store, C: Clock> Service<S, C> {
                     let r = match (&st.enrollment, rule.gate(st, now)) {
                         (None, _) => Response::Challenge {
                             state: Challenge::NotEnrolled,
+                            push: None,
                         },
                         (Some(_), Gate::Locked) => Response::Locked,
                         (Some(_), Gate::Wait(n)) => Response::RateLimited {
@@ -133,6 +140,7 @@ impl<S: Store, C: Clock> Service<S, C> {
                         },
                         (Some(_), Gate::Open) => Response::Challenge {
                             state: Challenge::Ready,
+                            push: None,
                         },
                     };
                     (Decided::Challenge(r), vec![])
@@ -190,9 +198,11 @@ impl<S: Store, C: Clock> Service<S, C> {
                     let outcome = match &r {
                         Response::Challenge {
                             state: Challenge::NotEnrolled,
+                            ..
                         } if ctx.nullok => Some("exempt reason=nullok_not_enrolled"),
                         Response::Challenge {
                             state: Challenge::NotEnrolled,
+                            ..
                         } => Some("not_enrolled"),
                         Response::Locked => Some("locked"),
                         Response::RateLimited { .. } => Some("rate_limited"),
@@ -261,21 +271,22 @@ impl<S: Store, C: Clock> Service<S, C> {
         user: &str,
         step: &Step,
         ctx: &LoginContext,
-    ) -> Response {
+    ) -> (Response, String) {
         let res = self.attempt(user, step, ctx).await;
         if !not_enrolled(&res) {
-            return self.answer(user, step, ctx, caller, res);
+            return (self.answer(user, step, ctx, caller, res), user.into());
         }
         let (dir, name) = (self.dir.clone(), user.to_string());
         match tokio::task::spawn_blocking(move || dir.user_by_name(&name)).await {
             Ok(Ok(Some(canon))) if canon.name != user => {
                 let res = self.attempt(&canon.name, step, ctx).await;
-                self.answer(&canon.name, step, ctx, caller, res)
+                let resp = self.answer(&canon.name, step, ctx, caller, res);
+                (resp, canon.name)
             }
-            Ok(Ok(_)) => self.answer(user, step, ctx, caller, res),
+            Ok(Ok(_)) => (self.answer(user, step, ctx, caller, res), user.into()),
             // Not "not enrolled": with nullok that would let the login in.
-            Ok(Err(e)) => internal(e),
-            Err(e) => internal(format!("name lookup failed: {e}")),
+            Ok(Err(e)) => (internal(e), user.into()),
+            Err(e) => (internal(format!("name lookup failed: {e}")), user.into()),
         }
     }
 }

@@ -10,7 +10,12 @@
 mod accounts;
 mod enroll;
 mod login;
+mod push;
+mod push_gateway;
+mod push_targets;
 mod subject;
+
+pub use push::ConnPushes;
 
 use crate::authz::{self, Caller, Peer};
 use crate::clock::Clock;
@@ -20,7 +25,8 @@ use crate::directory::{Directory, Nss};
 use crate::login_rule::LoginRule;
 use crate::store::Store;
 use login::Step;
-use mfa_proto::{ErrorCode, Request, Response};
+use mfa_proto::push::PushMode;
+use mfa_proto::{Challenge, ErrorCode, Request, Response};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -36,6 +42,7 @@ pub struct Service<S, C> {
     callers: Mutex<HashMap<(u32, u32), (Instant, Caller)>>,
     /// Callers being resolved through the name service at once.
     resolving: tokio::sync::Semaphore,
+    push_hub: push::PushHub,
 }
 
 /// How long a resolved caller is kept (its groups may change).
@@ -74,6 +81,7 @@ impl<S: Store, C: Clock> Service<S, C> {
             dir: Arc::new(Nss::default()),
             callers: Mutex::new(HashMap::new()),
             resolving: tokio::sync::Semaphore::new(4),
+            push_hub: push::PushHub::default(),
         }
     }
 
@@ -139,14 +147,47 @@ impl<S: Store, C: Clock> Service<S, C> {
         callers.get(&(peer.uid, peer.gid)).cloned()
     }
 
-    /// Answer one request. `hello` is the server's business.
+    /// Answer one request outside a connection (tests): a push it opens
+    /// is cancelled once the answer is back.
     pub async fn handle(self: &Arc<Self>, caller: &Caller, req: Request) -> Response {
+        let conn = ConnPushes::new(self.clone());
+        self.handle_in(caller, &conn, req).await
+    }
+
+    /// Answer one request on a connection whose pushes `conn` tracks.
+    /// `hello` is the server's business.
+    pub async fn handle_in(
+        self: &Arc<Self>,
+        caller: &Caller,
+        conn: &ConnPushes<S, C>,
+        req: Request,
+    ) -> Response {
         match req {
             Request::Hello { .. } => {
                 Response::error(ErrorCode::BadRequest, "hello was already exchanged")
             }
-            Request::Challenge { user, context } => {
-                self.login(caller, &user, Step::Challenge, context).await
+            Request::Challenge {
+                user,
+                context,
+                push,
+            } => {
+                let (resp, user) = self
+                    .login(caller, &user, Step::Challenge, context.clone())
+                    .await;
+                match resp {
+                    Response::Challenge {
+                        state: Challenge::Ready,
+                        ..
+                    } if !push.is_off() => {
+                        let send = push == PushMode::Auto;
+                        let push = self.push_offer(&user, &context, send, conn).await;
+                        Response::Challenge {
+                            state: Challenge::Ready,
+                            push,
+                        }
+                    }
+                    other => other,
+                }
             }
             Request::Verify {
                 user,
@@ -155,6 +196,7 @@ impl<S: Store, C: Clock> Service<S, C> {
             } => {
                 self.login(caller, &user, Step::verify(&code), context)
                     .await
+                    .0
             }
             Request::List { after } => self.list(caller, &after).await,
             Request::EnrollBegin { user, params } => self.enroll_begin(caller, &user, params).await,
@@ -169,6 +211,43 @@ impl<S: Store, C: Clock> Service<S, C> {
             Request::Status { user } => self.status(caller, &user).await,
             Request::Remove { user } => self.remove(caller, &user).await,
             Request::Unlock { user } => self.unlock(caller, &user).await,
+            Request::PushStart { user, context } => {
+                self.push_start(caller, &user, context, conn).await
+            }
+            Request::PushWait { id } => self.push_wait(&id, conn).await,
+            Request::PushAdd {
+                user,
+                provider,
+                label,
+                current_code,
+            } => {
+                self.push_add(caller, &user, provider, label, current_code.as_ref(), conn)
+                    .await
+            }
+            Request::PushList { user } => self.push_list(caller, &user).await,
+            Request::PushRemove { user, label } => self.push_remove(caller, &user, &label).await,
+            gw => self.gateway_request(caller, gw).await,
+        }
+    }
+
+    async fn gateway_request(self: &Arc<Self>, caller: &Caller, req: Request) -> Response {
+        if let Err(resp) = self.gateway_only(caller) {
+            return *resp;
+        }
+        match req {
+            Request::GatewayPoll { info, wait_secs } => self.gateway_poll(info, wait_secs).await,
+            Request::GatewayReport {
+                id,
+                delivered,
+                error,
+            } => self.gateway_report(&id, delivered, error).await,
+            Request::GatewayView { token } => self.gateway_view(&token).await,
+            Request::GatewayDecide {
+                token,
+                number,
+                decision,
+            } => self.gateway_decide(&token, &number, decision).await,
+            _ => Response::error(ErrorCode::BadRequest, "not a gateway request"),
         }
     }
 }

@@ -9,10 +9,14 @@
 
 pub mod backup;
 mod checkpointer;
+pub mod push;
 mod sqlite;
 mod sqlite_attempt;
+mod sqlite_push;
+mod sqlite_schema;
 mod writer;
 
+pub use push::{Fatigue, Opened, PushRecord, PushState, PushTarget, PushVerdict};
 pub use sqlite::SqliteStore;
 
 use mfa_proto::Algorithm;
@@ -211,6 +215,33 @@ pub trait Store: Send + Sync + 'static {
     /// Record the master key's check value.
     fn set_key_check(&self, check: &[u8]) -> impl Done<()>;
 
-    /// Forget host failures and pending enrollments that no longer matter.
-    fn prune(&self, hosts_before: i64, now: i64) -> impl Done<usize>;
+    /// Forget host failures, pending enrollments and pushes that no
+    /// longer matter (pushes created before `pushes_before`).
+    fn prune(&self, hosts_before: i64, pushes_before: i64, now: i64) -> impl Done<usize>;
+
+    /// The saved push targets of `user`, oldest first.
+    fn push_targets(&self, user: &str) -> impl Done<Vec<PushTarget>>;
+    /// False when `user` has no target of that name.
+    fn remove_push_target(&self, user: &str, label: &str) -> impl Done<bool>;
+    /// Queue `push` unless the account is blocked or over `fatigue`,
+    /// decided and inserted in one transaction, so racing logins cannot
+    /// both slip under the limit.
+    fn open_push(&self, push: PushRecord, fatigue: Fatigue) -> impl Done<Opened>;
+    /// The oldest queued push not expired at `now`, marked as being sent.
+    fn next_delivery(&self, now: i64) -> impl Done<Option<PushRecord>>;
+    /// Record how sending push `id` went (only while it is being sent).
+    fn delivery_result(&self, id: &str, delivered: bool) -> impl Done<bool>;
+    fn push(&self, id: &str) -> impl Done<Option<PushRecord>>;
+    fn push_by_token(&self, token_hash: [u8; 32]) -> impl Done<Option<PushRecord>>;
+    /// Load the pending push whose token hashes to `token_hash`, let
+    /// `decide` judge it, and apply its verdict: the final state, a block,
+    /// and for an approved test push, the new target. None when no such
+    /// push is pending (used, expired, unknown).
+    fn decide_push<R: Send + 'static>(
+        &self,
+        token_hash: [u8; 32],
+        decide: impl FnOnce(&PushRecord) -> (R, PushVerdict) + Send + 'static,
+    ) -> impl Done<Option<R>>;
+    /// End push `id` in `state` if it is still pending; false otherwise.
+    fn end_push(&self, id: &str, state: PushState) -> impl Done<bool>;
 }

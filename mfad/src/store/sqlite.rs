@@ -8,63 +8,14 @@ use super::checkpointer::{Checkpointer, BACKSTOP_PAGES, LOG_LIMIT_BYTES};
 use super::sqlite_attempt::{
     alg_from_str, alg_to_str, apply, load_state, read_account, ACCOUNT_COLUMNS,
 };
+use super::sqlite_push as push_sql;
+use super::sqlite_schema::migrate;
 use super::writer::Writer;
 use super::*;
 use nix::fcntl::{Flock, FlockArg};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-
-const MIGRATIONS: &[&str] = &[
-    // 1: the first schema.
-    "CREATE TABLE accounts (
-        user         TEXT PRIMARY KEY NOT NULL,
-        secret       BLOB NOT NULL,
-        algorithm    TEXT NOT NULL,
-        digits       INTEGER NOT NULL,
-        period       INTEGER NOT NULL,
-        last_step    INTEGER,
-        created_at   INTEGER NOT NULL,
-        failures     INTEGER NOT NULL DEFAULT 0,
-        last_failure INTEGER NOT NULL DEFAULT 0,
-        locked       INTEGER NOT NULL DEFAULT 0
-     );
-     CREATE TABLE recovery_codes (
-        user    TEXT NOT NULL REFERENCES accounts(user) ON DELETE CASCADE,
-        id      INTEGER NOT NULL,
-        hash    BLOB NOT NULL,
-        used_at INTEGER,
-        PRIMARY KEY (user, id)
-     );
-     CREATE TABLE host_limits (
-        rhost        TEXT PRIMARY KEY NOT NULL,
-        failures     INTEGER NOT NULL,
-        last_failure INTEGER NOT NULL
-     );
-     CREATE TABLE pending (
-        user       TEXT PRIMARY KEY NOT NULL,
-        secret     BLOB NOT NULL,
-        algorithm  TEXT NOT NULL,
-        digits     INTEGER NOT NULL,
-        period     INTEGER NOT NULL,
-        expires_at INTEGER NOT NULL
-     );",
-    // 2: host failures by account (a host is delayed only when several
-    // accounts fail from it), replacing one counter per host.
-    "DROP TABLE host_limits;
-     CREATE TABLE host_failures (
-        rhost        TEXT NOT NULL,
-        user         TEXT NOT NULL,
-        last_failure INTEGER NOT NULL,
-        PRIMARY KEY (rhost, user)
-     );
-     CREATE INDEX host_failures_by_time ON host_failures (last_failure);",
-    // 3: facts about the database itself (the master key's check value).
-    "CREATE TABLE meta (
-        name  TEXT PRIMARY KEY NOT NULL,
-        value BLOB NOT NULL
-     );",
-];
 
 pub struct SqliteStore {
     writer: Writer,
@@ -122,20 +73,6 @@ impl SqliteStore {
             _lock: lock,
         })
     }
-}
-
-fn migrate(conn: &Connection) -> Result<(), StoreError> {
-    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    if version > MIGRATIONS.len() as i64 {
-        return Err(StoreError::FutureSchema(version));
-    }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-        let tx = conn.unchecked_transaction()?;
-        tx.execute_batch(sql)?;
-        tx.pragma_update(None, "user_version", i as i64 + 1)?;
-        tx.commit()?;
-    }
-    Ok(())
 }
 
 impl Store for SqliteStore {
@@ -288,6 +225,7 @@ impl Store for SqliteStore {
         self.writer.run(move |conn| {
             let n = conn.execute("DELETE FROM accounts WHERE user = ?1", [&user])?;
             conn.execute("DELETE FROM pending WHERE user = ?1", [&user])?;
+            push_sql::forget_user(conn, &user)?;
             Ok(n > 0)
         })
     }
@@ -325,15 +263,66 @@ impl Store for SqliteStore {
         })
     }
 
-    fn prune(&self, hosts_before: i64, now: i64) -> impl Done<usize> {
+    fn prune(&self, hosts_before: i64, pushes_before: i64, now: i64) -> impl Done<usize> {
         self.writer.run(move |conn| {
             let a = conn.execute(
                 "DELETE FROM host_failures WHERE last_failure < ?1",
                 [hosts_before],
             )?;
             let b = conn.execute("DELETE FROM pending WHERE expires_at < ?1", [now])?;
-            Ok(a + b)
+            Ok(a + b + push_sql::prune(conn, pushes_before, now)?)
         })
+    }
+
+    fn push_targets(&self, user: &str) -> impl Done<Vec<PushTarget>> {
+        let user = user.to_string();
+        self.writer.run(move |conn| push_sql::targets(conn, &user))
+    }
+
+    fn remove_push_target(&self, user: &str, label: &str) -> impl Done<bool> {
+        let (user, label) = (user.to_string(), label.to_string());
+        self.writer
+            .run(move |conn| push_sql::remove_target(conn, &user, &label))
+    }
+
+    fn open_push(&self, push: PushRecord, fatigue: Fatigue) -> impl Done<Opened> {
+        self.writer
+            .run(move |conn| push_sql::open(conn, &push, fatigue))
+    }
+
+    fn next_delivery(&self, now: i64) -> impl Done<Option<PushRecord>> {
+        self.writer
+            .run(move |conn| push_sql::next_delivery(conn, now))
+    }
+
+    fn delivery_result(&self, id: &str, delivered: bool) -> impl Done<bool> {
+        let id = id.to_string();
+        self.writer
+            .run(move |conn| push_sql::delivery_result(conn, &id, delivered))
+    }
+
+    fn push(&self, id: &str) -> impl Done<Option<PushRecord>> {
+        let id = id.to_string();
+        self.writer.run(move |conn| push_sql::by_id(conn, &id))
+    }
+
+    fn push_by_token(&self, token_hash: [u8; 32]) -> impl Done<Option<PushRecord>> {
+        self.writer
+            .run(move |conn| push_sql::by_token(conn, &token_hash))
+    }
+
+    fn decide_push<R: Send + 'static>(
+        &self,
+        token_hash: [u8; 32],
+        decide: impl FnOnce(&PushRecord) -> (R, PushVerdict) + Send + 'static,
+    ) -> impl Done<Option<R>> {
+        self.writer
+            .run(move |conn| push_sql::decide(conn, &token_hash, decide))
+    }
+
+    fn end_push(&self, id: &str, state: PushState) -> impl Done<bool> {
+        let id = id.to_string();
+        self.writer.run(move |conn| push_sql::end(conn, &id, state))
     }
 }
 

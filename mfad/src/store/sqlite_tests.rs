@@ -2,6 +2,7 @@
 //! and reopening.
 
 use super::*;
+use crate::store::sqlite_schema::MIGRATIONS;
 
 /// Wait for a store operation from a test thread.
 fn wait<T>(op: impl std::future::Future<Output = T>) -> T {

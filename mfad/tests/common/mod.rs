@@ -33,6 +33,7 @@ pub const USERS: &[(&str, u32, &[u32])] = &[
     ("adm2", 1102, &[1102, ADMINS]),
     ("sudoer", 1103, &[1103, SUDO]),
     ("student", 1104, &[1104]),
+    ("mfagw", 990, &[990]),
 ];
 
 /// A directory where "ANN" is another spelling of ann, and the name
@@ -86,10 +87,19 @@ impl Directory for Scripted {
 }
 
 pub fn service(dir: &std::path::Path) -> Result<(Svc, Arc<Scripted>), Box<dyn std::error::Error>> {
-    let cfg = Config {
+    service_with(dir, |_| {})
+}
+
+/// [`service`] with a changed configuration.
+pub fn service_with(
+    dir: &std::path::Path,
+    change: impl FnOnce(&mut Config),
+) -> Result<(Svc, Arc<Scripted>), Box<dyn std::error::Error>> {
+    let mut cfg = Config {
         admin_group: "mfa-admins".into(),
         ..Config::default()
     };
+    change(&mut cfg);
     let counts = Arc::new(Scripted::default());
     let store = SqliteStore::open(dir)?;
     let (keys, clock) = (Keys::from_master(&[1; 32]), ManualClock::new(T0));
@@ -167,6 +177,7 @@ pub fn challenge(user: &str) -> Request {
     Request::Challenge {
         user: user.into(),
         context: Default::default(),
+        push: Default::default(),
     }
 }
 
@@ -184,9 +195,11 @@ pub fn remove(user: &str) -> Request {
 
 pub const READY: Response = Response::Challenge {
     state: Challenge::Ready,
+    push: None,
 };
 pub const NOT_ENROLLED: Response = Response::Challenge {
     state: Challenge::NotEnrolled,
+    push: None,
 };
 
 pub async fn caller(svc: &Svc, uid: u32) -> Result<Caller, String> {

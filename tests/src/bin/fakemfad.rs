@@ -34,6 +34,7 @@ fn yes(mut s: UnixStream) {
             Request::Hello { .. } => hello(),
             Request::Challenge { .. } => Response::Challenge {
                 state: Challenge::Ready,
+                push: None,
             },
             _ => Response::Verified {
                 method: Method::Totp,
@@ -55,6 +56,7 @@ fn stop_reading(mut s: UnixStream, first: bool) {
             Request::Hello { .. } => answers.push(hello()),
             Request::Challenge { .. } => answers.push(Response::Challenge {
                 state: Challenge::Ready,
+                push: None,
             }),
             _ => break,
         }

@@ -3,6 +3,8 @@
 //! 2 or more an error (refused, daemon unreachable, bad input).
 
 mod doctor;
+mod enroll;
+mod push;
 mod qr;
 mod text;
 
@@ -67,6 +69,11 @@ enum Cmd {
         #[arg(long)]
         user: String,
     },
+    /// Phones that approve logins with a push (ntfy or the site's webhook).
+    Push {
+        #[command(subcommand)]
+        cmd: push::PushCmd,
+    },
     /// Check the daemon, PAM stacks, sshd settings, permissions and clock.
     Doctor {
         #[arg(long, default_value = mfad::config::DEFAULT_PATH)]
@@ -79,10 +86,10 @@ enum Cmd {
 }
 
 /// A failure with its exit status and one-line reason.
-struct Fail(u8, String);
+pub(crate) struct Fail(pub(crate) u8, pub(crate) String);
 
 /// What a command ends with.
-type CmdResult = Result<(), Fail>;
+pub(crate) type CmdResult = Result<(), Fail>;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -100,7 +107,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn connect(socket: &Path) -> Result<Client, Fail> {
+pub(crate) fn connect(socket: &Path) -> Result<Client, Fail> {
     let as_root = nix::unistd::geteuid().is_root();
     via_socket_for(socket, as_root, |path| {
         Client::connect(path, Duration::from_secs(10), "mfa")
@@ -111,7 +118,7 @@ fn connect(socket: &Path) -> Result<Client, Fail> {
     })
 }
 
-fn call(socket: &Path, req: &Request) -> Result<Response, Fail> {
+pub(crate) fn call(socket: &Path, req: &Request) -> Result<Response, Fail> {
     let resp = connect(socket)?
         .call(req)
         .map_err(|e| Fail(3, e.to_string()))?;
@@ -123,14 +130,14 @@ fn call(socket: &Path, req: &Request) -> Result<Response, Fail> {
     }
 }
 
-fn code_name(code: mfa_proto::ErrorCode) -> String {
+pub(crate) fn code_name(code: mfa_proto::ErrorCode) -> String {
     serde_json::to_string(&code)
         .unwrap_or_default()
         .trim_matches('"')
         .to_string()
 }
 
-fn current_user() -> Result<String, Fail> {
+pub(crate) fn current_user() -> Result<String, Fail> {
     nix::unistd::User::from_uid(nix::unistd::getuid())
         .ok()
         .flatten()
@@ -171,7 +178,7 @@ fn run(socket: &Path, cmd: Cmd) -> CmdResult {
                 algorithm,
                 digits,
             };
-            enroll(socket, &user, params, confirm, current_code)
+            enroll::enroll(socket, &user, params, confirm, current_code)
         }
         Cmd::Status { user, json } => {
             let user = match user {
@@ -241,6 +248,7 @@ fn run(socket: &Path, cmd: Cmd) -> CmdResult {
             Response::NotEnrolled => Err(Fail(1, format!("{user} is not enrolled"))),
             other => Err(unexpected(other)),
         },
+        Cmd::Push { cmd } => push::run(socket, cmd),
         Cmd::Doctor {
             config,
             pam_dir,
@@ -269,7 +277,7 @@ fn run(socket: &Path, cmd: Cmd) -> CmdResult {
     }
 }
 
-fn unexpected(r: Response) -> Fail {
+pub(crate) fn unexpected(r: Response) -> Fail {
     match r {
         Response::WrongCode { .. } => Fail(1, "wrong code".into()),
         Response::Replayed => Fail(
@@ -289,7 +297,7 @@ fn unexpected(r: Response) -> Fail {
     }
 }
 
-fn read_line(text: &str) -> Result<String, Fail> {
+pub(crate) fn read_line(text: &str) -> Result<String, Fail> {
     print!("{text}");
     let _ = std::io::stdout().flush();
     let mut line = String::new();
@@ -301,100 +309,4 @@ fn read_line(text: &str) -> Result<String, Fail> {
         return Err(Fail(2, "nothing to read: standard input ended".into()));
     }
     Ok(line.trim().to_string())
-}
-
-fn enroll(
-    socket: &Path,
-    user: &str,
-    params: EnrollParams,
-    confirm: Option<String>,
-    current_code: Option<String>,
-) -> CmdResult {
-    let importing = params.secret.is_some();
-    // `--confirm` alone finishes an enrollment begun earlier; otherwise begin one now.
-    if importing || confirm.is_none() {
-        match call(
-            socket,
-            &Request::EnrollBegin {
-                user: user.into(),
-                params,
-            },
-        )? {
-            Response::Enrollment {
-                secret,
-                uri,
-                algorithm,
-                digits,
-                period,
-                expires_in_secs,
-            } => {
-                if !importing {
-                    println!("Scan this QR code with your authenticator app");
-                    println!("(Aegis, FreeOTP, Google or Microsoft Authenticator):\n");
-                    let uri = uri.expose();
-                    match qr::render(uri) {
-                        Some(q) => println!("{q}"),
-                        None => println!("(the URI is too long for a QR code)"),
-                    }
-                    println!("Or add it by hand:");
-                    println!("  Secret: {}", secret.expose());
-                    println!(
-                        "  Type: time-based, {}, {digits} digits, every {period} s",
-                        algorithm.as_str()
-                    );
-                    println!("  URI, in pieces to join into one line:");
-                    for piece in text::uri_pieces(uri, 76) {
-                        println!("    {piece}");
-                    }
-                    println!("This enrollment waits {expires_in_secs} s for its first code.\n");
-                }
-            }
-            other => return Err(unexpected(other)),
-        }
-    }
-    let code = match confirm {
-        Some(c) => c,
-        None => read_line("Enter the code shown by the app to confirm: ")?,
-    };
-    let mut req = Request::EnrollConfirm {
-        user: user.into(),
-        code: Sensitive::new(code),
-        current_code: current_code.map(Sensitive::new),
-    };
-    let mut resp = connect(socket)?
-        .call(&req)
-        .map_err(|e| Fail(3, e.to_string()))?;
-    if let Response::Error {
-        code: mfa_proto::ErrorCode::AlreadyEnrolled,
-        message,
-    } = &resp
-    {
-        if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
-            println!("{}", text::wrap(message, 80, ""));
-            let current = read_line("Code from your current authenticator (or a recovery code): ")?;
-            if let Request::EnrollConfirm { current_code, .. } = &mut req {
-                *current_code = Some(Sensitive::new(current));
-            }
-            resp = connect(socket)?
-                .call(&req)
-                .map_err(|e| Fail(3, e.to_string()))?;
-        }
-    }
-    match resp {
-        Response::Enrolled { recovery_codes } => {
-            println!("Enrolled {user}. From now on a login asks for the code from the app.\n");
-            println!("Recovery codes: each works once, in place of a code, if the phone is lost.");
-            println!("They are shown only now. Print them or keep them somewhere safe:\n");
-            for c in &recovery_codes {
-                println!("    {}", c.expose());
-            }
-            Ok(())
-        }
-        Response::WrongCode { .. } => Err(Fail(
-            1,
-            "wrong code: nothing was saved. Check the phone's clock and run mfa enroll --confirm CODE with a new code".into(),
-        )),
-        Response::Error { code, message } => Err(Fail(2, format!("{message} [{}]", code_name(code)))),
-        other => Err(unexpected(other)),
-    }
 }

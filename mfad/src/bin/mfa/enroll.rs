@@ -1,0 +1,102 @@
+//! `mfa enroll`: show the new secret (QR code, URI, text), then confirm
+//! it with a code from the app, proving the current one where needed.
+
+use crate::{call, code_name, connect, qr, read_line, text, unexpected, CmdResult, Fail};
+use mfa_proto::{EnrollParams, Request, Response, Sensitive};
+use std::path::Path;
+
+pub fn enroll(
+    socket: &Path,
+    user: &str,
+    params: EnrollParams,
+    confirm: Option<String>,
+    current_code: Option<String>,
+) -> CmdResult {
+    let importing = params.secret.is_some();
+    // `--confirm` alone finishes an enrollment begun earlier; otherwise begin one now.
+    if importing || confirm.is_none() {
+        match call(
+            socket,
+            &Request::EnrollBegin {
+                user: user.into(),
+                params,
+            },
+        )? {
+            Response::Enrollment {
+                secret,
+                uri,
+                algorithm,
+                digits,
+                period,
+                expires_in_secs,
+            } => {
+                if !importing {
+                    println!("Scan this QR code with your authenticator app");
+                    println!("(Aegis, FreeOTP, Google or Microsoft Authenticator):\n");
+                    let uri = uri.expose();
+                    match qr::render(uri) {
+                        Some(q) => println!("{q}"),
+                        None => println!("(the URI is too long for a QR code)"),
+                    }
+                    println!("Or add it by hand:");
+                    println!("  Secret: {}", secret.expose());
+                    println!(
+                        "  Type: time-based, {}, {digits} digits, every {period} s",
+                        algorithm.as_str()
+                    );
+                    println!("  URI, in pieces to join into one line:");
+                    for piece in text::uri_pieces(uri, 76) {
+                        println!("    {piece}");
+                    }
+                    println!("This enrollment waits {expires_in_secs} s for its first code.\n");
+                }
+            }
+            other => return Err(unexpected(other)),
+        }
+    }
+    let code = match confirm {
+        Some(c) => c,
+        None => read_line("Enter the code shown by the app to confirm: ")?,
+    };
+    let mut req = Request::EnrollConfirm {
+        user: user.into(),
+        code: Sensitive::new(code),
+        current_code: current_code.map(Sensitive::new),
+    };
+    let mut resp = connect(socket)?
+        .call(&req)
+        .map_err(|e| Fail(3, e.to_string()))?;
+    if let Response::Error {
+        code: mfa_proto::ErrorCode::AlreadyEnrolled,
+        message,
+    } = &resp
+    {
+        if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+            println!("{}", text::wrap(message, 80, ""));
+            let current = read_line("Code from your current authenticator (or a recovery code): ")?;
+            if let Request::EnrollConfirm { current_code, .. } = &mut req {
+                *current_code = Some(Sensitive::new(current));
+            }
+            resp = connect(socket)?
+                .call(&req)
+                .map_err(|e| Fail(3, e.to_string()))?;
+        }
+    }
+    match resp {
+        Response::Enrolled { recovery_codes } => {
+            println!("Enrolled {user}. From now on a login asks for the code from the app.\n");
+            println!("Recovery codes: each works once, in place of a code, if the phone is lost.");
+            println!("They are shown only now. Print them or keep them somewhere safe:\n");
+            for c in &recovery_codes {
+                println!("    {}", c.expose());
+            }
+            Ok(())
+        }
+        Response::WrongCode { .. } => Err(Fail(
+            1,
+            "wrong code: nothing was saved. Check the phone's clock and run mfa enroll --confirm CODE with a new code".into(),
+        )),
+        Response::Error { code, message } => Err(Fail(2, format!("{message} [{}]", code_name(code)))),
+        other => Err(unexpected(other)),
+    }
+}

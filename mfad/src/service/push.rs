@@ -1,0 +1,445 @@
+//! Push approval on the login's side: a push is opened at the challenge
+//! (module option `push=auto`) or when the user types `push`, and the
+//! login waits for it on the same connection. The store holds each push
+//! (so a shared backend can carry it across hosts); this hub only wakes
+//! whoever waits, and remembers whether the gateway is polling. A push
+//! belongs to the connection that opened it: only that connection may
+//! wait for it, and closing the connection cancels it, so a login that
+//! went away leaves no link that still works.
+
+use super::{internal, Service};
+use crate::audit;
+use crate::authz::Caller;
+use crate::clock::Clock;
+use crate::crypto::{ct_eq, random_bytes};
+use crate::store::{Fatigue, Opened, PushRecord, PushState, PushTarget, Store};
+use mfa_proto::push::{GatewayInfo, PushEnd, PushKind, PushOffer};
+use mfa_proto::{ErrorCode, LoginContext, Method, Response};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::Notify;
+
+/// In-memory wake-ups. The store is the truth; a lost wake-up costs at
+/// most one re-read interval.
+#[derive(Default)]
+pub(super) struct PushHub {
+    waiters: Mutex<HashMap<String, Arc<Notify>>>,
+    pub(super) deliveries: Notify,
+    gateway: Mutex<GatewaySeen>,
+}
+
+#[derive(Default)]
+struct GatewaySeen {
+    polling: usize,
+    last: Option<Instant>,
+    info: GatewayInfo,
+}
+
+/// How often a waiter re-reads the store without a wake-up.
+const REREAD: Duration = Duration::from_secs(2);
+/// A gateway not seen polling for this long counts as not running.
+const GATEWAY_GONE: Duration = Duration::from_secs(45);
+
+impl PushHub {
+    fn waiter(&self, id: &str) -> Arc<Notify> {
+        let mut w = self.waiters.lock().unwrap_or_else(|p| p.into_inner());
+        w.entry(id.to_string()).or_default().clone()
+    }
+    fn forget(&self, id: &str) {
+        let mut w = self.waiters.lock().unwrap_or_else(|p| p.into_inner());
+        w.remove(id);
+    }
+    pub(super) fn wake(&self, id: &str) {
+        let w = self.waiters.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = w.get(id) {
+            n.notify_one();
+        }
+    }
+    pub(super) fn polling(&self, info: GatewayInfo) -> PollGuard<'_> {
+        let mut g = self.gateway.lock().unwrap_or_else(|p| p.into_inner());
+        g.polling += 1;
+        g.info = info;
+        g.last = Some(Instant::now());
+        PollGuard(self)
+    }
+    /// What the gateway said it delivers through, if it is running.
+    pub(super) fn gateway(&self) -> Option<GatewayInfo> {
+        let g = self.gateway.lock().unwrap_or_else(|p| p.into_inner());
+        let alive = g.polling > 0 || g.last.is_some_and(|t| t.elapsed() < GATEWAY_GONE);
+        alive.then(|| g.info.clone())
+    }
+}
+
+pub(super) struct PollGuard<'a>(&'a PushHub);
+
+impl Drop for PollGuard<'_> {
+    fn drop(&mut self) {
+        let mut g = self.0.gateway.lock().unwrap_or_else(|p| p.into_inner());
+        g.polling = g.polling.saturating_sub(1);
+        g.last = Some(Instant::now());
+    }
+}
+
+/// The pushes one connection opened; dropping it (the connection closed)
+/// cancels those still pending.
+pub struct ConnPushes<S: Store, C: Clock> {
+    svc: Arc<Service<S, C>>,
+    ids: Mutex<Vec<String>>,
+}
+
+impl<S: Store, C: Clock> ConnPushes<S, C> {
+    pub fn new(svc: Arc<Service<S, C>>) -> Self {
+        ConnPushes {
+            svc,
+            ids: Mutex::new(Vec::new()),
+        }
+    }
+    fn add(&self, id: &str) {
+        self.ids
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(id.to_string());
+    }
+    /// Take `id` from this connection's pushes; false if it is not one.
+    fn take(&self, id: &str) -> bool {
+        let mut ids = self.ids.lock().unwrap_or_else(|p| p.into_inner());
+        let before = ids.len();
+        ids.retain(|i| i != id);
+        ids.len() != before
+    }
+    fn owns(&self, id: &str) -> bool {
+        let ids = self.ids.lock().unwrap_or_else(|p| p.into_inner());
+        ids.iter().any(|i| i == id)
+    }
+}
+
+impl<S: Store, C: Clock> Drop for ConnPushes<S, C> {
+    fn drop(&mut self) {
+        let ids = std::mem::take(self.ids.get_mut().unwrap_or_else(|p| p.into_inner()));
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        for id in ids {
+            let svc = self.svc.clone();
+            rt.spawn(async move {
+                if let Ok(true) = svc.store.end_push(&id, PushState::Cancelled).await {
+                    audit::push_event(&id, "cancelled reason=login_gone");
+                    svc.push_hub.wake(&id);
+                }
+                svc.push_hub.forget(&id);
+            });
+        }
+    }
+}
+
+/// A one-time token for a link: 32 random bytes, base64url without
+/// padding (43 characters), and the hash it is found by.
+pub(super) fn new_token() -> Result<(zeroize::Zeroizing<String>, [u8; 32]), String> {
+    let mut raw = zeroize::Zeroizing::new([0u8; 32]);
+    random_bytes(&mut raw[..]).map_err(|e| e.to_string())?;
+    let token = zeroize::Zeroizing::new(base64url(&raw[..]));
+    let hash = token_hash(&token);
+    Ok((token, hash))
+}
+
+pub(super) fn token_hash(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+/// URL-safe base64 without padding (RFC 4648 §5).
+pub(super) fn base64url(bytes: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | (u32::from(*b) << (16 - 8 * i)));
+        for i in 0..=chunk.len() {
+            out.push(char::from(A[((n >> (18 - 6 * i)) & 63) as usize]));
+        }
+    }
+    out
+}
+
+/// A random number of `digits` digits without a leading zero.
+fn new_number(digits: u8) -> Result<String, String> {
+    let low = 10u32.pow(u32::from(digits) - 1);
+    let span = 9 * low;
+    // Rejection sampling keeps every number equally likely.
+    let limit = u32::MAX - u32::MAX % span;
+    loop {
+        let mut b = [0u8; 4];
+        random_bytes(&mut b).map_err(|e| e.to_string())?;
+        let n = u32::from_le_bytes(b);
+        if n < limit {
+            return Ok((low + n % span).to_string());
+        }
+    }
+}
+
+pub(super) fn numbers_match(typed: &str, number: &str) -> bool {
+    ct_eq(typed.trim().as_bytes(), number.as_bytes())
+}
+
+impl<S: Store, C: Clock> Service<S, C> {
+    fn push_enabled(&self) -> bool {
+        !self.cfg.push.gateway_user.is_empty()
+    }
+
+    /// What a ready challenge offers for push: None when the account has
+    /// no push target (or push is off).
+    pub(super) async fn push_offer(
+        &self,
+        user: &str,
+        ctx: &LoginContext,
+        send: bool,
+        conn: &ConnPushes<S, C>,
+    ) -> Option<PushOffer> {
+        if !self.push_enabled() {
+            return None;
+        }
+        let target = match self.store.push_targets(user).await {
+            Ok(t) => t.into_iter().next()?,
+            Err(e) => {
+                eprintln!("mfad: cannot read push targets: {e}");
+                return Some(unavailable("push is not available right now"));
+            }
+        };
+        if !send {
+            return Some(PushOffer::Available);
+        }
+        Some(
+            self.open_push(user, ctx, PushKind::Login, target, conn)
+                .await,
+        )
+    }
+
+    /// Queue a push of `kind` to `target`, within the fatigue limits.
+    pub(super) async fn open_push(
+        &self,
+        user: &str,
+        ctx: &LoginContext,
+        kind: PushKind,
+        target: PushTarget,
+        conn: &ConnPushes<S, C>,
+    ) -> PushOffer {
+        if self.push_hub.gateway().is_none() {
+            audit::push(user, ctx, "unavailable reason=gateway_not_running");
+            return unavailable("the push service is not running");
+        }
+        let p = &self.cfg.push;
+        let now = self.clock.now();
+        // A test push leaves time to install the app and subscribe.
+        let ttl = match kind {
+            PushKind::Login => p.timeout_secs,
+            PushKind::Test => p.timeout_secs.max(180),
+        };
+        let made = (|| -> Result<_, String> {
+            let (token, token_hash) = new_token()?;
+            let mut id = [0u8; 12];
+            random_bytes(&mut id).map_err(|e| e.to_string())?;
+            let sealed_token = self
+                .rule
+                .keys
+                .seal("push-token", token.as_bytes())
+                .map_err(|e| e.to_string())?;
+            Ok((
+                base64url(&id),
+                token_hash,
+                sealed_token,
+                new_number(p.number_digits)?,
+            ))
+        })();
+        let (id, token_hash, sealed_token, number) = match made {
+            Ok(m) => m,
+            Err(e) => {
+                eprintln!("mfad: cannot make a push: {e}");
+                return unavailable("push is not available right now");
+            }
+        };
+        let record = PushRecord {
+            id: id.clone(),
+            token_hash,
+            sealed_token,
+            user: user.to_string(),
+            kind,
+            target,
+            number: number.clone(),
+            host: self.hostname.clone(),
+            service: ctx.service.clone(),
+            rhost: ctx.rhost.clone(),
+            created_at: now,
+            expires_at: now + ttl as i64,
+            state: PushState::Queued,
+        };
+        let fatigue = Fatigue {
+            now,
+            since: now - p.window_secs as i64,
+            max: p.max_per_window,
+        };
+        match self.store.open_push(record, fatigue).await {
+            Ok(Opened::Opened) => {
+                conn.add(&id);
+                audit::push(user, ctx, &format!("sent id={id} kind={kind:?}"));
+                self.push_hub.deliveries.notify_one();
+                PushOffer::Sent {
+                    id,
+                    number,
+                    expires_in_secs: ttl,
+                }
+            }
+            Ok(Opened::Blocked { until, reason }) => {
+                audit::push(user, ctx, &format!("refused reason=blocked_{reason}"));
+                let mins = (until - now).max(60) / 60;
+                let why = match reason.as_str() {
+                    "reported" => "you reported a push as not yours",
+                    _ => "a push was denied",
+                };
+                unavailable(&format!("pushes are paused for {mins} min because {why}"))
+            }
+            Ok(Opened::TooMany { oldest }) => {
+                audit::push(user, ctx, "refused reason=too_many");
+                let secs = (oldest + p.window_secs as i64 - now).max(1);
+                unavailable(&format!(
+                    "too many pushes lately (try again in {} min)",
+                    (secs + 59) / 60
+                ))
+            }
+            Err(e) => {
+                eprintln!("mfad: cannot store a push: {e}");
+                unavailable("push is not available right now")
+            }
+        }
+    }
+
+    /// `push_start`: the user typed `push`.
+    pub(super) async fn push_start(
+        self: &Arc<Self>,
+        caller: &Caller,
+        user: &str,
+        ctx: LoginContext,
+        conn: &ConnPushes<S, C>,
+    ) -> Response {
+        let (resp, user) = self
+            .login(caller, user, super::login::Step::Challenge, ctx.clone())
+            .await;
+        match resp {
+            Response::Challenge {
+                state: mfa_proto::Challenge::Ready,
+                ..
+            } => {}
+            other => return other,
+        }
+        match self.push_offer(&user, &ctx, true, conn).await {
+            Some(offer) => Response::Push(offer),
+            None => Response::error(ErrorCode::NotFound, "this account has no push target"),
+        }
+    }
+
+    /// `push_wait`: until push `id` of this connection is decided or ends.
+    pub(super) async fn push_wait(&self, id: &str, conn: &ConnPushes<S, C>) -> Response {
+        if !conn.owns(id) {
+            return Response::error(ErrorCode::NotFound, "no such push on this connection");
+        }
+        let wake = self.push_hub.waiter(id);
+        let state = loop {
+            let rec = match self.store.push(id).await {
+                Ok(Some(r)) => r,
+                Ok(None) => break PushState::Cancelled,
+                Err(e) => return internal(e),
+            };
+            if !rec.state.is_pending() {
+                break rec.state;
+            }
+            let left = rec.expires_at - self.clock.now();
+            if left <= 0 {
+                match self.store.end_push(id, PushState::Expired).await {
+                    Ok(true) => {
+                        audit::push_event(id, "expired");
+                        break PushState::Expired;
+                    }
+                    Ok(false) => continue,
+                    Err(e) => return internal(e),
+                }
+            }
+            let nap = REREAD.min(Duration::from_secs(left as u64));
+            let _ = tokio::time::timeout(nap, wake.notified()).await;
+        };
+        conn.take(id);
+        self.push_hub.forget(id);
+        ended(state)
+    }
+}
+
+fn unavailable(reason: &str) -> PushOffer {
+    PushOffer::Unavailable {
+        reason: reason.to_string(),
+    }
+}
+
+/// The answer for a push that reached `state`.
+fn ended(state: PushState) -> Response {
+    let (end, message) = match state {
+        PushState::Approved => {
+            return Response::Verified {
+                method: Method::Push,
+                recovery_codes_left: None,
+            }
+        }
+        PushState::Denied => (PushEnd::Denied, "The login was denied on the phone."),
+        PushState::WrongNumber => (
+            PushEnd::WrongNumber,
+            "The number typed on the phone did not match, so the login was denied.",
+        ),
+        PushState::Reported => (
+            PushEnd::Reported,
+            "You reported this login as not yours: it was denied, and pushes to your account are paused.",
+        ),
+        PushState::Expired => (PushEnd::Expired, "The push was not answered in time."),
+        PushState::Failed => (
+            PushEnd::DeliveryFailed,
+            "The push could not be delivered to your phone.",
+        ),
+        PushState::Cancelled | PushState::Queued | PushState::Sending | PushState::Sent => {
+            (PushEnd::Cancelled, "The push was cancelled.")
+        }
+    };
+    Response::PushEnded {
+        end,
+        message: message.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64url_matches_rfc4648() {
+        assert_eq!(base64url(b""), "");
+        assert_eq!(base64url(b"f"), "Zg");
+        assert_eq!(base64url(b"fo"), "Zm8");
+        assert_eq!(base64url(b"foo"), "Zm9v");
+        assert_eq!(base64url(b"foob"), "Zm9vYg");
+        assert_eq!(base64url(&[0xfb, 0xff]), "-_8");
+        assert_eq!(base64url(&[0u8; 32]).len(), 43);
+    }
+
+    #[test]
+    fn numbers_have_their_digits_and_no_leading_zero() -> Result<(), String> {
+        for d in 2..=6u8 {
+            for _ in 0..200 {
+                let n = new_number(d)?;
+                assert_eq!(n.len(), usize::from(d), "{n}");
+                assert!(!n.starts_with('0'));
+            }
+        }
+        assert!(numbers_match(" 42 ", "42"));
+        assert!(!numbers_match("24", "42"));
+        assert!(!numbers_match("", "42"));
+        Ok(())
+    }
+}

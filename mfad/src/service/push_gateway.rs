@@ -1,0 +1,228 @@
+//! The requests only the push gateway may send, authorized by its uid
+//! (`push.gateway_user`): fetch the next push to deliver, say how the
+//! delivery went, show a pending push for its link, and forward a
+//! decision. mfad checks the number itself: the gateway carries what was
+//! typed and can answer only pushes that are pending, each once.
+
+use super::push::{numbers_match, token_hash};
+use super::{denied, internal, Service};
+use crate::audit;
+use crate::authz::Caller;
+use crate::clock::Clock;
+use crate::store::{PushRecord, PushState, PushVerdict, Store};
+use mfa_proto::push::{Decided, Decision, Delivery, GatewayInfo, PushView};
+use mfa_proto::{ErrorCode, Response, Sensitive};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The longest a poll is held open.
+const MAX_POLL: u64 = 30;
+
+fn gone() -> Response {
+    Response::error(
+        ErrorCode::NotFound,
+        "this link has expired or was already used",
+    )
+}
+
+/// Whether `token` has the shape of a link token, checked before any
+/// store work so garbage costs nothing.
+fn token_shape(token: &Sensitive) -> bool {
+    let t = token.expose();
+    t.len() == 43
+        && t.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+impl<S: Store, C: Clock> Service<S, C> {
+    /// Refuse anyone but the gateway's account.
+    pub(super) fn gateway_only(&self, caller: &Caller) -> Result<(), Box<Response>> {
+        let gw = &self.cfg.push.gateway_user;
+        if gw.is_empty() {
+            return Err(Box::new(Response::error(
+                ErrorCode::Unavailable,
+                "push is not configured (push.gateway_user is empty)",
+            )));
+        }
+        match &caller.account {
+            Some(a) if &a.name == gw => Ok(()),
+            _ => Err(Box::new(denied(format!(
+                "only the push gateway ({gw}) may send gateway requests"
+            )))),
+        }
+    }
+
+    pub(super) async fn gateway_poll(&self, info: GatewayInfo, wait_secs: u64) -> Response {
+        let _seen = self.push_hub.polling(info);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(wait_secs.min(MAX_POLL));
+        loop {
+            match self.store.next_delivery(self.clock.now()).await {
+                Ok(Some(rec)) => return self.delivery(rec).await,
+                Ok(None) => {}
+                Err(e) => return internal(e),
+            }
+            let nap = tokio::time::sleep_until(deadline);
+            tokio::select! {
+                _ = nap => return Response::Idle,
+                _ = self.push_hub.deliveries.notified() => {}
+                // Re-read now and then: a push queued by another mfad on
+                // a shared store wakes nobody here.
+                _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+            }
+        }
+    }
+
+    /// Hand `rec` to the gateway, with its token and topic unsealed.
+    async fn delivery(&self, rec: PushRecord) -> Response {
+        let keys = &self.rule.keys;
+        let token = match keys.open("push-token", &rec.sealed_token) {
+            Ok(t) => t,
+            Err(e) => return self.undeliverable(&rec.id, e).await,
+        };
+        let topic = match rec
+            .target
+            .sealed_topic
+            .as_deref()
+            .map(|s| keys.open("push-topic", s))
+        {
+            Some(Ok(t)) => Some(t),
+            Some(Err(e)) => return self.undeliverable(&rec.id, e).await,
+            None => None,
+        };
+        let text = |b: &[u8]| Sensitive::new(String::from_utf8_lossy(b).into_owned());
+        Response::Delivery(Box::new(Delivery {
+            id: rec.id,
+            token: text(&token),
+            kind: rec.kind,
+            provider: rec.target.provider,
+            topic: topic.as_deref().map(|t| text(t)),
+            label: rec.target.label,
+            user: rec.user,
+            host: rec.host,
+            service: rec.service,
+            rhost: rec.rhost,
+            created_at: rec.created_at,
+            expires_at: rec.expires_at,
+        }))
+    }
+
+    async fn undeliverable(&self, id: &str, e: impl std::fmt::Display) -> Response {
+        eprintln!("mfad: push {id} cannot be unsealed: {e}");
+        let _ = self.store.delivery_result(id, false).await;
+        self.push_hub.wake(id);
+        internal(e)
+    }
+
+    pub(super) async fn gateway_report(
+        &self,
+        id: &str,
+        delivered: bool,
+        error: Option<String>,
+    ) -> Response {
+        match self.store.delivery_result(id, delivered).await {
+            Ok(_) => {
+                let what = match (delivered, error) {
+                    (true, _) => "delivered".to_string(),
+                    (false, e) => {
+                        let e: String = e
+                            .unwrap_or_default()
+                            .chars()
+                            .filter(|c| !c.is_control())
+                            .take(200)
+                            .collect();
+                        format!("delivery_failed error={e:?}")
+                    }
+                };
+                audit::push_event(id, &what);
+                self.push_hub.wake(id);
+                Response::Done
+            }
+            Err(e) => internal(e),
+        }
+    }
+
+    pub(super) async fn gateway_view(&self, token: &Sensitive) -> Response {
+        if !token_shape(token) {
+            return gone();
+        }
+        let now = self.clock.now();
+        match self.store.push_by_token(token_hash(token.expose())).await {
+            Ok(Some(p)) if p.state.is_pending() && p.expires_at > now => {
+                Response::PushPage(Box::new(PushView {
+                    kind: p.kind,
+                    label: p.target.label,
+                    user: p.user,
+                    host: p.host,
+                    service: p.service,
+                    rhost: p.rhost,
+                    created_at: p.created_at,
+                    expires_at: p.expires_at,
+                    number_digits: p.number.len() as u8,
+                }))
+            }
+            Ok(_) => gone(),
+            Err(e) => internal(e),
+        }
+    }
+
+    pub(super) async fn gateway_decide(
+        self: &Arc<Self>,
+        token: &Sensitive,
+        number: &Sensitive,
+        decision: Decision,
+    ) -> Response {
+        if !token_shape(token) {
+            return gone();
+        }
+        let now = self.clock.now();
+        let p = self.cfg.push.clone();
+        let typed = zeroize::Zeroizing::new(number.expose().to_string());
+        let res = self
+            .store
+            .decide_push(token_hash(token.expose()), move |rec| {
+                let block =
+                    |secs: u64, why: &str| (secs > 0).then(|| (now + secs as i64, why.to_string()));
+                let (outcome, state, block) = if rec.expires_at <= now {
+                    (None, PushState::Expired, None)
+                } else {
+                    match decision {
+                        Decision::Approve if numbers_match(&typed, &rec.number) => {
+                            (Some(Decided::Approved), PushState::Approved, None)
+                        }
+                        Decision::Approve => {
+                            (Some(Decided::WrongNumber), PushState::WrongNumber, None)
+                        }
+                        Decision::Deny => (
+                            Some(Decided::Denied),
+                            PushState::Denied,
+                            block(p.deny_block_secs, "denied"),
+                        ),
+                        Decision::Report => (
+                            Some(Decided::Reported),
+                            PushState::Reported,
+                            block(p.report_block_secs, "reported"),
+                        ),
+                    }
+                };
+                (
+                    (rec.id.clone(), rec.user.clone(), outcome, state),
+                    PushVerdict { state, block },
+                )
+            })
+            .await;
+        match res {
+            Ok(Some((id, user, outcome, state))) => {
+                audit::push_decision(&id, &user, state.as_str());
+                self.push_hub.wake(&id);
+                match outcome {
+                    Some(outcome) => Response::PushDecided { outcome },
+                    None => gone(),
+                }
+            }
+            Ok(None) => gone(),
+            // Decided at the same moment by another request: it was used.
+            Err(crate::store::StoreError::Conflict) => gone(),
+            Err(e) => internal(e),
+        }
+    }
+}
