@@ -10,6 +10,9 @@ command -v expect >/dev/null 2>&1 || need+=(expect)
 [ -x /usr/bin/python3 ] || need+=(python3)
 command -v setpriv >/dev/null 2>&1 || need+=(util-linux)
 command -v zbarimg >/dev/null 2>&1 || need+=(zbar-tools)
+# Browser tests of the push gateway's approval page (tests/src/web.rs).
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
 if [ "${#need[@]}" -gt 0 ]; then
     if [ "$(id -u)" -ne 0 ]; then
         echo "deps: missing ${need[*]}; run as root (or install them) first" >&2

@@ -6,14 +6,22 @@
 //! The binaries under test come from `cargo build --workspace`, which the
 //! README's test command runs first.
 
+pub mod gateway;
 pub mod libpam;
 mod pam;
+pub mod pam_live;
 mod process;
+pub mod providers;
 mod system;
+pub mod web;
 
+pub use gateway::{GatewayProcess, Providers};
 pub use pam::{build_pam_host, finish, PamRun, Stack};
+pub use pam_live::LiveLogin;
 pub use process::{mfa_cli, MfadProcess};
+pub use providers::{NtfyPublish, NtfyStandIn, WebhookDelivery, WebhookReceiver};
 pub use system::{LocalUsers, SyslogCapture};
+pub use web::Browser;
 
 use anyhow::{anyhow, bail, Context, Result};
 use mfa_proto::client::Client;

@@ -3,8 +3,10 @@
 //! (Linux-PAM >= 1.4), so a service file in a scratch folder can name the
 //! module by absolute path and nothing in /etc is touched.
 //!
-//! Answers come from `--answer` (one per prompt, in order) or, with
-//! `--interactive`, from the terminal. Exit status: the PAM return code.
+//! Answers come from `--answer` (one per prompt, in order), with
+//! `--stdin` from standard input one line per prompt (a test that answers
+//! what it has just seen), or, with `--interactive`, from the terminal.
+//! Exit status: the PAM return code.
 
 use std::ffi::{c_int, c_void, CStr, CString};
 use std::io::{BufRead, Write};
@@ -14,6 +16,7 @@ use mfa_tests::libpam::*;
 struct Script {
     answers: std::collections::VecDeque<String>,
     interactive: bool,
+    from_stdin: bool,
 }
 
 fn read_terminal(echo: bool) -> Option<String> {
@@ -58,6 +61,12 @@ impl Answerer for Script {
         }
         let answer = if self.interactive {
             read_terminal(style == PAM_PROMPT_ECHO_ON)
+        } else if self.from_stdin {
+            let mut line = String::new();
+            match std::io::stdin().lock().read_line(&mut line) {
+                Ok(n) if n > 0 => Some(line.trim_end_matches(['\n', '\r']).to_string()),
+                _ => None,
+            }
         } else {
             self.answers.pop_front()
         };
@@ -74,6 +83,7 @@ fn main() {
     let mut script = Script {
         answers: Default::default(),
         interactive: false,
+        from_stdin: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -86,10 +96,11 @@ fn main() {
             "--tty" => tty = Some(val()),
             "--answer" => script.answers.push_back(val()),
             "--interactive" => script.interactive = true,
+            "--stdin" => script.from_stdin = true,
             _ => {
                 eprintln!(
                     "usage: pamdrive --service NAME --user USER [--confdir DIR] [--rhost HOST] [--tty TTY] \
-                     [--answer TEXT]... [--interactive]"
+                     [--answer TEXT]... [--stdin] [--interactive]"
                 );
                 std::process::exit(2);
             }

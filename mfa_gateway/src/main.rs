@@ -1,0 +1,61 @@
+//! `mfa-gateway --config FILE`: delivers pam_mfa's pushes and serves the
+//! approval page, in the foreground until SIGTERM or SIGINT (exit 0).
+
+use anyhow::Context;
+use clap::Parser;
+use mfa_gateway::config::Config;
+use mfa_gateway::Gateway;
+use std::path::PathBuf;
+use tokio::signal::unix::{signal, SignalKind};
+
+#[derive(Parser)]
+#[command(
+    version,
+    about = "Push gateway for pam_mfa: delivers pushes, serves the approval page"
+)]
+struct Args {
+    /// Configuration file (TOML).
+    #[arg(long, value_name = "FILE")]
+    config: PathBuf,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let cfg = Config::load(&args.config)?;
+    let addr = cfg.listen_addr().map_err(anyhow::Error::msg)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        let gateway = Gateway::prepare(&cfg).context("refusing to start")?;
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr}"))?;
+        let shown = listener.local_addr().unwrap_or(addr);
+        let scheme = if gateway.is_tls() { "https" } else { "http" };
+        eprintln!(
+            "mfa-gateway {} serving {scheme} on {shown}, links under {}/p/, mfad at {}",
+            env!("CARGO_PKG_VERSION"),
+            cfg.link_base(),
+            cfg.socket.display()
+        );
+        if cfg.public_url.starts_with("http://") {
+            eprintln!(
+                "mfa-gateway: warning: public_url is plain http: phones would open approval \
+                 links unencrypted; use https outside of tests"
+            );
+        }
+        gateway
+            .run(listener, async move {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
+            })
+            .await;
+        eprintln!("mfa-gateway: stopped");
+        anyhow::Ok(())
+    })
+}
