@@ -12,6 +12,7 @@ mod pam;
 pub mod pam_live;
 mod process;
 pub mod providers;
+pub mod push_lab;
 mod system;
 pub mod web;
 
