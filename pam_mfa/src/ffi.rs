@@ -19,6 +19,9 @@ use std::ffi::{CStr, CString};
 use zeroize::Zeroizing;
 
 pub struct PamMfa;
+
+/// PAM data key: this handle's login has sent its push.
+const PUSH_SENT: &str = "pam_mfa_push_sent";
 pam::pam_hooks!(PamMfa);
 
 impl PamHooks for PamMfa {
@@ -44,6 +47,14 @@ impl PamHooks for PamMfa {
             nullok: opts.nullok,
         };
         let login = Login { user, context };
+        // sshd runs the stack once per method (password, then
+        // keyboard-interactive) on one PAM handle: a push sent by an
+        // earlier run of this handle is the login's one push.
+        let mut opts = opts;
+        // SAFETY: only this module stores data under PUSH_SENT, always a u8.
+        if unsafe { pamh.get_data::<u8>(PUSH_SENT) }.is_ok() {
+            opts.push = mfa_proto::push::PushMode::Off;
+        }
         let conv = match pamh.get_item::<Conv>() {
             Ok(Some(c)) => c,
             _ => {
@@ -72,7 +83,16 @@ impl PamHooks for PamMfa {
                 syslog(prio, &tag, line);
             }
         };
-        let outcome = authenticate(&login, &opts, &mut conv, &mut call, &mut log);
+        let mut pushed = false;
+        let outcome = authenticate(&login, &opts, &mut conv, &mut call, &mut log, &mut pushed);
+        drop(session);
+        if pushed && pamh.set_data(PUSH_SENT, Box::new(1u8)).is_err() {
+            syslog(
+                libc::LOG_WARNING,
+                &tag,
+                "cannot note the push on the PAM handle",
+            );
+        }
         pam_code(outcome)
     }
 

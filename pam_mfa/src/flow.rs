@@ -76,13 +76,16 @@ impl PushState {
 }
 
 /// Run the attempt. `call` sends one request to mfad, allowing it the
-/// given time. `log` receives lines for syslog (never a code).
+/// given time. `log` receives lines for syslog (never a code). `pushed`
+/// is set when a push went out, which the caller remembers for the rest
+/// of the PAM transaction.
 pub fn authenticate<C: Conversation>(
     login: &Login,
     opts: &Options,
     conv: &mut C,
     call: &mut dyn FnMut(&Request, Duration) -> Result<Response, ClientError>,
     log: &mut dyn FnMut(&str),
+    pushed: &mut bool,
 ) -> Outcome {
     let notice_style = opts.notice.unwrap_or(if login.context.service == "sshd" {
         Notice::Prompt
@@ -109,7 +112,10 @@ pub fn authenticate<C: Conversation>(
         Ok(Response::Challenge {
             state: Challenge::Ready,
             push,
-        }) => PushState::from_offer(push),
+        }) => {
+            *pushed = matches!(push, Some(PushOffer::Sent { .. }));
+            PushState::from_offer(push)
+        }
         // Only a verify can verify: success here is a fault.
         Ok(Response::Verified { .. }) => {
             log(&format!(
@@ -184,7 +190,10 @@ pub fn authenticate<C: Conversation>(
             };
             // At most one push per login, whatever happens to this one.
             push = match call(&start, t) {
-                Ok(Response::Push(offer)) => PushState::from_offer(Some(offer)),
+                Ok(Response::Push(offer)) => {
+                    *pushed = matches!(offer, PushOffer::Sent { .. });
+                    PushState::from_offer(Some(offer))
+                }
                 Ok(Response::Error { message, .. }) => {
                     PushState::Gone(format!("No push: {message}."))
                 }

@@ -55,7 +55,15 @@ fn run(
         sent.push(r.clone());
         daemon.pop().unwrap_or(Err(ClientError::TimedOut))
     };
-    let out = authenticate(&login, &opts, &mut conv, &mut call, &mut |_| {});
+    let mut pushed = false;
+    let out = authenticate(
+        &login,
+        &opts,
+        &mut conv,
+        &mut call,
+        &mut |_| {},
+        &mut pushed,
+    );
     (out, conv.seen, sent)
 }
 

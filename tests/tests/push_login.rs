@@ -188,3 +188,34 @@ fn push_ask_sends_only_when_asked_and_a_stopped_gateway_leaves_codes_working() -
     );
     Ok(())
 }
+
+#[test]
+fn one_pam_handle_sends_one_push_whatever_the_number_of_methods() -> Result<()> {
+    let lab = Lab::start()?;
+    let stack = lab.stack("")?;
+    let mut cmd = stack.command("ann", &[], None, &[])?;
+    lab.d.next_step();
+    let first = mfa_tests::totp_at(&lab.secret, lab.d.now())?;
+    lab.d.next_step();
+    let second = mfa_tests::totp_at(&lab.secret, lab.d.now())?;
+    cmd.args(["--repeat", "2", "--answer", &first, "--answer", &second]);
+    let before = lab.ntfy.requests();
+    let run = mfa_tests::finish(cmd.output()?)?;
+    ensure!(run.rc == rc::SUCCESS, "{}", run.transcript);
+    let prompts: Vec<_> = run
+        .transcript
+        .lines()
+        .filter(|l| l.starts_with("[echo-off]"))
+        .collect();
+    ensure!(prompts.len() == 2, "{}", run.transcript);
+    ensure!(
+        prompts[0].contains("number ") && !prompts[1].contains("number "),
+        "{prompts:?}"
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    ensure!(
+        lab.ntfy.requests() == before + 1,
+        "more than one push for one PAM handle"
+    );
+    Ok(())
+}

@@ -6,7 +6,8 @@
 //! Answers come from `--answer` (one per prompt, in order), with
 //! `--stdin` from standard input one line per prompt (a test that answers
 //! what it has just seen), or, with `--interactive`, from the terminal.
-//! Exit status: the PAM return code.
+//! `--repeat N` authenticates N times on one PAM handle, as sshd does once
+//! per authentication method. Exit status: the last PAM return code.
 
 use std::ffi::{c_int, c_void, CStr, CString};
 use std::io::{BufRead, Write};
@@ -80,6 +81,7 @@ fn main() {
     let mut confdir: Option<String> = None;
     let mut rhost: Option<String> = None;
     let mut tty: Option<String> = None;
+    let mut repeat = 1u32;
     let mut script = Script {
         answers: Default::default(),
         interactive: false,
@@ -97,10 +99,11 @@ fn main() {
             "--answer" => script.answers.push_back(val()),
             "--interactive" => script.interactive = true,
             "--stdin" => script.from_stdin = true,
+            "--repeat" => repeat = val().parse().unwrap_or(1),
             _ => {
                 eprintln!(
                     "usage: pamdrive --service NAME --user USER [--confdir DIR] [--rhost HOST] [--tty TTY] \
-                     [--answer TEXT]... [--stdin] [--interactive]"
+                     [--answer TEXT]... [--stdin] [--interactive] [--repeat N]"
                 );
                 std::process::exit(2);
             }
@@ -141,11 +144,16 @@ fn main() {
                 pam_set_item(pamh, item, c.as_ptr() as *const c_void);
             }
         }
-        let rc = pam_authenticate(pamh, 0);
-        let msg = CStr::from_ptr(pam_strerror(pamh, rc))
-            .to_string_lossy()
-            .into_owned();
-        println!("pam_authenticate: {msg} ({rc})");
+        // More than once on one handle, as sshd does for each method of
+        // its AuthenticationMethods (password, keyboard-interactive).
+        let mut rc = 0;
+        for _ in 0..repeat {
+            rc = pam_authenticate(pamh, 0);
+            let msg = CStr::from_ptr(pam_strerror(pamh, rc))
+                .to_string_lossy()
+                .into_owned();
+            println!("pam_authenticate: {msg} ({rc})");
+        }
         pam_end(pamh, rc);
         std::process::exit(rc);
     }
