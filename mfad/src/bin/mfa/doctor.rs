@@ -70,10 +70,44 @@ pub fn run(o: &Options) -> bool {
     socket_mode(&mut r, &o.socket);
     root_socket(&mut r, &mfa_proto::root_socket_for(&o.socket));
     state_dir(&mut r, &cfg.state_dir);
+    push(&mut r, &cfg);
     pam_stack(&mut r, &o.pam_dir);
     sshd(&mut r, &o.sshd);
     clock(&mut r);
     r.worst != Level::Fail
+}
+
+/// Push approval: off, or a gateway account that exists, is not root,
+/// and cannot log in.
+fn push(r: &mut Report, cfg: &Config) {
+    let gw = &cfg.push.gateway_user;
+    if gw.is_empty() {
+        r.say(Level::Ok, "push", "off (push.gateway_user is empty)", "");
+        return;
+    }
+    match nix::unistd::User::from_name(gw) {
+        Ok(Some(u)) if u.uid.is_root() => r.say(
+            Level::Fail,
+            "push",
+            &format!("push.gateway_user {gw:?} is root"),
+            "run mfa-gateway as its own system user (the package creates mfa-gateway)",
+        ),
+        Ok(Some(u)) => r.say(
+            Level::Ok,
+            "push",
+            &format!(
+                "gateway user {gw} (uid {}); pushes wait up to {} s",
+                u.uid, cfg.push.timeout_secs
+            ),
+            "",
+        ),
+        _ => r.say(
+            Level::Fail,
+            "push",
+            &format!("push.gateway_user {gw:?} does not exist"),
+            "install mfa-gateway (it creates the user) or correct push.gateway_user",
+        ),
+    }
 }
 
 fn daemon(r: &mut Report, socket: &Path) {
