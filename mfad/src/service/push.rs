@@ -39,8 +39,10 @@ struct GatewaySeen {
 
 /// How often a waiter re-reads the store without a wake-up.
 const REREAD: Duration = Duration::from_secs(2);
-/// A gateway not seen polling for this long counts as not running.
-const GATEWAY_GONE: Duration = Duration::from_secs(45);
+/// A gateway not polling for this long counts as not running. It polls
+/// again as soon as a poll is answered, and reconnects within a second or
+/// so after an error, so a longer gap means it is down.
+const GATEWAY_GONE: Duration = Duration::from_secs(5);
 
 impl PushHub {
     fn waiter(&self, id: &str) -> Arc<Notify> {
@@ -353,6 +355,15 @@ impl<S: Store, C: Clock> Service<S, C> {
             };
             if !rec.state.is_pending() {
                 break rec.state;
+            }
+            // Nobody will ever fetch it: say so now, so the user types a
+            // code instead of waiting for the expiry.
+            if rec.state == PushState::Queued && self.push_hub.gateway().is_none() {
+                if let Ok(true) = self.store.end_push(id, PushState::Failed).await {
+                    audit::push_event(id, "delivery_failed error=\"gateway not running\"");
+                    break PushState::Failed;
+                }
+                continue;
             }
             let left = rec.expires_at - self.clock.now();
             if left <= 0 {
