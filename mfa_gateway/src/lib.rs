@@ -3,6 +3,7 @@
 //! approval page the push links to, where the user types the number the
 //! login shows. It holds no state: mfad keeps every push and decides.
 
+pub mod budget;
 pub mod config;
 pub mod deliver;
 pub mod link;

@@ -47,6 +47,18 @@ fn main() -> anyhow::Result<()> {
                  links unencrypted; use https outside of tests"
             );
         }
+        let providers = [
+            ("ntfy.url", cfg.ntfy.as_ref().map(|n| n.url.as_str())),
+            ("webhook.url", cfg.webhook.as_ref().map(|w| w.url.as_str())),
+        ];
+        for (key, url) in providers {
+            if let Some(url) = url.filter(|u| plain_off_host(u)) {
+                eprintln!(
+                    "mfa-gateway: warning: {key} {url} is plain http to another host: tokens, \
+                     topics and approval links would cross the network unencrypted"
+                );
+            }
+        }
         gateway
             .run(listener, async move {
                 tokio::select! {
@@ -58,4 +70,14 @@ fn main() -> anyhow::Result<()> {
         eprintln!("mfa-gateway: stopped");
         anyhow::Ok(())
     })
+}
+
+/// An http:// URL to anywhere but this host.
+fn plain_off_host(url: &str) -> bool {
+    let Some(rest) = url.strip_prefix("http://") else {
+        return false;
+    };
+    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = host.rsplit_once(':').map_or(host, |(h, _)| h);
+    !matches!(host, "127.0.0.1" | "localhost" | "[::1]")
 }

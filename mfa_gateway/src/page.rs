@@ -4,6 +4,7 @@
 //! are answered here, without asking mfad. Every answer carries the same
 //! strict headers, and the number of requests in progress is capped.
 
+use crate::budget::Budget;
 use crate::link::{is_token, CsrfKey};
 use crate::mfad::Mfad;
 use crate::views::{self, CSS_FROM_LINK, CSS_FROM_ROOT};
@@ -39,6 +40,8 @@ pub struct PageState {
     pub mfad: Arc<Mfad>,
     pub csrf: CsrfKey,
     pub in_flight: Arc<Semaphore>,
+    /// Page requests that may ask mfad (see [`crate::budget`]).
+    pub budget: Budget,
 }
 
 impl PageState {
@@ -47,6 +50,7 @@ impl PageState {
             mfad,
             csrf,
             in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
+            budget: Budget::default(),
         }
     }
 }
@@ -82,6 +86,9 @@ async fn view(
     let Some(token) = token.ok().map(|Path(t)| t).filter(|t| is_token(t)) else {
         return bad_link();
     };
+    if !s.budget.take(std::time::Instant::now()) {
+        return busy();
+    }
     let now = crate::deliver::unix_now();
     let req = MfadRequest::GatewayView {
         token: Sensitive::new(token.as_str()),
@@ -163,6 +170,9 @@ async fn decide(
         }
         Decision::Deny | Decision::Report => Sensitive::default(),
     };
+    if !s.budget.take(std::time::Instant::now()) {
+        return busy();
+    }
     let req = MfadRequest::GatewayDecide {
         token: Sensitive::new(token.as_str()),
         number,
@@ -255,6 +265,22 @@ fn mfad_trouble(answer: MfadResponse) -> Response {
             service_down()
         }
     }
+}
+
+/// Over the budget of requests to mfad: nothing was asked or decided.
+fn busy() -> Response {
+    let mut r = page(
+        StatusCode::TOO_MANY_REQUESTS,
+        CSS_FROM_LINK,
+        "Busy",
+        "Too many requests right now. Nothing was decided. Try again in a few seconds.",
+        "bad",
+    );
+    let secs = crate::budget::RETRY_AFTER.as_secs().to_string();
+    if let Ok(v) = HeaderValue::from_str(&secs) {
+        r.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    r
 }
 
 fn unavailable(e: &crate::mfad::MfadError) -> Response {

@@ -51,11 +51,13 @@ fn login(kind: &str, user: &str, ctx: &LoginContext, peer: &Peer, what: &str) {
 }
 
 /// A push opened or refused for a login of `user`.
-pub fn push(user: &str, ctx: &LoginContext, what: &str) {
+pub fn push(user: &str, ctx: &LoginContext, peer: &Peer, what: &str) {
     line(format!(
-        "mfad: audit push user={user:?} service={:?} rhost={:?} {what}",
+        "mfad: audit push user={user:?} service={:?} rhost={:?} {what} by_uid={} by_pid={}",
         ctx.service,
         ctx.rhost.as_deref().unwrap_or(""),
+        peer.uid,
+        peer.pid.unwrap_or(0),
     ));
 }
 
@@ -69,6 +71,11 @@ pub fn push_decision(id: &str, user: &str, outcome: &str) {
     line(format!(
         "mfad: audit push id={id:?} user={user:?} decision outcome={outcome}"
     ));
+    if outcome == "wrong_number" {
+        line(format!(
+            "mfad: ALERT user={user:?} push {id:?} was answered with the wrong number: someone who did not start the login may have the link; pushes to the account are paused"
+        ));
+    }
     if outcome == "reported" {
         line(format!(
             "mfad: ALERT user={user:?} reported push {id:?} as not theirs: someone else may know their password; pushes to the account are blocked"

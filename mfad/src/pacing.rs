@@ -79,9 +79,19 @@ impl Pacer {
 
     /// A new connection from `uid`: it costs a request's share of the
     /// uid's own pace, but not of everyone's, so one uid connecting in a
-    /// loop cannot get other uids' connections refused.
+    /// loop cannot get other uids' connections refused. A connection over
+    /// the share is closed, not queued, so it costs nothing: otherwise a
+    /// flood of refused connections would push the uid's next turn ever
+    /// further away, long after the flood ended.
     pub fn admit_connection(&mut self, uid: u32, now: Instant) -> Admission {
-        self.admit_as(uid, now, false)
+        let before = self.uids.get(&uid).map(|s| s.tat);
+        let admission = self.admit_as(uid, now, false);
+        if admission.run_at > now {
+            if let (Some(state), Some(tat)) = (self.uids.get_mut(&uid), before) {
+                state.tat = tat;
+            }
+        }
+        admission
     }
 
     fn admit_as(&mut self, uid: u32, now: Instant, shared: bool) -> Admission {
@@ -120,6 +130,22 @@ mod tests {
     use super::*;
 
     const MS: Duration = Duration::from_millis(1);
+
+    #[test]
+    fn refused_connections_do_not_push_the_next_turn_away() {
+        let t0 = Instant::now();
+        let mut p = Pacer::new(20, 5, 1000);
+        for _ in 0..5 {
+            assert_eq!(p.admit_connection(7, t0).run_at, t0);
+        }
+        // Thousands of connections over the share are refused...
+        for _ in 0..5000 {
+            assert!(p.admit_connection(7, t0).run_at > t0);
+        }
+        // ...and cost nothing: one interval later there is a turn again.
+        let later = t0 + 50 * MS;
+        assert_eq!(p.admit_connection(7, later).run_at, later);
+    }
 
     #[test]
     fn a_burst_runs_at_once_then_requests_are_spaced_at_the_rate() {

@@ -11,6 +11,8 @@
 //! person typing a code) and a short one for a frame that has started, so a
 //! client that sends half a frame and stalls is dropped.
 
+mod slots;
+
 use crate::authz::{Caller, Peer};
 use crate::clock::Clock;
 use crate::pacing::Pacer;
@@ -18,7 +20,7 @@ use crate::service::{ConnPushes, Service};
 use crate::store::Store;
 use mfa_proto::codec::tokio::{read_first_byte, read_rest, write_frame};
 use mfa_proto::{decode_body, ErrorCode, FrameError, Request, Response, PROTOCOL_VERSION};
-use std::collections::HashMap;
+use slots::PerUid;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -199,53 +201,6 @@ async fn hangup(stream: &UnixStream) {
 struct Pools {
     root: Arc<Semaphore>,
     users: Arc<Semaphore>,
-}
-
-/// Open connections per pacing key (see `Caller::pace_key`), released
-/// when a connection's slot drops.
-#[derive(Clone)]
-struct PerUid {
-    max: usize,
-    open: Arc<std::sync::Mutex<HashMap<u32, usize>>>,
-}
-
-struct UidSlot {
-    uid: u32,
-    open: Arc<std::sync::Mutex<HashMap<u32, usize>>>,
-}
-
-impl PerUid {
-    fn new(max: usize) -> Self {
-        PerUid {
-            max,
-            open: Default::default(),
-        }
-    }
-
-    fn take(&self, uid: u32) -> Option<UidSlot> {
-        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
-        let n = open.entry(uid).or_insert(0);
-        if *n >= self.max {
-            return None;
-        }
-        *n += 1;
-        Some(UidSlot {
-            uid,
-            open: self.open.clone(),
-        })
-    }
-}
-
-impl Drop for UidSlot {
-    fn drop(&mut self) {
-        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(n) = open.get_mut(&self.uid) {
-            *n -= 1;
-            if *n == 0 {
-                open.remove(&self.uid);
-            }
-        }
-    }
 }
 
 /// What a non-root uid is paced for.

@@ -301,3 +301,47 @@ fn pushes_are_limited_per_window_and_only_the_gateway_uid_may_fetch_or_decide() 
         Ok::<(), Box<dyn std::error::Error>>(())
     })
 }
+
+#[test]
+fn an_admin_proves_their_own_factor_to_add_a_phone_and_a_wrong_number_pauses_pushes() -> Res {
+    let dir = tempfile::tempdir()?;
+    tokio::runtime::Runtime::new()?.block_on(async {
+        let w = world(dir.path(), |_| {}).await?;
+        let e = enroll(&w.svc, &w.root, "adm1").await;
+        assert!(matches!(e, Response::Enrolled { .. }), "{e:?}");
+        let adm1 = caller(&w.svc, 1101).await?;
+        assert_eq!(adm1.role, Role::Admin);
+        let add = |code: Option<Sensitive>| Request::PushAdd {
+            user: "adm1".into(),
+            provider: None,
+            label: None,
+            current_code: code,
+        };
+        let r = w.svc.handle(&adm1, add(None)).await;
+        assert!(matches!(r, Response::Error { code: ErrorCode::PermissionDenied, .. }), "{r:?}");
+        let conn = ConnPushes::new(w.svc.clone());
+        let r = w.svc.handle_in(&adm1, &conn, add(Some(code_at(T0)))).await;
+        assert!(matches!(r, Response::PushEnroll(_)), "{r:?}");
+
+        // A wrong number is a denial: pushes to ann pause, and say why.
+        let conn = ConnPushes::new(w.svc.clone());
+        let _ = delivery(&w).await?; // adm1's test push
+        let (_, number) = sent(&w, &conn).await?;
+        let d = delivery(&w).await?;
+        let wrong = if number == "99" { "98" } else { "99" };
+        let r = w.svc.handle(&w.gw, decide(&d.token, wrong, Decision::Approve)).await;
+        assert_eq!(r, Response::PushDecided { outcome: Decided::WrongNumber });
+        let r = w.svc.handle_in(&w.root, &conn, login_challenge("ann")).await;
+        assert!(
+            matches!(&r, Response::Challenge { push: Some(PushOffer::Unavailable { reason }), .. } if reason.contains("wrong number")),
+            "{r:?}"
+        );
+
+        // What mfad does at start: no push stays pending.
+        let conn = ConnPushes::new(w.svc.clone());
+        let stale = w.svc.handle_in(&adm1, &conn, Request::PushList { user: "adm1".into() }).await;
+        assert!(matches!(stale, Response::PushTargets { .. }));
+        assert!(w.svc.store().cancel_pending_pushes().await? >= 1, "adm1's test push was pending");
+        Ok::<(), Box<dyn std::error::Error>>(())
+    })
+}

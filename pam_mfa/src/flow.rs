@@ -167,6 +167,24 @@ pub fn authenticate<C: Conversation>(
                         }
                     }
                 }
+                Ok(Response::Verified {
+                    method: Method::Push,
+                    recovery_codes_left,
+                }) => {
+                    let approved = Response::Verified {
+                        method: Method::Push,
+                        recovery_codes_left,
+                    };
+                    return finish(approved, user, opts, conv, &mut notice, log);
+                }
+                // A wait ends in a push's decision: any other success is a fault.
+                Ok(Response::Verified { .. }) => {
+                    log(&format!(
+                        "user {user:?}: mfad answered a push wait with another method; denying"
+                    ));
+                    notice(conv, UNAVAILABLE);
+                    return Outcome::SystemError;
+                }
                 Ok(other) => return finish(other, user, opts, conv, &mut notice, log),
                 Err(e) => {
                     log(&format!("lost mfad while waiting for a push: {e}; denying"));
@@ -178,7 +196,7 @@ pub fn authenticate<C: Conversation>(
             // Not a code: never sent to be counted as a wrong one.
             tries += 1;
             let why = match push {
-                PushState::None => "This account has no phone for pushes.",
+                PushState::None => "No push for this login.",
                 _ => "No further push for this login.",
             };
             prompt = format!("{why} {}", push.prompt(&opts.prompt));
@@ -196,6 +214,14 @@ pub fn authenticate<C: Conversation>(
                 }
                 Ok(Response::Error { message, .. }) => {
                     PushState::Gone(format!("No push: {message}."))
+                }
+                // Starting a push verifies nothing.
+                Ok(Response::Verified { .. }) => {
+                    log(&format!(
+                        "user {user:?}: mfad answered push_start with success; denying"
+                    ));
+                    notice(conv, UNAVAILABLE);
+                    return Outcome::SystemError;
                 }
                 Ok(other) => return finish(other, user, opts, conv, &mut notice, log),
                 Err(e) => {

@@ -289,3 +289,27 @@ fn push_typed_sends_one_push_once_and_is_never_verified_as_a_code() {
     assert_eq!(reqs.len(), 3);
     assert!(!reqs.iter().any(|r| matches!(r, Request::Verify { .. })));
 }
+
+#[test]
+fn only_a_push_approval_ends_a_push_wait_or_start_in_success() {
+    let totp = || {
+        Ok(Response::Verified {
+            method: Method::Totp,
+            recovery_codes_left: None,
+        })
+    };
+    let (out, _, _) = run(
+        "sshd",
+        Options::default(),
+        &[""],
+        vec![offered(sent()), totp()],
+    );
+    assert_eq!(out, Outcome::SystemError);
+    let (out, _, _) = run(
+        "sshd",
+        Options::default(),
+        &["push"],
+        vec![offered(PushOffer::Available), totp()],
+    );
+    assert_eq!(out, Outcome::SystemError);
+}

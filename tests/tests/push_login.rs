@@ -41,7 +41,7 @@ fn a_push_approved_on_the_page_with_the_login_s_number_logs_in() -> Result<()> {
 }
 
 #[test]
-fn a_wrong_number_or_deny_is_auth_err_and_says_why() -> Result<()> {
+fn a_wrong_number_is_auth_err_says_why_and_pauses_pushes() -> Result<()> {
     let lab = Lab::start()?;
     let stack = lab.stack("")?;
     let (mut login, number, link) = lab.push_login(&stack)?;
@@ -51,23 +51,27 @@ fn a_wrong_number_or_deny_is_auth_err_and_says_why() -> Result<()> {
     login.answer("")?;
     let run = login.finish(WAIT)?;
     ensure!(run.rc == rc::AUTH_ERR, "{}", run.transcript);
-    ensure!(
-        run.transcript.contains("did not match"),
-        "{}",
-        run.transcript
-    );
+    ensure!(run.transcript.contains("did not match"), "{}", run.transcript);
+    // Whoever typed it did not see the prompt: pushes pause, codes work.
+    lab.d.next_step();
+    let code = mfa_tests::totp_at(&lab.secret, lab.d.now())?;
+    let run = stack.login("ann", &[&code])?;
+    ensure!(run.rc == rc::SUCCESS, "{}", run.transcript);
+    ensure!(run.transcript.contains("answered with the wrong number"), "{}", run.transcript);
+    Ok(())
+}
 
+#[test]
+fn deny_is_auth_err_and_says_why() -> Result<()> {
+    let lab = Lab::start()?;
+    let stack = lab.stack("")?;
     let (mut login, _, link) = lab.push_login(&stack)?;
     login.answer("")?;
     let text = lab.decide(&link, "", "deny")?;
     ensure!(text.to_lowercase().contains("denied"), "{text}");
     let run = login.finish(WAIT)?;
     ensure!(run.rc == rc::AUTH_ERR, "{}", run.transcript);
-    ensure!(
-        run.transcript.contains("denied on the phone"),
-        "{}",
-        run.transcript
-    );
+    ensure!(run.transcript.contains("denied on the phone"), "{}", run.transcript);
     Ok(())
 }
 

@@ -12,10 +12,11 @@ mod enroll;
 mod login;
 mod push;
 mod push_gateway;
+mod push_hub;
 mod push_targets;
 mod subject;
 
-pub use push::ConnPushes;
+pub use push_hub::ConnPushes;
 
 use crate::authz::{self, Caller, Peer};
 use crate::clock::Clock;
@@ -42,7 +43,7 @@ pub struct Service<S, C> {
     callers: Mutex<HashMap<(u32, u32), (Instant, Caller)>>,
     /// Callers being resolved through the name service at once.
     resolving: tokio::sync::Semaphore,
-    push_hub: push::PushHub,
+    push_hub: push_hub::PushHub,
 }
 
 /// How long a resolved caller is kept (its groups may change).
@@ -81,7 +82,7 @@ impl<S: Store, C: Clock> Service<S, C> {
             dir: Arc::new(Nss::default()),
             callers: Mutex::new(HashMap::new()),
             resolving: tokio::sync::Semaphore::new(4),
-            push_hub: push::PushHub::default(),
+            push_hub: push_hub::PushHub::default(),
         }
     }
 
@@ -180,7 +181,9 @@ impl<S: Store, C: Clock> Service<S, C> {
                         ..
                     } if !push.is_off() => {
                         let send = push == PushMode::Auto;
-                        let push = self.push_offer(&user, &context, send, conn).await;
+                        let push = self
+                            .push_offer(&user, &context, send, conn, &caller.peer)
+                            .await;
                         Response::Challenge {
                             state: Challenge::Ready,
                             push,

@@ -7,134 +7,18 @@
 //! wait for it, and closing the connection cancels it, so a login that
 //! went away leaves no link that still works.
 
+use super::push_hub::{ConnPushes, REREAD};
 use super::{internal, Service};
 use crate::audit;
-use crate::authz::Caller;
+use crate::authz::{Caller, Peer};
 use crate::clock::Clock;
 use crate::crypto::{ct_eq, random_bytes};
 use crate::store::{Fatigue, Opened, PushRecord, PushState, PushTarget, Store};
-use mfa_proto::push::{GatewayInfo, PushEnd, PushKind, PushOffer};
+use mfa_proto::push::{PushEnd, PushKind, PushOffer};
 use mfa_proto::{ErrorCode, LoginContext, Method, Response};
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-use tokio::sync::Notify;
-
-/// In-memory wake-ups. The store is the truth; a lost wake-up costs at
-/// most one re-read interval.
-#[derive(Default)]
-pub(super) struct PushHub {
-    waiters: Mutex<HashMap<String, Arc<Notify>>>,
-    pub(super) deliveries: Notify,
-    gateway: Mutex<GatewaySeen>,
-}
-
-#[derive(Default)]
-struct GatewaySeen {
-    polling: usize,
-    last: Option<Instant>,
-    info: GatewayInfo,
-}
-
-/// How often a waiter re-reads the store without a wake-up.
-const REREAD: Duration = Duration::from_secs(2);
-/// A gateway not polling for this long counts as not running. It polls
-/// again as soon as a poll is answered, and reconnects within a second or
-/// so after an error, so a longer gap means it is down.
-const GATEWAY_GONE: Duration = Duration::from_secs(5);
-
-impl PushHub {
-    fn waiter(&self, id: &str) -> Arc<Notify> {
-        let mut w = self.waiters.lock().unwrap_or_else(|p| p.into_inner());
-        w.entry(id.to_string()).or_default().clone()
-    }
-    fn forget(&self, id: &str) {
-        let mut w = self.waiters.lock().unwrap_or_else(|p| p.into_inner());
-        w.remove(id);
-    }
-    pub(super) fn wake(&self, id: &str) {
-        let w = self.waiters.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(n) = w.get(id) {
-            n.notify_one();
-        }
-    }
-    pub(super) fn polling(&self, info: GatewayInfo) -> PollGuard<'_> {
-        let mut g = self.gateway.lock().unwrap_or_else(|p| p.into_inner());
-        g.polling += 1;
-        g.info = info;
-        g.last = Some(Instant::now());
-        PollGuard(self)
-    }
-    /// What the gateway said it delivers through, if it is running.
-    pub(super) fn gateway(&self) -> Option<GatewayInfo> {
-        let g = self.gateway.lock().unwrap_or_else(|p| p.into_inner());
-        let alive = g.polling > 0 || g.last.is_some_and(|t| t.elapsed() < GATEWAY_GONE);
-        alive.then(|| g.info.clone())
-    }
-}
-
-pub(super) struct PollGuard<'a>(&'a PushHub);
-
-impl Drop for PollGuard<'_> {
-    fn drop(&mut self) {
-        let mut g = self.0.gateway.lock().unwrap_or_else(|p| p.into_inner());
-        g.polling = g.polling.saturating_sub(1);
-        g.last = Some(Instant::now());
-    }
-}
-
-/// The pushes one connection opened; dropping it (the connection closed)
-/// cancels those still pending.
-pub struct ConnPushes<S: Store, C: Clock> {
-    svc: Arc<Service<S, C>>,
-    ids: Mutex<Vec<String>>,
-}
-
-impl<S: Store, C: Clock> ConnPushes<S, C> {
-    pub fn new(svc: Arc<Service<S, C>>) -> Self {
-        ConnPushes {
-            svc,
-            ids: Mutex::new(Vec::new()),
-        }
-    }
-    fn add(&self, id: &str) {
-        self.ids
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(id.to_string());
-    }
-    /// Take `id` from this connection's pushes; false if it is not one.
-    fn take(&self, id: &str) -> bool {
-        let mut ids = self.ids.lock().unwrap_or_else(|p| p.into_inner());
-        let before = ids.len();
-        ids.retain(|i| i != id);
-        ids.len() != before
-    }
-    fn owns(&self, id: &str) -> bool {
-        let ids = self.ids.lock().unwrap_or_else(|p| p.into_inner());
-        ids.iter().any(|i| i == id)
-    }
-}
-
-impl<S: Store, C: Clock> Drop for ConnPushes<S, C> {
-    fn drop(&mut self) {
-        let ids = std::mem::take(self.ids.get_mut().unwrap_or_else(|p| p.into_inner()));
-        let Ok(rt) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
-        for id in ids {
-            let svc = self.svc.clone();
-            rt.spawn(async move {
-                if let Ok(true) = svc.store.end_push(&id, PushState::Cancelled).await {
-                    audit::push_event(&id, "cancelled reason=login_gone");
-                    svc.push_hub.wake(&id);
-                }
-                svc.push_hub.forget(&id);
-            });
-        }
-    }
-}
+use std::sync::Arc;
+use std::time::Duration;
 
 /// A one-time token for a link: 32 random bytes, base64url without
 /// padding (43 characters), and the hash it is found by.
@@ -144,6 +28,16 @@ pub(super) fn new_token() -> Result<(zeroize::Zeroizing<String>, [u8; 32]), Stri
     let token = zeroize::Zeroizing::new(base64url(&raw[..]));
     let hash = token_hash(&token);
     Ok((token, hash))
+}
+
+/// What a push's sealed token is bound to.
+pub(super) fn token_context(id: &str) -> String {
+    format!("push-token:{id}")
+}
+
+/// What an account's sealed ntfy topics are bound to.
+pub(super) fn topic_context(user: &str) -> String {
+    format!("push-topic:{user}")
 }
 
 pub(super) fn token_hash(token: &str) -> [u8; 32] {
@@ -199,6 +93,7 @@ impl<S: Store, C: Clock> Service<S, C> {
         ctx: &LoginContext,
         send: bool,
         conn: &ConnPushes<S, C>,
+        by: &Peer,
     ) -> Option<PushOffer> {
         if !self.push_enabled() {
             return None;
@@ -214,7 +109,7 @@ impl<S: Store, C: Clock> Service<S, C> {
             return Some(PushOffer::Available);
         }
         Some(
-            self.open_push(user, ctx, PushKind::Login, target, conn)
+            self.open_push(user, ctx, PushKind::Login, target, conn, by)
                 .await,
         )
     }
@@ -227,9 +122,10 @@ impl<S: Store, C: Clock> Service<S, C> {
         kind: PushKind,
         target: PushTarget,
         conn: &ConnPushes<S, C>,
+        by: &Peer,
     ) -> PushOffer {
         if self.push_hub.gateway().is_none() {
-            audit::push(user, ctx, "unavailable reason=gateway_not_running");
+            audit::push(user, ctx, by, "unavailable reason=gateway_not_running");
             return unavailable("the push service is not running");
         }
         let p = &self.cfg.push;
@@ -243,17 +139,15 @@ impl<S: Store, C: Clock> Service<S, C> {
             let (token, token_hash) = new_token()?;
             let mut id = [0u8; 12];
             random_bytes(&mut id).map_err(|e| e.to_string())?;
+            let id = base64url(&id);
+            // Bound to its push: a sealed token moved to another row
+            // does not open.
             let sealed_token = self
                 .rule
                 .keys
-                .seal("push-token", token.as_bytes())
+                .seal(&token_context(&id), token.as_bytes())
                 .map_err(|e| e.to_string())?;
-            Ok((
-                base64url(&id),
-                token_hash,
-                sealed_token,
-                new_number(p.number_digits)?,
-            ))
+            Ok((id, token_hash, sealed_token, new_number(p.number_digits)?))
         })();
         let (id, token_hash, sealed_token, number) = match made {
             Ok(m) => m,
@@ -285,7 +179,7 @@ impl<S: Store, C: Clock> Service<S, C> {
         match self.store.open_push(record, fatigue).await {
             Ok(Opened::Opened) => {
                 conn.add(&id);
-                audit::push(user, ctx, &format!("sent id={id} kind={kind:?}"));
+                audit::push(user, ctx, by, &format!("sent id={id} kind={kind:?}"));
                 self.push_hub.deliveries.notify_one();
                 PushOffer::Sent {
                     id,
@@ -294,16 +188,17 @@ impl<S: Store, C: Clock> Service<S, C> {
                 }
             }
             Ok(Opened::Blocked { until, reason }) => {
-                audit::push(user, ctx, &format!("refused reason=blocked_{reason}"));
+                audit::push(user, ctx, by, &format!("refused reason=blocked_{reason}"));
                 let mins = (until - now).max(60) / 60;
                 let why = match reason.as_str() {
                     "reported" => "you reported a push as not yours",
+                    "wrong_number" => "a push was answered with the wrong number",
                     _ => "a push was denied",
                 };
                 unavailable(&format!("pushes are paused for {mins} min because {why}"))
             }
             Ok(Opened::TooMany { oldest }) => {
-                audit::push(user, ctx, "refused reason=too_many");
+                audit::push(user, ctx, by, "refused reason=too_many");
                 let secs = (oldest + p.window_secs as i64 - now).max(1);
                 unavailable(&format!(
                     "too many pushes lately (try again in {} min)",
@@ -335,7 +230,7 @@ impl<S: Store, C: Clock> Service<S, C> {
             } => {}
             other => return other,
         }
-        match self.push_offer(&user, &ctx, true, conn).await {
+        match self.push_offer(&user, &ctx, true, conn, &caller.peer).await {
             Some(offer) => Response::Push(offer),
             None => Response::error(ErrorCode::NotFound, "this account has no push target"),
         }

@@ -4,13 +4,13 @@
 //! decision. mfad checks the number itself: the gateway carries what was
 //! typed and can answer only pushes that are pending, each once.
 
-use super::push::{numbers_match, token_hash};
+use super::push::{numbers_match, token_context, token_hash, topic_context};
 use super::{denied, internal, Service};
 use crate::audit;
 use crate::authz::Caller;
 use crate::clock::Clock;
 use crate::store::{PushRecord, PushState, PushVerdict, Store};
-use mfa_proto::push::{Decided, Decision, Delivery, GatewayInfo, PushView};
+use mfa_proto::push::{Decided, Decision, Delivery, GatewayInfo, PushKind, PushView};
 use mfa_proto::{ErrorCode, Response, Sensitive};
 use std::sync::Arc;
 use std::time::Duration;
@@ -75,7 +75,7 @@ impl<S: Store, C: Clock> Service<S, C> {
     /// Hand `rec` to the gateway, with its token and topic unsealed.
     async fn delivery(&self, rec: PushRecord) -> Response {
         let keys = &self.rule.keys;
-        let token = match keys.open("push-token", &rec.sealed_token) {
+        let token = match keys.open(&token_context(&rec.id), &rec.sealed_token) {
             Ok(t) => t,
             Err(e) => return self.undeliverable(&rec.id, e).await,
         };
@@ -83,7 +83,7 @@ impl<S: Store, C: Clock> Service<S, C> {
             .target
             .sealed_topic
             .as_deref()
-            .map(|s| keys.open("push-topic", s))
+            .map(|s| keys.open(&topic_context(&rec.user), s))
         {
             Some(Ok(t)) => Some(t),
             Some(Err(e)) => return self.undeliverable(&rec.id, e).await,
@@ -189,9 +189,13 @@ impl<S: Store, C: Clock> Service<S, C> {
                         Decision::Approve if numbers_match(&typed, &rec.number) => {
                             (Some(Decided::Approved), PushState::Approved, None)
                         }
-                        Decision::Approve => {
-                            (Some(Decided::WrongNumber), PushState::WrongNumber, None)
-                        }
+                        // Someone who did not start the login typed a
+                        // guess, or the user mistyped: either way a Deny.
+                        Decision::Approve => (
+                            Some(Decided::WrongNumber),
+                            PushState::WrongNumber,
+                            block(p.deny_block_secs, "wrong_number"),
+                        ),
                         Decision::Deny => (
                             Some(Decided::Denied),
                             PushState::Denied,
@@ -204,15 +208,23 @@ impl<S: Store, C: Clock> Service<S, C> {
                         ),
                     }
                 };
+                let saved = (rec.kind == PushKind::Test && state == PushState::Approved)
+                    .then(|| rec.target.label.clone());
                 (
-                    (rec.id.clone(), rec.user.clone(), outcome, state),
+                    (rec.id.clone(), rec.user.clone(), outcome, state, saved),
                     PushVerdict { state, block },
                 )
             })
             .await;
         match res {
-            Ok(Some((id, user, outcome, state))) => {
+            Ok(Some((id, user, outcome, state, saved))) => {
                 audit::push_decision(&id, &user, state.as_str());
+                if let Some(label) = saved {
+                    audit::push_event(
+                        &id,
+                        &format!("push_target_saved user={user:?} label={label:?}"),
+                    );
+                }
                 self.push_hub.wake(&id);
                 match outcome {
                     Some(outcome) => Response::PushDecided { outcome },

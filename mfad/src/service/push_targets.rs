@@ -5,7 +5,8 @@
 //! authenticator first, as for replacing it: a shell left open must not
 //! be enough to add a phone that approves later logins.
 
-use super::push::{base64url, ConnPushes};
+use super::push::{base64url, topic_context};
+use super::push_hub::ConnPushes;
 use super::subject::Need;
 use super::{denied, internal, Service};
 use crate::audit;
@@ -84,15 +85,6 @@ impl<S: Store, C: Clock> Service<S, C> {
             }
             Err(e) => return internal(e),
         }
-        if caller.role == Role::User {
-            let Some(code) = current_code else {
-                return denied("adding a push target needs a code from your current authenticator");
-            };
-            match self.prove(caller, &sub.user, code).await {
-                Response::Verified { .. } => {}
-                other => return other,
-            }
-        }
         match self.store.push_targets(&sub.user).await {
             Ok(t) if t.iter().any(|t| t.label == label) => {
                 return Response::error(
@@ -104,6 +96,17 @@ impl<S: Store, C: Clock> Service<S, C> {
             }
             Ok(_) => {}
             Err(e) => return internal(e),
+        }
+        // Like replacing an enrollment: anyone but root adding a phone to
+        // their own account proves the current factor, admins too.
+        if caller.role != Role::Root && (sub.own || caller.role == Role::User) {
+            let Some(code) = current_code else {
+                return denied("adding a push target needs a code from your current authenticator");
+            };
+            match self.prove(caller, &sub.user, code).await {
+                Response::Verified { .. } => {}
+                other => return other,
+            }
         }
         // An ntfy topic is a bearer secret (whoever knows it can
         // subscribe): 144 random bits.
@@ -122,7 +125,7 @@ impl<S: Store, C: Clock> Service<S, C> {
         };
         let sealed_topic = match topic
             .as_ref()
-            .map(|t| self.rule.keys.seal("push-topic", t.as_bytes()))
+            .map(|t| self.rule.keys.seal(&topic_context(&sub.user), t.as_bytes()))
         {
             Some(Ok(s)) => Some(s),
             Some(Err(e)) => return internal(e),
@@ -140,7 +143,7 @@ impl<S: Store, C: Clock> Service<S, C> {
         };
         audit::admin(&caller.peer, "push_add_begin", &sub.user);
         match self
-            .open_push(&sub.user, &ctx, PushKind::Test, target, conn)
+            .open_push(&sub.user, &ctx, PushKind::Test, target, conn, &caller.peer)
             .await
         {
             PushOffer::Sent {

@@ -244,4 +244,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> impl Done<Option<R>>;
     /// End push `id` in `state` if it is still pending; false otherwise.
     fn end_push(&self, id: &str, state: PushState) -> impl Done<bool>;
+    /// Cancel every pending push; how many there were. Run at start, when
+    /// no login can be waiting for one. (A store shared by several mfads
+    /// must keep this to the pushes of the restarting one.)
+    fn cancel_pending_pushes(&self) -> impl Done<usize>;
 }

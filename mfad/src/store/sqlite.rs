@@ -324,6 +324,10 @@ impl Store for SqliteStore {
         let id = id.to_string();
         self.writer.run(move |conn| push_sql::end(conn, &id, state))
     }
+
+    fn cancel_pending_pushes(&self) -> impl Done<usize> {
+        self.writer.run(push_sql::cancel_pending)
+    }
 }
 
 #[cfg(test)]

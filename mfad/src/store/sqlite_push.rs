@@ -236,7 +236,9 @@ pub(super) fn decide<R>(
     if let Some((until, reason)) = verdict.block {
         conn.execute(
             "INSERT INTO push_blocks (user, until, reason) VALUES (?1, ?2, ?3)
-             ON CONFLICT (user) DO UPDATE SET until = max(until, ?2), reason = ?3",
+             ON CONFLICT (user) DO UPDATE SET
+                reason = CASE WHEN excluded.until > until THEN excluded.reason ELSE reason END,
+                until = max(until, excluded.until)",
             params![p.user, until, reason],
         )?;
     }
@@ -256,11 +258,29 @@ pub(super) fn decide<R>(
     Ok(Some(result))
 }
 
+/// End a pending push. Its number and its sealed token are dropped with
+/// it: nothing can be decided on it any more, and they need not sit in
+/// the database (and its backups) for the day the row is kept.
 pub(super) fn end(conn: &Connection, id: &str, state: PushState) -> Result<bool, StoreError> {
     Ok(conn.execute(
-        &format!("UPDATE pushes SET state = ?2 WHERE id = ?1 AND state IN {PENDING_SQL}"),
+        &format!(
+            "UPDATE pushes SET state = ?2, number = '', sealed_token = x'' \
+             WHERE id = ?1 AND state IN {PENDING_SQL}"
+        ),
         [id, state.as_str()],
     )? > 0)
+}
+
+/// End every pending push (at start: the logins waiting for them were
+/// connections of the process that stopped).
+pub(super) fn cancel_pending(conn: &Connection) -> Result<usize, StoreError> {
+    Ok(conn.execute(
+        &format!(
+            "UPDATE pushes SET state = 'cancelled', number = '', sealed_token = x'' \
+             WHERE state IN {PENDING_SQL}"
+        ),
+        [],
+    )?)
 }
 
 /// Everything push-related about `user`, for `mfa remove`.

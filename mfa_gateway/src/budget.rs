@@ -1,0 +1,72 @@
+//! How often page requests may ask mfad. mfad paces the gateway's uid
+//! like any other (20 requests a second), and the gateway's poll and
+//! delivery reports share that pace with the page: a flood of well-formed
+//! random links must not use it all up, or mfad would see the gateway
+//! stop polling and stop offering pushes. Page requests over this budget
+//! are answered 429 here; the poller never waits behind them.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Page requests to mfad per second, and at once. Each costs mfad three
+/// of its paced units (a connection, `hello` and the request), so these
+/// use at most 15 of the 20 a second, leaving the rest to the poller.
+pub const PAGE_RATE: u32 = 5;
+pub const PAGE_BURST: u32 = 10;
+
+/// A token bucket over an injected `Instant`.
+pub struct Budget {
+    rate: u32,
+    burst: u32,
+    state: Mutex<(f64, Instant)>,
+}
+
+impl Budget {
+    pub fn new(rate: u32, burst: u32, now: Instant) -> Self {
+        Budget {
+            rate,
+            burst,
+            state: Mutex::new((f64::from(burst), now)),
+        }
+    }
+
+    /// Take one request's share at `now`; false when there is none left.
+    pub fn take(&self, now: Instant) -> bool {
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let rested = now.saturating_duration_since(s.1).as_secs_f64();
+        s.0 = (s.0 + rested * f64::from(self.rate)).min(f64::from(self.burst));
+        s.1 = now;
+        if s.0 >= 1.0 {
+            s.0 -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+impl Default for Budget {
+    fn default() -> Self {
+        Budget::new(PAGE_RATE, PAGE_BURST, Instant::now())
+    }
+}
+
+/// How long until a share is back, for `Retry-After`.
+pub const RETRY_AFTER: Duration = Duration::from_secs(2);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_burst_then_the_rate() {
+        let t0 = Instant::now();
+        let b = Budget::new(5, 10, t0);
+        assert_eq!((0..20).filter(|_| b.take(t0)).count(), 10);
+        assert!(!b.take(t0 + Duration::from_millis(100)));
+        assert!(b.take(t0 + Duration::from_millis(250)));
+        // A long rest refills only up to the burst.
+        let later = t0 + Duration::from_secs(60);
+        assert_eq!((0..20).filter(|_| b.take(later)).count(), 10);
+    }
+}

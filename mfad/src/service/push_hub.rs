@@ -1,0 +1,129 @@
+//! The in-memory side of pushes: wake-ups for logins waiting on a push
+//! and for the gateway's poll, whether the gateway is polling, and which
+//! pushes a connection opened (cancelled when it closes). The store is
+//! the truth; a lost wake-up costs at most one re-read interval.
+
+use super::Service;
+use crate::audit;
+use crate::clock::Clock;
+use crate::store::{PushState, Store};
+use mfa_proto::push::GatewayInfo;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::Notify;
+
+/// In-memory wake-ups. The store is the truth; a lost wake-up costs at
+/// most one re-read interval.
+#[derive(Default)]
+pub(super) struct PushHub {
+    waiters: Mutex<HashMap<String, Arc<Notify>>>,
+    pub(super) deliveries: Notify,
+    gateway: Mutex<GatewaySeen>,
+}
+
+#[derive(Default)]
+struct GatewaySeen {
+    polling: usize,
+    last: Option<Instant>,
+    info: GatewayInfo,
+}
+
+/// How often a waiter re-reads the store without a wake-up.
+pub(super) const REREAD: Duration = Duration::from_secs(2);
+/// A gateway not polling for this long counts as not running. It polls
+/// again as soon as a poll is answered, and reconnects within a second or
+/// so after an error, so a longer gap means it is down.
+const GATEWAY_GONE: Duration = Duration::from_secs(5);
+
+impl PushHub {
+    pub(super) fn waiter(&self, id: &str) -> Arc<Notify> {
+        let mut w = self.waiters.lock().unwrap_or_else(|p| p.into_inner());
+        w.entry(id.to_string()).or_default().clone()
+    }
+    pub(super) fn forget(&self, id: &str) {
+        let mut w = self.waiters.lock().unwrap_or_else(|p| p.into_inner());
+        w.remove(id);
+    }
+    pub(super) fn wake(&self, id: &str) {
+        let w = self.waiters.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = w.get(id) {
+            n.notify_one();
+        }
+    }
+    pub(super) fn polling(&self, info: GatewayInfo) -> PollGuard<'_> {
+        let mut g = self.gateway.lock().unwrap_or_else(|p| p.into_inner());
+        g.polling += 1;
+        g.info = info;
+        g.last = Some(Instant::now());
+        PollGuard(self)
+    }
+    /// What the gateway said it delivers through, if it is running.
+    pub(super) fn gateway(&self) -> Option<GatewayInfo> {
+        let g = self.gateway.lock().unwrap_or_else(|p| p.into_inner());
+        let alive = g.polling > 0 || g.last.is_some_and(|t| t.elapsed() < GATEWAY_GONE);
+        alive.then(|| g.info.clone())
+    }
+}
+
+pub(super) struct PollGuard<'a>(&'a PushHub);
+
+impl Drop for PollGuard<'_> {
+    fn drop(&mut self) {
+        let mut g = self.0.gateway.lock().unwrap_or_else(|p| p.into_inner());
+        g.polling = g.polling.saturating_sub(1);
+        g.last = Some(Instant::now());
+    }
+}
+
+/// The pushes one connection opened; dropping it (the connection closed)
+/// cancels those still pending.
+pub struct ConnPushes<S: Store, C: Clock> {
+    svc: Arc<Service<S, C>>,
+    ids: Mutex<Vec<String>>,
+}
+
+impl<S: Store, C: Clock> ConnPushes<S, C> {
+    pub fn new(svc: Arc<Service<S, C>>) -> Self {
+        ConnPushes {
+            svc,
+            ids: Mutex::new(Vec::new()),
+        }
+    }
+    pub(super) fn add(&self, id: &str) {
+        self.ids
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(id.to_string());
+    }
+    /// Take `id` from this connection's pushes; false if it is not one.
+    pub(super) fn take(&self, id: &str) -> bool {
+        let mut ids = self.ids.lock().unwrap_or_else(|p| p.into_inner());
+        let before = ids.len();
+        ids.retain(|i| i != id);
+        ids.len() != before
+    }
+    pub(super) fn owns(&self, id: &str) -> bool {
+        let ids = self.ids.lock().unwrap_or_else(|p| p.into_inner());
+        ids.iter().any(|i| i == id)
+    }
+}
+
+impl<S: Store, C: Clock> Drop for ConnPushes<S, C> {
+    fn drop(&mut self) {
+        let ids = std::mem::take(self.ids.get_mut().unwrap_or_else(|p| p.into_inner()));
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        for id in ids {
+            let svc = self.svc.clone();
+            rt.spawn(async move {
+                if let Ok(true) = svc.store.end_push(&id, PushState::Cancelled).await {
+                    audit::push_event(&id, "cancelled reason=login_gone");
+                    svc.push_hub.wake(&id);
+                }
+                svc.push_hub.forget(&id);
+            });
+        }
+    }
+}
