@@ -4,7 +4,10 @@
 # config, enable the pam-auth-update profile, and log in through a real
 # sshd (Debian's openssh-server on 127.0.0.1 and a high port, with its own
 # config and host key) with the real OpenSSH client driven by expect, and
-# through the system `login` stack with pamtester. oathtool plays the phone.
+# through the system `login` stack with pamtester. oathtool plays the
+# authenticator app. Push approval (tests/e2e/push.sh) runs the packaged
+# mfa-gateway as its system user against a loopback ntfy stand-in, and
+# headless Chromium (target/debug/webapprove) plays the phone.
 #
 # Everything is put back afterwards (profile disabled, packages purged,
 # users deleted, daemons stopped), also when a step fails.
@@ -17,7 +20,8 @@ if [ "$(id -u)" -ne 0 ]; then
     exit 1
 fi
 need=()
-for p in debhelper lintian fakeroot dpkg-dev openssh-server openssh-client pamtester expect oathtool systemd; do
+for p in debhelper lintian fakeroot dpkg-dev openssh-server openssh-client pamtester expect oathtool systemd \
+    chromium chromium-driver; do
     dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
 if [ "${#need[@]}" -gt 0 ]; then
@@ -28,10 +32,13 @@ fi
 
 WORK=$(mktemp -d /tmp/mfa-e2e.XXXXXX)
 chmod 755 "$WORK"
-USERS=(mfa-e2e-alice mfa-e2e-bob mfa-e2e-carol mfa-e2e-dave)
+USERS=(mfa-e2e-alice mfa-e2e-bob mfa-e2e-carol mfa-e2e-dave mfa-e2e-erin)
 PASS=Lab-Passw0rd-e2e
 PORT=$((20000 + RANDOM % 20000))
 mfad_pid=
+gateway_pid=
+ntfy_pid=
+phone_pid=
 
 passed=0
 failed=0
@@ -52,12 +59,32 @@ stop_mfad() {
     fi
 }
 
+# runuser passes SIGTERM on to the gateway and waits for it.
+stop_gateway() {
+    if [ -n "$gateway_pid" ]; then
+        kill "$gateway_pid" 2>/dev/null
+        wait "$gateway_pid" 2>/dev/null
+        gateway_pid=
+    fi
+}
+
 cleanup() {
     set +e
-    for pid in "$WORK"/sshd-*.pid; do [ -f "$pid" ] && kill "$(cat "$pid")" 2>/dev/null; done
+    # One PidFile per sshd, named after it (sshd, mfa-e2e-key, ...).
+    for pid in "$WORK"/*.pid; do [ -f "$pid" ] && kill "$(cat "$pid")" 2>/dev/null; done
+    for pid in "$phone_pid" "$ntfy_pid"; do [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; done
+    phone_pid= ntfy_pid=
+    stop_gateway
     stop_mfad
     if dpkg -s libpam-mfa >/dev/null 2>&1; then pam-auth-update --disable mfa; fi
-    DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq libpam-mfa mfad >/dev/null 2>&1
+    # The token file is the test's, not the package's: gone first, so the
+    # purge can remove /etc/mfa-gateway. Purging mfad removes the
+    # mfad.toml written below (a conffile, even when changed).
+    rm -f /etc/mfa-gateway/ntfy-token
+    DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq libpam-mfa mfad mfa-gateway >/dev/null 2>&1
+    # The purge removes the gateway's user; a run killed before it did not.
+    id mfa-gateway >/dev/null 2>&1 && userdel -f mfa-gateway 2>/dev/null
+    getent group mfa-gateway >/dev/null && groupdel mfa-gateway 2>/dev/null
     rm -f /etc/pam.d/mfa-e2e-key /etc/pam.d/mfa-e2e-nullok
     for u in "${USERS[@]}"; do id "$u" >/dev/null 2>&1 && userdel -r -f "$u" 2>/dev/null; done
     rm -f /run/mfad.sock
@@ -81,9 +108,9 @@ if ! dpkg-buildpackage -b -us -uc >"$WORK/build.log" 2>&1; then
     exit 1
 fi
 ok "dpkg-buildpackage -b -us -uc"
-mv ../libpam-mfa_*.deb ../mfad_*.deb "$WORK"/
-rm -f ../libpam-mfa-dbgsym_*.deb ../mfad-dbgsym_*.deb ../pam-mfa_*.buildinfo ../pam-mfa_*.changes
-debs=("$WORK"/libpam-mfa_*.deb "$WORK"/mfad_*.deb)
+mv ../libpam-mfa_*.deb ../mfad_*.deb ../mfa-gateway_*.deb "$WORK"/
+rm -f ../libpam-mfa-dbgsym_*.deb ../mfad-dbgsym_*.deb ../mfa-gateway-dbgsym_*.deb ../pam-mfa_*.buildinfo ../pam-mfa_*.changes
+debs=("$WORK"/libpam-mfa_*.deb "$WORK"/mfad_*.deb "$WORK"/mfa-gateway_*.deb)
 lintian --fail-on error,warning "${debs[@]}" >"$WORK/lintian.log" 2>&1 && ok "lintian: no errors or warnings" ||
     { cat "$WORK/lintian.log"; bad "lintian: no errors or warnings"; }
 
@@ -97,11 +124,13 @@ ok "apt-get install the .debs"
 triplet=$(dpkg-architecture -qDEB_HOST_MULTIARCH)
 check "module at /usr/lib/$triplet/security/pam_mfa.so, mode 0644" \
     test "$(stat -c %a "/usr/lib/$triplet/security/pam_mfa.so")" = 644
-# The module was built alone (debian/rules), so nothing of tokio is in
-# it: neither in the packaged, stripped .so nor in the unstripped build.
-no_tokio() { for f in "$@"; do nm -D --demangle "$f" | grep -q pam_sm_authenticate || return 1; ! nm -D --demangle "$f" | grep -q tokio || return 1; done; ! nm --demangle target/release/libpam_mfa.so | grep -q tokio; }
+# The module was built alone (debian/rules, in target/deb), so nothing of
+# tokio is in it: neither in the packaged, stripped .so nor in the
+# unstripped build.
+built=target/deb/release/libpam_mfa.so
+no_tokio() { for f in "$@"; do nm -D --demangle "$f" | grep -q pam_sm_authenticate || return 1; ! nm -D --demangle "$f" | grep -q tokio || return 1; done; ! nm --demangle "$built" | grep -q tokio; }
 check "no tokio symbol in the packaged or the built module (nm, nm -D)" \
-    no_tokio "/usr/lib/$triplet/security/pam_mfa.so" target/release/libpam_mfa.so
+    no_tokio "/usr/lib/$triplet/security/pam_mfa.so" "$built"
 check "mfad, mfa, units and profile installed" \
     test -x /usr/sbin/mfad -a -x /usr/bin/mfa -a -f /lib/systemd/system/mfad.service \
     -a -f /lib/systemd/system/mfad.socket -a -f /usr/share/pam-configs/mfa
@@ -111,16 +140,23 @@ check "man pages installed" test -f /usr/share/man/man8/pam_mfa.8.gz -a -f /usr/
 check "installing enables nothing (profile is Default: no)" sh -c "! grep -q pam_mfa /etc/pam.d/common-auth"
 check "systemd-analyze verify of the installed units" \
     systemd-analyze verify --man=no /lib/systemd/system/mfad.socket /lib/systemd/system/mfad.service
-exposure=$(systemd-analyze security --offline=yes /lib/systemd/system/mfad.service 2>/dev/null |
-    sed -n 's/.*Overall exposure level for mfad.service: \([0-9.]*\).*/\1/p')
+exposure() { # UNIT: its systemd-analyze security score
+    systemd-analyze security --offline=yes "/lib/systemd/system/$1" 2>/dev/null |
+        sed -n "s/.*Overall exposure level for $1: \([0-9.]*\).*/\1/p"
+}
+exposure=$(exposure mfad.service)
 echo "     systemd-analyze security exposure: $exposure"
 check "exposure score below 1.0" awk -v e="$exposure" 'BEGIN { exit !(e != "" && e < 1.0) }'
+. tests/e2e/gateway_package.sh
 
 echo "== users, daemon, profile"
 for u in "${USERS[@]}"; do
     useradd -m -s /bin/bash "$u"
     echo "$u:$PASS" | chpasswd
 done
+# Push on, everything else at its default (every key has one). Users
+# without a phone for push see the same prompts as before.
+printf '[push]\ngateway_user = "mfa-gateway"\n' >/etc/mfad/mfad.toml
 /usr/sbin/mfad 2>"$WORK/mfad.log" &
 mfad_pid=$!
 for _ in $(seq 100); do [ -S /run/mfad.sock ] && break; sleep 0.05; done
@@ -135,7 +171,7 @@ check "a local user can connect to the public socket" \
 check "state directory /var/lib/mfad is 0700" test "$(stat -c %a /var/lib/mfad)" = 700
 
 declare -A SECRET
-for u in mfa-e2e-alice mfa-e2e-carol mfa-e2e-dave; do
+for u in mfa-e2e-alice mfa-e2e-carol mfa-e2e-dave mfa-e2e-erin; do
     SECRET[$u]=$(head -c 20 /dev/urandom | base32 | tr -d '=')
     check "enroll $u" mfa enroll --user "$u" --secret "${SECRET[$u]}" --confirm "$(code_now "${SECRET[$u]}")"
 done
@@ -247,6 +283,8 @@ judge "pamtester login: password + code succeeds" 'grep -q "successfully authent
 expect tests/e2e/ssh.exp "$PASS" "" pamtester login "$dave" authenticate >"$WORK/last" 2>&1
 judge "pamtester login: password alone fails" '! grep -q "successfully authenticated" "$WORK/last"'
 
+. tests/e2e/push.sh
+
 echo "== mfad stopped"
 stop_mfad
 ssh_pw "$alice" "$PORT" "$(code_now "${SECRET[$alice]}" 30)"
@@ -256,8 +294,15 @@ check "mfad's audit lines record the attempts and no code" sh -c \
 
 echo "== restore"
 cleanup
+# The sshds (PORT..PORT+2) and the gateway (PORT+3) are gone.
+listening_on_our_ports() {
+    ss -Hltn | awk -v lo="$PORT" -v hi=$((PORT + 3)) '{ n = split($4, a, ":"); p = a[n] }
+        p >= lo && p <= hi { found = 1 } END { exit !found }'
+}
 trap - EXIT
-if grep -q pam_mfa /etc/pam.d/common-auth || dpkg -s libpam-mfa >/dev/null 2>&1 || id mfa-e2e-alice >/dev/null 2>&1; then
+if grep -q pam_mfa /etc/pam.d/common-auth || dpkg -s libpam-mfa >/dev/null 2>&1 || id mfa-e2e-alice >/dev/null 2>&1 ||
+    dpkg -s mfa-gateway >/dev/null 2>&1 || id mfa-gateway >/dev/null 2>&1 || [ -e /etc/mfa-gateway ] || [ -e /etc/mfad ] ||
+    listening_on_our_ports; then
     bad "machine restored"
 else
     ok "machine restored"
