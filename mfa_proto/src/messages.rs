@@ -140,6 +140,14 @@ pub enum Request {
     Unlock {
         user: String,
     },
+    /// A new set of recovery codes for an enrolled account; the old set
+    /// stops working, the authenticator is untouched. Anyone but root
+    /// asking for their own account proves the current factor.
+    RecoveryCodes {
+        user: String,
+        #[serde(default)]
+        current_code: Option<Sensitive>,
+    },
     /// Send a push for a login now (the user typed `push`).
     PushStart {
         user: String,
@@ -287,6 +295,10 @@ pub enum Response {
         more: bool,
     },
     Done,
+    /// Answer to `recovery_codes`: shown once, stored only as hashes.
+    RecoveryCodes {
+        recovery_codes: Vec<Sensitive>,
+    },
     /// Answer to `push_start`.
     Push(PushOffer),
     /// A push ended without an approval; `message` says why, for the user.

@@ -287,8 +287,13 @@ fn finish<C: Conversation>(
         } => {
             if method == Method::Recovery {
                 let left = recovery_codes_left.unwrap_or(0);
+                let renew = if left < 3 {
+                    " Run 'mfa recovery-codes' for a new set."
+                } else {
+                    ""
+                };
                 let _ = conv.info(&format!(
-                    "Recovery code accepted; {left} left. Run 'mfa enroll' to set up your authenticator again."
+                    "Recovery code accepted; {left} left.{renew} Run 'mfa enroll' to set up your authenticator again if it is lost."
                 ));
             }
             log(&format!("user {user:?}: verified by {method:?}"));

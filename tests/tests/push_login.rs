@@ -51,13 +51,21 @@ fn a_wrong_number_is_auth_err_says_why_and_pauses_pushes() -> Result<()> {
     login.answer("")?;
     let run = login.finish(WAIT)?;
     ensure!(run.rc == rc::AUTH_ERR, "{}", run.transcript);
-    ensure!(run.transcript.contains("did not match"), "{}", run.transcript);
+    ensure!(
+        run.transcript.contains("did not match"),
+        "{}",
+        run.transcript
+    );
     // Whoever typed it did not see the prompt: pushes pause, codes work.
     lab.d.next_step();
     let code = mfa_tests::totp_at(&lab.secret, lab.d.now())?;
     let run = stack.login("ann", &[&code])?;
     ensure!(run.rc == rc::SUCCESS, "{}", run.transcript);
-    ensure!(run.transcript.contains("answered with the wrong number"), "{}", run.transcript);
+    ensure!(
+        run.transcript.contains("answered with the wrong number"),
+        "{}",
+        run.transcript
+    );
     Ok(())
 }
 
@@ -71,7 +79,11 @@ fn deny_is_auth_err_and_says_why() -> Result<()> {
     ensure!(text.to_lowercase().contains("denied"), "{text}");
     let run = login.finish(WAIT)?;
     ensure!(run.rc == rc::AUTH_ERR, "{}", run.transcript);
-    ensure!(run.transcript.contains("denied on the phone"), "{}", run.transcript);
+    ensure!(
+        run.transcript.contains("denied on the phone"),
+        "{}",
+        run.transcript
+    );
     Ok(())
 }
 

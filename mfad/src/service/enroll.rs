@@ -183,18 +183,10 @@ impl<S: Store, C: Clock> Service<S, C> {
             Ok(s) => s,
             Err(e) => return internal(e),
         };
-        let mut codes = Vec::with_capacity(recovery::COUNT);
-        let mut hashes = Vec::with_capacity(recovery::COUNT);
-        for _ in 0..recovery::COUNT {
-            let c = match recovery::generate() {
-                Ok(c) => c,
-                Err(e) => return internal(e),
-            };
-            if let Some(n) = recovery::normalize(&c) {
-                hashes.push(self.rule.keys.recovery_hash(user, &n));
-            }
-            codes.push(Sensitive::new(c.as_str()));
-        }
+        let (codes, hashes) = match self.new_recovery_codes(user) {
+            Ok(c) => c,
+            Err(resp) => return resp,
+        };
         let enrollment = Enrollment {
             sealed_secret: sealed,
             algorithm: params.algorithm,
@@ -227,5 +219,23 @@ impl<S: Store, C: Clock> Service<S, C> {
         Response::Enrolled {
             recovery_codes: codes,
         }
+    }
+
+    /// A fresh set of recovery codes for `user`: the codes to show once,
+    /// and their keyed hashes to store.
+    pub(super) fn new_recovery_codes(
+        &self,
+        user: &str,
+    ) -> Result<(Vec<Sensitive>, Vec<[u8; 32]>), Response> {
+        let mut codes = Vec::with_capacity(recovery::COUNT);
+        let mut hashes = Vec::with_capacity(recovery::COUNT);
+        for _ in 0..recovery::COUNT {
+            let c = recovery::generate().map_err(internal)?;
+            if let Some(n) = recovery::normalize(&c) {
+                hashes.push(self.rule.keys.recovery_hash(user, &n));
+            }
+            codes.push(Sensitive::new(c.as_str()));
+        }
+        Ok((codes, hashes))
     }
 }

@@ -14,6 +14,7 @@ mod push;
 mod push_gateway;
 mod push_hub;
 mod push_targets;
+mod recovery_codes;
 mod subject;
 
 pub use push_hub::ConnPushes;
@@ -214,6 +215,10 @@ impl<S: Store, C: Clock> Service<S, C> {
             Request::Status { user } => self.status(caller, &user).await,
             Request::Remove { user } => self.remove(caller, &user).await,
             Request::Unlock { user } => self.unlock(caller, &user).await,
+            Request::RecoveryCodes { user, current_code } => {
+                self.recovery_codes(caller, &user, current_code.as_ref())
+                    .await
+            }
             Request::PushStart { user, context } => {
                 self.push_start(caller, &user, context, conn).await
             }

@@ -205,6 +205,11 @@ pub trait Store: Send + Sync + 'static {
         expect: &Expect,
     ) -> impl Done<()>;
 
+    /// Replace the recovery codes of `user` with `recovery`, but only if
+    /// the account is still enrolled with the sealed secret `expect`
+    /// (else [`StoreError::Conflict`] and nothing changes).
+    fn replace_recovery(&self, user: &str, recovery: &[[u8; 32]], expect: &[u8]) -> impl Done<()>;
+
     /// Delete everything about `user`. False when nothing was there.
     fn remove(&self, user: &str) -> impl Done<bool>;
     /// Clear the failure counters and the lock. False when not enrolled.

@@ -220,6 +220,27 @@ impl Store for SqliteStore {
         })
     }
 
+    fn replace_recovery(&self, user: &str, recovery: &[[u8; 32]], expect: &[u8]) -> impl Done<()> {
+        let (user, recovery, expect) = (user.to_string(), recovery.to_vec(), expect.to_vec());
+        self.writer.run(move |conn| {
+            let current: Option<Vec<u8>> = conn
+                .prepare_cached("SELECT secret FROM accounts WHERE user = ?1")?
+                .query_row([&user], |r| r.get(0))
+                .optional()?;
+            if current.as_deref() != Some(&expect[..]) {
+                return Err(StoreError::Conflict);
+            }
+            conn.execute("DELETE FROM recovery_codes WHERE user = ?1", [&user])?;
+            for (id, hash) in recovery.iter().enumerate() {
+                conn.execute(
+                    "INSERT INTO recovery_codes (user, id, hash) VALUES (?1, ?2, ?3)",
+                    params![user, id as i64, &hash[..]],
+                )?;
+            }
+            Ok(())
+        })
+    }
+
     fn remove(&self, user: &str) -> impl Done<bool> {
         let user = user.to_string();
         self.writer.run(move |conn| {

@@ -1,5 +1,6 @@
 //! `mfa enroll`: show the new secret (QR code, URI, text), then confirm
-//! it with a code from the app, proving the current one where needed.
+//! it with a code from the app, proving the current one where needed; and
+//! `mfa recovery-codes`, a new set of recovery codes for an enrollment.
 
 use crate::{call, code_name, connect, qr, read_line, text, unexpected, CmdResult, Fail};
 use mfa_proto::{EnrollParams, Request, Response, Sensitive};
@@ -97,6 +98,46 @@ pub fn enroll(
             "wrong code: nothing was saved. Check the phone's clock and run mfa enroll --confirm CODE with a new code".into(),
         )),
         Response::Error { code, message } => Err(Fail(2, format!("{message} [{}]", code_name(code)))),
+        other => Err(unexpected(other)),
+    }
+}
+
+/// `mfa recovery-codes`: ask for a new set, proving the current factor
+/// when mfad says so (asked for on a terminal), and print it once.
+pub fn recovery_codes(socket: &Path, user: &str, current_code: Option<String>) -> CmdResult {
+    let mut client = connect(socket)?;
+    let mut req = Request::RecoveryCodes {
+        user: user.into(),
+        current_code: current_code.map(Sensitive::new),
+    };
+    let mut resp = client.call(&req).map_err(|e| Fail(3, e.to_string()))?;
+    if let Response::Error {
+        code: mfa_proto::ErrorCode::PermissionDenied,
+        message,
+    } = &resp
+    {
+        if message.contains("current authenticator")
+            && std::io::IsTerminal::is_terminal(&std::io::stdin())
+        {
+            let current = read_line("Code from your current authenticator (or a recovery code): ")?;
+            if let Request::RecoveryCodes { current_code, .. } = &mut req {
+                *current_code = Some(Sensitive::new(current));
+            }
+            resp = client.call(&req).map_err(|e| Fail(3, e.to_string()))?;
+        }
+    }
+    match resp {
+        Response::RecoveryCodes { recovery_codes } => {
+            println!("New recovery codes for {user}; the old ones no longer work.");
+            println!("They are shown only now. Print them or keep them somewhere safe:\n");
+            for c in &recovery_codes {
+                println!("    {}", c.expose());
+            }
+            Ok(())
+        }
+        Response::Error { code, message } => {
+            Err(Fail(2, format!("{message} [{}]", code_name(code))))
+        }
         other => Err(unexpected(other)),
     }
 }

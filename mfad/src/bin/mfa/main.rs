@@ -69,6 +69,14 @@ enum Cmd {
         #[arg(long)]
         user: String,
     },
+    /// Make a new set of recovery codes (the old set stops working).
+    RecoveryCodes {
+        #[arg(long)]
+        user: Option<String>,
+        /// A code from the current authenticator (asked for when needed).
+        #[arg(long)]
+        current_code: Option<String>,
+    },
     /// Phones that approve logins with a push (ntfy or the site's webhook).
     Push {
         #[command(subcommand)]
@@ -249,6 +257,10 @@ fn run(socket: &Path, cmd: Cmd) -> CmdResult {
             other => Err(unexpected(other)),
         },
         Cmd::Push { cmd } => push::run(socket, cmd),
+        Cmd::RecoveryCodes { user, current_code } => {
+            let user = user.map_or_else(current_user, Ok)?;
+            enroll::recovery_codes(socket, &user, current_code)
+        }
         Cmd::Doctor {
             config,
             pam_dir,
