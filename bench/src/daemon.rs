@@ -68,6 +68,11 @@ impl Mfad {
     /// Start `bin` with a configuration that sets only the socket and the
     /// state directory (every other option is the shipped default).
     pub fn start(bin: &Path, dir: &Path) -> Result<Mfad> {
+        Mfad::start_with(bin, dir, "")
+    }
+
+    /// The same, with `extra` (TOML tables, e.g. `[push]`) appended.
+    pub fn start_with(bin: &Path, dir: &Path, extra: &str) -> Result<Mfad> {
         std::fs::create_dir_all(dir)?;
         let socket = dir.join("mfad.sock");
         let state_dir = dir.join("state");
@@ -75,7 +80,7 @@ impl Mfad {
         std::fs::write(
             &config,
             format!(
-                "socket = \"{}\"\nstate_dir = \"{}\"\nhostname = \"bench\"\n",
+                "socket = \"{}\"\nstate_dir = \"{}\"\nhostname = \"bench\"\n{extra}",
                 socket.display(),
                 state_dir.display()
             ),

@@ -121,7 +121,7 @@ pub(crate) fn pam_phase(plan: &Plan, paths: &Paths, dir: &Path) -> Result<PamRes
     let conc_user = wrong_user + 1;
 
     log(&format!("libpam phase: {total} accounts per module"));
-    let setup = Setup::new(paths, dir, total)?;
+    let setup = Setup::new(paths, dir, total, &Extras::default())?;
     let confdir = &setup.confdir;
     let pool_of = |k: Kind| setup.pool_of(k);
     // Negative control, before any timing: every module refuses a wrong code.

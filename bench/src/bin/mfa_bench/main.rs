@@ -2,13 +2,15 @@
 //!
 //! ```text
 //! mfa_bench run [--quick] [--out FILE] [--update-doc BENCHMARKS.md] [--command TEXT]
-//! mfa_bench whole [--logins N] [--out FILE] [--hold]
+//! mfa_bench whole [--logins N] [--out FILE] [--hold] [--push-configured] [--baseline DIR]
 //! mfa_bench pam-loop --confdir DIR --service NAME --warmup NAME --list FILE
 //! mfa_bench load [--accounts N] [--threads N] [--secs N] [--rate N] [--restart] [--hold]
+//! mfa_bench push [--logins N] [--browser-logins N] [--settle-ms N] [--gap-ms N] [--out FILE]
 //! ```
 //!
 //! `run` does everything and writes a Markdown results section. `whole`
-//! runs only the whole-process login cost (section 1b). `pam-loop`
+//! runs only the whole-process login cost (section 1b); `push` the push
+//! approval latency (section 5, on its own, not part of `run`). `pam-loop`
 //! is what `run` spawns, once per stack and round: in one process, for each
 //! `user<TAB>base32secret` line, computes the current code, then times
 //! pam_start_confdir + pam_authenticate + pam_end, printing
@@ -17,8 +19,9 @@
 //! Binaries it uses sit next to it (the release build of this workspace):
 //! `mfad`, `libpam_mfa.so` and `bench_login`. The sections live in their
 //! own modules: `stacks` (the four PAM stacks and their accounts),
-//! `libpam_phase` (1), `whole_phase` (1b), `scale_phase` (2-4), `render`
-//! and `render_scale` (the Markdown); `plan` holds the sizes and paths.
+//! `libpam_phase` (1), `whole_phase` (1b), `scale_phase` (2-4),
+//! `push_phase` (5), `render`, `whole_render`, `render_scale` and
+//! `push_render` (the Markdown); `plan` holds the sizes and paths.
 
 use anyhow::{anyhow, bail, Context, Result};
 use mfa_bench::otp;
@@ -41,19 +44,25 @@ macro_rules! w {
 
 mod libpam_phase;
 mod plan;
+mod push_phase;
+mod push_render;
 mod render;
 mod render_scale;
 mod scale_phase;
 mod stacks;
 mod whole_phase;
+mod whole_render;
 
 use libpam_phase::*;
 use plan::*;
+use push_phase::*;
+use push_render::*;
 use render::*;
 use render_scale::*;
 use scale_phase::*;
 use stacks::*;
 use whole_phase::*;
+use whole_render::*;
 
 const BEGIN: &str = "<!-- bench:results:begin -->";
 const END: &str = "<!-- bench:results:end -->";
@@ -65,11 +74,13 @@ fn main() {
         Some("whole") => whole(&args[1..]),
         Some("pam-loop") => pam_loop(&args[1..]),
         Some("load") => load(&args[1..]),
+        Some("push") => push_cmd(&args[1..]),
         _ => Err(anyhow!(
             "usage: mfa_bench run [--quick] [--out FILE] [--update-doc FILE] [--command TEXT]\n       \
-             mfa_bench whole [--logins N] [--out FILE] [--hold]\n       \
+             mfa_bench whole [--logins N] [--out FILE] [--hold] [--push-configured] [--baseline DIR]\n       \
              mfa_bench pam-loop --confdir DIR --service NAME --warmup NAME --list FILE\n       \
-             mfa_bench load [--accounts N] [--threads N] [--secs N] [--rate N] [--restart] [--hold]"
+             mfa_bench load [--accounts N] [--threads N] [--secs N] [--rate N] [--restart] [--hold]\n       \
+             mfa_bench push [--logins N] [--browser-logins N] [--settle-ms N] [--gap-ms N] [--out FILE]"
         )),
     };
     if let Err(e) = result {
@@ -178,6 +189,7 @@ fn run(args: &[String]) -> Result<()> {
         &paths,
         &scratch.path().join("whole"),
         false,
+        &Extras::default(),
     )?;
     let other_pam = watch.share();
     report::wait_for_idle(wait_idle, "the scale sections");

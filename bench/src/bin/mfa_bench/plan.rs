@@ -148,6 +148,22 @@ pub(crate) fn paths() -> Result<Paths> {
     })
 }
 
+/// A binary of this build next to the harness (e.g. `mfa-gateway`).
+pub(crate) fn sibling(name: &str) -> Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let p = exe
+        .parent()
+        .ok_or_else(|| anyhow!("odd path {}", exe.display()))?
+        .join(name);
+    if !p.exists() {
+        bail!(
+            "{} is missing: build with `cargo build --release --workspace`",
+            p.display()
+        );
+    }
+    Ok(p)
+}
+
 pub(crate) fn log(msg: &str) {
     eprintln!("[mfa_bench] {msg}");
 }

@@ -2,7 +2,9 @@
 //! pam_mfa with a real mfad, google-authenticator in its secure
 //! configuration, pam_oath), set up once per phase in a scratch folder:
 //! enrolled accounts, secret files, service files, and the wrong-code
-//! negative control. Shared by section 1 and the whole-process phase.
+//! negative control. Shared by section 1 and the whole-process phase,
+//! which can add pam_mfa variants (`Extras`): against an mfad with push
+//! configured, and another build's module and mfad.
 
 use crate::*;
 use anyhow::{bail, Result};
@@ -19,12 +21,32 @@ pub(crate) enum Kind {
     Mfa,
     Ga,
     Oath,
+    /// pam_mfa against an mfad with `[push] gateway_user` set, for
+    /// accounts without a push target.
+    MfaPushCfg,
+    /// pam_mfa and mfad of another build (`Extras::baseline`).
+    MfaBase,
+}
+
+/// pam_mfa variants to run next to the default one (whole-process phase).
+#[derive(Default)]
+pub(crate) struct Extras {
+    pub(crate) push_configured: bool,
+    /// A folder holding another build's `mfad` and `libpam_mfa.so`.
+    pub(crate) baseline: Option<PathBuf>,
+}
+
+/// A variant's own mfad and accounts.
+pub(crate) struct Variant {
+    pub(crate) kind: Kind,
+    pub(crate) mfad: Mfad,
+    pub(crate) pool: Pool,
 }
 
 pub(crate) struct Stack {
     pub(crate) kind: Kind,
     pub(crate) service: &'static str,
-    pub(crate) label: &'static str,
+    pub(crate) label: String,
     pub(crate) module: PathBuf,
     pub(crate) line: String,
 }
@@ -41,6 +63,7 @@ pub(crate) struct Setup {
     pub(crate) mfa: Pool,
     pub(crate) ga: Pool,
     pub(crate) oath: Pool,
+    pub(crate) variants: Vec<Variant>,
     pub(crate) stacks: Vec<Stack>,
     pub(crate) confdir: PathBuf,
 }
@@ -48,7 +71,7 @@ pub(crate) struct Setup {
 impl Setup {
     /// Everything under `dir`: `mfad/` (socket, state), `ga/` (one secret
     /// file per account), `oath/users.oath`, `stacks/` (service files).
-    pub(crate) fn new(paths: &Paths, dir: &Path, total: usize) -> Result<Setup> {
+    pub(crate) fn new(paths: &Paths, dir: &Path, total: usize, extras: &Extras) -> Result<Setup> {
         std::fs::create_dir_all(dir)?;
         let mfad = Mfad::start(&paths.mfad, &dir.join("mfad"))?;
         let mfa = Pool::new("bm", total)?;
@@ -94,18 +117,18 @@ impl Setup {
         std::fs::set_permissions(&users_oath, std::fs::Permissions::from_mode(0o600))?;
 
         let sec = &paths.security;
-        let stacks = vec![
+        let mut stacks = vec![
             Stack {
                 kind: Kind::Permit,
                 service: "bench-permit",
-                label: "pam_permit only (floor: libpam itself)",
+                label: "pam_permit only (floor: libpam itself)".into(),
                 module: sec.join("pam_permit.so"),
                 line: sec.join("pam_permit.so").display().to_string(),
             },
             Stack {
                 kind: Kind::Mfa,
                 service: "bench-mfa",
-                label: "pam_mfa (+ mfad, release build)",
+                label: "pam_mfa (+ mfad, release build)".into(),
                 module: paths.pam_mfa.clone(),
                 line: format!(
                     "{} socket={}",
@@ -116,7 +139,7 @@ impl Setup {
             Stack {
                 kind: Kind::Ga,
                 service: "bench-ga",
-                label: "google-authenticator (DISALLOW_REUSE, RATE_LIMIT 3 30)",
+                label: "google-authenticator (DISALLOW_REUSE, RATE_LIMIT 3 30)".into(),
                 module: sec.join("pam_google_authenticator.so"),
                 line: format!(
                     "{} secret={}/${{USER}} user=root",
@@ -127,7 +150,7 @@ impl Setup {
             Stack {
                 kind: Kind::Oath,
                 service: "bench-oath",
-                label: "pam_oath (usersfile, window=1)",
+                label: "pam_oath (usersfile, window=1)".into(),
                 module: sec.join("pam_oath.so"),
                 line: format!(
                     "{} usersfile={} window=1",
@@ -136,6 +159,7 @@ impl Setup {
                 ),
             },
         ];
+        let variants = add_variants(paths, dir, total, extras, &mut stacks)?;
         let confdir = dir.join("stacks");
         std::fs::create_dir_all(&confdir)?;
         for s in &stacks {
@@ -146,6 +170,7 @@ impl Setup {
             mfa,
             ga,
             oath,
+            variants,
             stacks,
             confdir,
         })
@@ -158,6 +183,11 @@ impl Setup {
             Kind::Permit | Kind::Mfa => &self.mfa,
             Kind::Ga => &self.ga,
             Kind::Oath => &self.oath,
+            Kind::MfaPushCfg | Kind::MfaBase => self
+                .variants
+                .iter()
+                .find(|v| v.kind == k)
+                .map_or(&self.mfa, |v| &v.pool),
         }
     }
 
@@ -181,6 +211,64 @@ impl Setup {
         }
         Ok(())
     }
+}
+
+/// Start the variants' mfads, enroll their accounts, add their stacks.
+fn add_variants(
+    paths: &Paths,
+    dir: &Path,
+    total: usize,
+    extras: &Extras,
+    stacks: &mut Vec<Stack>,
+) -> Result<Vec<Variant>> {
+    let mut out = Vec::new();
+    if extras.push_configured {
+        let mfad = Mfad::start_with(
+            &paths.mfad,
+            &dir.join("mfad-push"),
+            "[push]\ngateway_user = \"nobody\"\n",
+        )?;
+        let pool = Pool::new("bq", total)?;
+        daemon::enroll(&mfad, &pool, 0..total, 8)?;
+        stacks.push(Stack {
+            kind: Kind::MfaPushCfg,
+            service: "bench-mfa-push",
+            label: "pam_mfa, push configured (accounts without a push target)".into(),
+            module: paths.pam_mfa.clone(),
+            line: format!(
+                "{} socket={}",
+                paths.pam_mfa.display(),
+                mfad.socket.display()
+            ),
+        });
+        out.push(Variant {
+            kind: Kind::MfaPushCfg,
+            mfad,
+            pool,
+        });
+    }
+    if let Some(base) = &extras.baseline {
+        let module = base.join("libpam_mfa.so");
+        if !module.exists() {
+            bail!("{} is missing", module.display());
+        }
+        let mfad = Mfad::start(&base.join("mfad"), &dir.join("mfad-base"))?;
+        let pool = Pool::new("bb", total)?;
+        daemon::enroll(&mfad, &pool, 0..total, 8)?;
+        stacks.push(Stack {
+            kind: Kind::MfaBase,
+            service: "bench-mfa-base",
+            label: format!("pam_mfa + mfad, baseline build ({})", base.display()),
+            line: format!("{} socket={}", module.display(), mfad.socket.display()),
+            module,
+        });
+        out.push(Variant {
+            kind: Kind::MfaBase,
+            mfad,
+            pool,
+        });
+    }
+    Ok(out)
 }
 
 /// A six-digit code that is not the account's code for any step within

@@ -3,13 +3,15 @@
 //! spawn to exit, for the four stacks of `stacks.rs` in interleaved
 //! rounds; reported as each stack's cost above the pam_permit stack.
 //! A phase of `mfa_bench run`, and on its own `mfa_bench whole`
-//! (`--hold` then keeps mfad and spare accounts up for strace or perf).
+//! (`--hold` then keeps mfad and spare accounts up for strace or perf;
+//! `--push-configured` and `--baseline DIR` add pam_mfa variants to the
+//! same rounds, see `stacks::Extras`).
 
 use crate::*;
 use anyhow::{bail, Context, Result};
 use mfa_bench::otp;
 use mfa_bench::pam::PAM_SUCCESS;
-use mfa_bench::stats::{ms, percentile};
+use mfa_bench::stats::percentile;
 use std::collections::BTreeMap;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
@@ -64,6 +66,14 @@ impl WholeResults {
 
     /// The goal: pam_mfa's median cost above the floor at most pam_oath's.
     /// (pam_mfa's cost, pam_oath's cost, met).
+    /// Median over rounds of (stack `a`'s time − stack `b`'s), in ms.
+    pub(crate) fn paired(&self, a: Kind, b: Kind) -> Option<f64> {
+        let (x, y) = (self.times.get(&a)?, self.times.get(&b)?);
+        let mut d: Vec<f64> = x.iter().zip(y).map(|(p, q)| signed_ms(*p, *q)).collect();
+        d.sort_unstable_by(f64::total_cmp);
+        d.get(d.len().div_ceil(2).max(1) - 1).copied()
+    }
+
     pub(crate) fn goal(&self) -> Option<(f64, f64, bool)> {
         let mfa = self.cost(Kind::Mfa)?.above_floor;
         let oath = self.cost(Kind::Oath)?.above_floor;
@@ -73,23 +83,6 @@ impl WholeResults {
 
 fn signed_ms(a: Duration, b: Duration) -> f64 {
     (a.as_secs_f64() - b.as_secs_f64()) * 1e3
-}
-
-/// "+1.23 ms" (3 decimals below 1 ms).
-pub(crate) fn ms_signed(v: f64) -> String {
-    if v.abs() < 1.0 {
-        format!("{v:+.3} ms")
-    } else {
-        format!("{v:+.2} ms")
-    }
-}
-
-fn ratio_f(a: f64, b: f64) -> String {
-    if b > 0.0 && a.is_finite() {
-        format!("{:.2}×", a / b)
-    } else {
-        "n/a".into()
-    }
 }
 
 /// `cc -O2 -o DIR/pam_host tests/c/pam_host.c -lpam`.
@@ -170,6 +163,7 @@ pub(crate) fn whole_phase(
     paths: &Paths,
     dir: &Path,
     hold: bool,
+    extras: &Extras,
 ) -> Result<WholeResults> {
     std::fs::create_dir_all(dir)?;
     let host = compile_pam_host(&paths.repo, dir)?;
@@ -190,7 +184,12 @@ pub(crate) fn whole_phase(
         "whole-process phase: {logins} logins per stack through {}",
         host.display()
     ));
-    let setup = Setup::new(paths, dir, logins + 1 + if hold { SPARE } else { 0 })?;
+    let setup = Setup::new(
+        paths,
+        dir,
+        logins + 1 + if hold { SPARE } else { 0 },
+        extras,
+    )?;
     let confdir = &setup.confdir;
     let watch = mfa_bench::report::OtherCpu::start();
     // Untimed: pam_host, libpam and pam_permit into the page cache, then the
@@ -228,8 +227,16 @@ pub(crate) fn whole_phase(
     if hold {
         hold_for_profiling(&setup, &host, logins + 1, dir)?;
     }
-    let Setup { mfad, stacks, .. } = setup;
+    let Setup {
+        mfad,
+        stacks,
+        variants,
+        ..
+    } = setup;
     mfad.stop()?;
+    for v in variants {
+        v.mfad.stop()?;
+    }
     Ok(WholeResults {
         logins,
         stacks,
@@ -263,65 +270,8 @@ fn hold_for_profiling(setup: &Setup, host: &Path, from: usize, dir: &Path) -> Re
     Ok(())
 }
 
-/// The Markdown section; `with_lines` adds the module lines (for the
-/// standalone subcommand; in `run` they are printed with section 1).
-pub(crate) fn render_whole(r: &WholeResults, with_lines: bool) -> String {
-    let mut o = String::new();
-    w!(o, "### 1b. Whole-process login cost (plain C host)\n");
-    w!(
-        o,
-        "{} logins per stack. Each login spawns `pam_host` (`tests/c/pam_host.c`, built with `cc -O2 … -lpam`, {}), which calls `pam_start_confdir` + `pam_authenticate` + `pam_end` and exits; timed from spawn to exit (wall clock). One login per stack per round, the order rotated each round; every login a fresh enrolled account with the current code, and every one returned PAM_SUCCESS (the phase aborts otherwise); each module refused a wrong code first. Other processes used {:.0}% of the CPUs during the phase.\n",
-        r.logins,
-        r.compiler,
-        r.other_cpu * 100.0
-    );
-    w!(o, "| stack | logins | median | p90 | cost above pam_permit (difference of medians) | cost above pam_permit (median of per-round differences) | pam_mfa's cost ÷ this (of medians) | pam_mfa's cost ÷ this (per-round) |");
-    w!(o, "|---|---:|---:|---:|---:|---:|---:|---:|");
-    let mfa = r.cost(Kind::Mfa);
-    for s in &r.stacks {
-        let Some(c) = r.cost(s.kind) else { continue };
-        let n = r.times.get(&s.kind).map_or(0, Vec::len);
-        let (above, per_round) = if s.kind == Kind::Permit {
-            ("—".to_string(), "—".to_string())
-        } else {
-            (ms_signed(c.above_floor), ms_signed(c.per_round))
-        };
-        let (q1, q2) = match (&mfa, s.kind) {
-            (Some(m), Kind::Ga | Kind::Oath) => (
-                ratio_f(m.above_floor, c.above_floor),
-                ratio_f(m.per_round, c.per_round),
-            ),
-            _ => ("—".to_string(), "—".to_string()),
-        };
-        w!(
-            o,
-            "| {} | {n} | {} | {} | {above} | {per_round} | {q1} | {q2} |",
-            s.label,
-            ms(c.median),
-            ms(c.p90)
-        );
-    }
-    if let Some((m, oa, met)) = r.goal() {
-        w!(
-            o,
-            "\nGoal: pam_mfa's median cost above the pam_permit stack at most pam_oath's in the same run: {} vs {}, {}.",
-            ms_signed(m),
-            ms_signed(oa),
-            render::yes(met)
-        );
-    }
-    if with_lines {
-        w!(o, "\nModule lines:\n\n```");
-        for s in &r.stacks {
-            w!(o, "auth required {}", s.line);
-        }
-        w!(o, "```");
-    }
-    w!(o);
-    o
-}
-
-/// `mfa_bench whole [--logins N] [--out FILE] [--hold]`: this phase alone.
+/// `mfa_bench whole [--logins N] [--out FILE] [--hold] [--push-configured]
+/// [--baseline DIR]`: this phase alone.
 pub(crate) fn whole(args: &[String]) -> Result<()> {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
@@ -342,12 +292,23 @@ pub(crate) fn whole(args: &[String]) -> Result<()> {
     }
     let t0 = Instant::now();
     let hold = args.iter().any(|a| a == "--hold");
-    let r = whole_phase(logins, &paths, scratch.path(), hold)?;
+    let extras = Extras {
+        push_configured: args.iter().any(|a| a == "--push-configured"),
+        baseline: flag_value(args, "--baseline").map(PathBuf::from),
+    };
+    let r = whole_phase(logins, &paths, scratch.path(), hold, &extras)?;
     // The commit, without the list of uncommitted paths.
     let git = mfa_bench::report::git(&paths.repo);
     let git = git.split_once(": ").map_or(git.as_str(), |(a, _)| a);
+    let mut flags = String::new();
+    if extras.push_configured {
+        flags.push_str(" --push-configured");
+    }
+    if let Some(b) = &extras.baseline {
+        flags.push_str(&format!(" --baseline {}", b.display()));
+    }
     let md = format!(
-        "Generated by `mfa_bench whole --logins {logins}` at {git} in {:.0} s.\n\n{}",
+        "Generated by `mfa_bench whole --logins {logins}{flags}` at {git} in {:.0} s.\n\n{}",
         t0.elapsed().as_secs_f64(),
         render_whole(&r, true)
     );
