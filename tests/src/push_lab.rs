@@ -31,7 +31,15 @@ pub struct Lab {
 
 impl Lab {
     pub fn start() -> Result<Lab> {
-        let d = Daemon::start_with(|c| c.push.gateway_user = crate::gateway::GATEWAY_USER.into())?;
+        Lab::start_with(|_| {})
+    }
+
+    /// [`Lab::start`] with mfad's configuration changed by `edit`.
+    pub fn start_with(edit: impl FnOnce(&mut mfad::config::Config)) -> Result<Lab> {
+        let d = Daemon::start_with(|c| {
+            c.push.gateway_user = crate::gateway::GATEWAY_USER.into();
+            edit(c)
+        })?;
         let token = ntfy_token()?;
         let whsec = whsec_secret()?;
         let ntfy = NtfyStandIn::start(Some(&token))?;

@@ -1,7 +1,7 @@
 //! The gateway's side of push approval, with the real processes: the
 //! webhook provider end to end (signed, with the fields a receiver needs),
 //! a delivery that fails and a link that expires (both told at the
-//! prompt), bad input and floods on the page (4xx, bounded memory, and a
+//! prompt), a class answering its pushes at once, bad input and floods on the page (4xx, bounded memory, and a
 //! push login right after still works), and proof that the gateway holds
 //! no TOTP secret (it cannot read the state, and no secret of the
 //! workload is in its memory or its log).
@@ -279,5 +279,71 @@ fn mfa_push_add_saves_only_an_approved_phone_and_list_and_remove_manage_them() -
         run.transcript
     );
     ensure!(lab.ntfy.requests() == before);
+    Ok(())
+}
+
+/// The CSRF field of an approval page.
+fn csrf_of(html: &str) -> Option<String> {
+    let at = html.find("name=\"csrf\"")?;
+    let rest = &html[at..];
+    let v = rest.find("value=\"")? + "value=\"".len();
+    Some(rest[v..].split('"').next()?.to_string())
+}
+
+#[test]
+fn a_class_approving_at_once_is_not_held_up_by_pacing() -> Result<()> {
+    const N: usize = 12;
+    let lab = Lab::start_with(|c| c.push.max_per_window = 100)?;
+    let stack = lab.stack("")?;
+    let mut logins = Vec::new();
+    for _ in 0..N {
+        logins.push(LiveLogin::start(&stack, "ann", None)?);
+    }
+    for login in logins.iter_mut() {
+        login.push_number(WAIT)?;
+        login.answer("")?;
+    }
+    let mut links = Vec::new();
+    for _ in 0..N {
+        links.push(mfa_tests::push_lab::click(&lab.ntfy.next_publish(WAIT)?)?);
+    }
+    // N phones answer at once; Deny needs no number, and costs the
+    // gateway the same requests to mfad as Approve (a view, a decision,
+    // and the delivery reports before them).
+    let client = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()?;
+    std::thread::scope(|s| -> Result<()> {
+        let mut handles = Vec::new();
+        for link in &links {
+            let client = &client;
+            handles.push(s.spawn(move || -> Result<()> {
+                let page = client.get(link).send()?;
+                ensure!(page.status().is_success(), "GET {}", page.status());
+                let csrf = csrf_of(&page.text()?).context("no csrf field")?;
+                let r = client
+                    .post(link)
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .body(format!("csrf={csrf}&decision=deny"))
+                    .send()?;
+                ensure!(r.status().is_success(), "POST {}", r.status());
+                Ok(())
+            }));
+        }
+        for h in handles {
+            h.join()
+                .map_err(|_| anyhow::anyhow!("a phone thread panicked"))??;
+        }
+        Ok(())
+    })?;
+    for login in logins {
+        let run = login.finish(WAIT)?;
+        ensure!(run.rc == rc::AUTH_ERR, "{}", run.transcript);
+        ensure!(
+            run.transcript.contains("denied on the phone"),
+            "{}",
+            run.transcript
+        );
+    }
     Ok(())
 }

@@ -144,6 +144,19 @@ impl<S: Store, C: Clock> Service<S, C> {
             .unwrap_or(peer.uid)
     }
 
+    /// Whether `caller` is the push gateway (`push.gateway_user`).
+    pub fn is_gateway(&self, caller: &Caller) -> bool {
+        let gw = &self.cfg.push.gateway_user;
+        !gw.is_empty() && caller.account.as_ref().is_some_and(|a| &a.name == gw)
+    }
+
+    /// [`Service::is_gateway`] for a peer, as far as is known without
+    /// asking the name service (its cached caller).
+    pub fn is_gateway_hint(&self, peer: &Peer) -> bool {
+        self.cached_caller(peer)
+            .is_some_and(|(_, c)| self.is_gateway(&c))
+    }
+
     fn cached_caller(&self, peer: &Peer) -> Option<(Instant, Caller)> {
         let callers = self.callers.lock().unwrap_or_else(|p| p.into_inner());
         callers.get(&(peer.uid, peer.gid)).cloned()
