@@ -27,4 +27,13 @@ mod tests {
         let widest = qr.lines().map(|l| l.chars().count()).max().unwrap_or(0);
         assert!(widest <= 80, "QR is {widest} columns wide");
     }
+
+    #[test]
+    fn an_ntfy_subscription_link_fits_an_80_by_24_terminal() {
+        let link = "https://ntfy.physics.example.edu/mfa-Qx3_9vZ-kLmN0pRsTuVwXyZa";
+        let qr = super::render(link).unwrap_or_default();
+        let widest = qr.lines().map(|l| l.chars().count()).max().unwrap_or(0);
+        let rows = qr.lines().count();
+        assert!(rows > 10 && widest <= 80 && rows <= 23, "QR is {widest}x{rows}");
+    }
 }
