@@ -34,6 +34,9 @@ mod tests {
         let qr = super::render(link).unwrap_or_default();
         let widest = qr.lines().map(|l| l.chars().count()).max().unwrap_or(0);
         let rows = qr.lines().count();
-        assert!(rows > 10 && widest <= 80 && rows <= 23, "QR is {widest}x{rows}");
+        assert!(
+            rows > 10 && widest <= 80 && rows <= 23,
+            "QR is {widest}x{rows}"
+        );
     }
 }
