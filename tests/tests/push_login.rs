@@ -27,7 +27,14 @@ fn a_push_approved_on_the_page_with_the_login_s_number_logs_in() -> Result<()> {
     for shown in ["ann", "testhost", "mfa-test", "192.0.2.7"] {
         ensure!(page.contains(shown), "page lacks {shown}: {page}");
     }
-    ensure!(!page.contains(&number), "the page shows the number: {page}");
+    ensure!(
+        !mfa_tests::push_lab::shows_number(&page, &number),
+        "the page shows the number: {page}"
+    );
+    ensure!(
+        page.contains("Type the number shown at the login prompt"),
+        "{page}"
+    );
     // Enter alone waits; the approval arrives while it waits.
     login.answer("")?;
     lab.approve(&link, &number)?;
