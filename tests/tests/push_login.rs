@@ -237,8 +237,10 @@ fn one_pam_handle_sends_one_push_whatever_the_number_of_methods() -> Result<()> 
         "{prompts:?}"
     );
     std::thread::sleep(Duration::from_millis(300));
+    // The first push may be cancelled (the code ended its login) before
+    // the gateway fetched it, so it may or may not have been published.
     ensure!(
-        lab.ntfy.requests() == before + 1,
+        lab.ntfy.requests() <= before + 1,
         "more than one push for one PAM handle"
     );
     Ok(())
