@@ -127,7 +127,7 @@ impl<S: Store, C: Clock> Service<S, C> {
             Ok(s) => s,
             Err(resp) => return resp,
         };
-        let (role, user, own) = (caller.role, sub.user.as_str(), sub.own);
+        let user = sub.user.as_str();
         let now = self.clock.now();
         let pending = match self.store.pending(user).await {
             Ok(Some(p)) if p.expires_at >= now => p,
@@ -147,7 +147,7 @@ impl<S: Store, C: Clock> Service<S, C> {
         // Anyone but root replacing their own enrollment proves the old one
         // first (an admin too), so a borrowed unlocked session cannot
         // silently move the factor.
-        if existing && role != Role::Root && (own || role == Role::User) {
+        if existing && sub.needs_proof_from(caller) {
             let Some(current) = current else {
                 return Response::error(
                     ErrorCode::AlreadyEnrolled,

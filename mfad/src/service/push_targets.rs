@@ -10,7 +10,7 @@ use super::push_hub::ConnPushes;
 use super::subject::Need;
 use super::{denied, internal, Service};
 use crate::audit;
-use crate::authz::{Caller, Role};
+use crate::authz::Caller;
 use crate::clock::Clock;
 use crate::crypto::random_bytes;
 use crate::store::{PushTarget, Store};
@@ -99,7 +99,7 @@ impl<S: Store, C: Clock> Service<S, C> {
         }
         // Like replacing an enrollment: anyone but root adding a phone to
         // their own account proves the current factor, admins too.
-        if caller.role != Role::Root && (sub.own || caller.role == Role::User) {
+        if sub.needs_proof_from(caller) {
             let Some(code) = current_code else {
                 return denied("adding a push target needs a code from your current authenticator");
             };

@@ -7,7 +7,7 @@
 use super::subject::Need;
 use super::{internal, Service};
 use crate::audit;
-use crate::authz::{Caller, Role};
+use crate::authz::Caller;
 use crate::clock::Clock;
 use crate::store::{Store, StoreError};
 use mfa_proto::{ErrorCode, Response, Sensitive};
@@ -30,7 +30,7 @@ impl<S: Store, C: Clock> Service<S, C> {
             Ok(None) => return Response::NotEnrolled,
             Err(e) => return internal(e),
         };
-        if caller.role != Role::Root && (sub.own || caller.role == Role::User) {
+        if sub.needs_proof_from(caller) {
             let Some(current) = current else {
                 return Response::error(
                     ErrorCode::PermissionDenied,

@@ -16,6 +16,16 @@ pub(super) enum Need {
     Admin,
 }
 
+impl Subject {
+    /// Whether `caller` must prove the account's current factor before
+    /// changing what logs it in (replacing the enrollment, new recovery
+    /// codes, a new phone): anyone but root acting on their own account,
+    /// admins too, so a borrowed unlocked session cannot move the factor.
+    pub fn needs_proof_from(&self, caller: &Caller) -> bool {
+        caller.role != Role::Root && (self.own || caller.role == Role::User)
+    }
+}
+
 /// The canonical name of the account a request acts on.
 pub(super) struct Subject {
     pub user: String,
