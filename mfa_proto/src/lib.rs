@@ -7,6 +7,7 @@
 //! `blocking`) is what the PAM module and the CLI connect with, because
 //! the module must never pull tokio into sshd.
 
+pub mod at_login;
 pub mod codec;
 mod error;
 mod messages;

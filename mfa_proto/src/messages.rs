@@ -3,6 +3,7 @@
 //! Codes and secrets travel as [`Sensitive`], whose `Debug` is redacted and
 //! whose memory is wiped on drop, so logging a request cannot leak them.
 
+use crate::at_login::EnrollOffer;
 use crate::push::{
     Decided, Decision, Delivery, GatewayInfo, Provider, PushEnd, PushEnrollment, PushMode,
     PushOffer, PushTargetInfo, PushView,
@@ -148,6 +149,25 @@ pub enum Request {
         #[serde(default)]
         current_code: Option<Sensitive>,
     },
+    /// Root, during a login that mfad answered with `enroll_at_login`:
+    /// start the enrollment of an account that has none.
+    LoginEnrollBegin {
+        user: String,
+        context: LoginContext,
+    },
+    /// Finish it with a code from the new app; applies only while the
+    /// account still has no enrollment.
+    LoginEnrollConfirm {
+        user: String,
+        code: Sensitive,
+        context: LoginContext,
+    },
+    /// The user typed `skip`: allowed only while the policy allows it
+    /// (answered `exempt`), and audited either way.
+    LoginEnrollSkip {
+        user: String,
+        context: LoginContext,
+    },
     /// Send a push for a login now (the user typed `push`).
     PushStart {
         user: String,
@@ -273,6 +293,15 @@ pub enum Response {
     },
     /// Hard lock after too many failures; an admin must run `mfa unlock`.
     Locked,
+    /// Answer to `challenge` (or `login_enroll_skip`): site policy exempts
+    /// this login from the second factor. The module answers PAM_IGNORE,
+    /// never success; mfad has audited `reason`.
+    Exempt {
+        reason: String,
+    },
+    /// Answer to `challenge`: no enrollment, and site policy asks for one
+    /// now ("more information required").
+    EnrollAtLogin(EnrollOffer),
     NotEnrolled,
     /// Answer to `enroll_begin`: show these to the user.
     Enrollment {
@@ -283,6 +312,10 @@ pub enum Response {
         digits: u8,
         period: u64,
         expires_in_secs: u64,
+        /// The URI drawn as a QR code for an 80x24 terminal (Unicode
+        /// half blocks), for the enrollment during a login.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        qr: Option<Sensitive>,
     },
     /// Answer to `enroll_confirm`: shown once, stored only as hashes.
     Enrolled {
@@ -334,66 +367,5 @@ impl Response {
             code,
             message: message.into(),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn requests_are_readable_tagged_json() -> Result<(), serde_json::Error> {
-        let r = Request::Verify {
-            user: "ann".into(),
-            code: Sensitive::new("123456"),
-            context: LoginContext {
-                service: "sshd".into(),
-                rhost: Some("10.0.0.1".into()),
-                tty: None,
-                nullok: false,
-            },
-        };
-        let json = serde_json::to_string(&r)?;
-        assert_eq!(
-            json,
-            r#"{"type":"verify","user":"ann","code":"123456","context":{"service":"sshd","rhost":"10.0.0.1","tty":null}}"#
-        );
-        assert_eq!(serde_json::from_str::<Request>(&json)?, r);
-        Ok(())
-    }
-
-    #[test]
-    fn debug_output_never_shows_a_code() {
-        let r = Request::Verify {
-            user: "ann".into(),
-            code: Sensitive::new("987654"),
-            context: LoginContext::default(),
-        };
-        let dbg = format!("{r:?}");
-        assert!(!dbg.contains("987654"), "{dbg}");
-        assert!(dbg.contains("[redacted]"));
-    }
-
-    #[test]
-    fn unknown_type_is_an_error() {
-        assert!(serde_json::from_str::<Request>(r#"{"type":"format_disk"}"#).is_err());
-    }
-
-    #[test]
-    fn error_codes_are_stable_strings() -> Result<(), serde_json::Error> {
-        let r = Response::error(ErrorCode::PermissionDenied, "no");
-        assert_eq!(
-            serde_json::to_string(&r)?,
-            r#"{"type":"error","code":"permission_denied","message":"no"}"#
-        );
-        Ok(())
-    }
-
-    #[test]
-    fn an_error_code_from_a_newer_daemon_still_decodes() -> Result<(), serde_json::Error> {
-        let r: Response =
-            serde_json::from_str(r#"{"type":"error","code":"quota_exceeded","message":"m"}"#)?;
-        assert_eq!(r, Response::error(ErrorCode::Unknown, "m"));
-        Ok(())
     }
 }

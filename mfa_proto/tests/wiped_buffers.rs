@@ -62,6 +62,7 @@ fn no_frame_buffer_is_freed_with_a_code_or_secret_in_it() -> Result<(), Box<dyn 
         digits: 6,
         period: 30,
         expires_in_secs: 600,
+        qr: Some(Sensitive::new(marker())),
     };
     let mut wire = Vec::new();
     write_frame(&mut wire, &verify)?;

@@ -90,3 +90,15 @@ pub fn admin(peer: &Peer, action: &str, user: &str) {
         peer.pid.unwrap_or(0)
     ));
 }
+
+/// A step of the enrollment during a login ("more information
+/// required"): offered, started, finished, skipped or refused.
+pub fn at_login(user: &str, ctx: &LoginContext, peer: &Peer, outcome: &str) {
+    login(
+        "enroll_at_login",
+        user,
+        ctx,
+        peer,
+        &format!("outcome={outcome}"),
+    );
+}

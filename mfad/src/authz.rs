@@ -92,10 +92,10 @@ pub fn resolve(dir: &dyn Directory, peer: Peer, admin_group: &str) -> Result<Cal
     })
 }
 
-/// Whether `target` is in one of `groups` (by name), which only root may
-/// manage: the admin group may not re-key another admin or a sudoer
-/// without proof.
-pub fn in_protected_group(
+/// The first of `groups` that `target` is a member of (primary or
+/// supplementary), if any: a protected group (which only root may
+/// manage), or an exempt group of the site policy.
+pub fn member_of_any(
     dir: &dyn Directory,
     target: &Account,
     groups: &[String],

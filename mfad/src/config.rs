@@ -2,6 +2,7 @@
 //! error. The documented default file is compiled in, so the defaults and
 //! their documentation cannot drift apart (a test parses one into the other).
 
+pub use crate::site_policy::{EnrollmentConfig, PolicyConfig};
 use mfa_proto::Algorithm;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -25,6 +26,8 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub server: ServerConfig,
     pub push: PushConfig,
+    pub enrollment: EnrollmentConfig,
+    pub policy: PolicyConfig,
 }
 
 /// Push approval. Off until `gateway_user` names the gateway's account.
@@ -105,6 +108,8 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             server: ServerConfig::default(),
             push: PushConfig::default(),
+            enrollment: EnrollmentConfig::default(),
+            policy: PolicyConfig::default(),
         }
     }
 }
@@ -252,6 +257,8 @@ impl Config {
             return Err("server timeouts must be at least 1 second".into());
         }
         self.validate_push()?;
+        self.policy.validate()?;
+        self.enrollment.deadline_unix()?;
         if self.issuer.is_empty() || self.issuer.contains(':') {
             return Err("issuer must be non-empty and contain no ':'".into());
         }

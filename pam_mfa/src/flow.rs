@@ -6,6 +6,7 @@
 
 use crate::args::{Notice, Options};
 use crate::conversation::Conversation;
+use crate::enroll_flow::enroll_at_login;
 use crate::outcome::Outcome;
 use mfa_proto::client::ClientError;
 use mfa_proto::push::{PushEnd, PushOffer};
@@ -19,7 +20,7 @@ pub struct Login {
     pub context: LoginContext,
 }
 
-const UNAVAILABLE: &str =
+pub(crate) const UNAVAILABLE: &str =
     "The second-factor service is not available, so this login cannot be verified. Please tell your administrator.";
 
 /// Where the login stands with push: what the prompt offers.
@@ -123,6 +124,9 @@ pub fn authenticate<C: Conversation>(
             ));
             notice(conv, UNAVAILABLE);
             return Outcome::SystemError;
+        }
+        Ok(Response::EnrollAtLogin(offer)) => {
+            return enroll_at_login(login, opts, &offer, conv, call, &mut notice, log)
         }
         Ok(other) => return finish(other, user, opts, conv, &mut notice, log),
         Err(e) => {
@@ -272,7 +276,7 @@ pub fn authenticate<C: Conversation>(
 }
 
 /// Turn a final answer into an outcome, telling the user what happened.
-fn finish<C: Conversation>(
+pub(crate) fn finish<C: Conversation>(
     resp: Response,
     user: &str,
     opts: &Options,
@@ -328,6 +332,13 @@ fn finish<C: Conversation>(
                 "Too many failed codes: this account is locked. Ask an administrator to unlock it (mfa unlock).",
             );
             Outcome::TooManyAttempts
+        }
+        // Site policy: the rest of the stack decides, never this module.
+        Response::Exempt { reason } => {
+            log(&format!(
+                "user {user:?}: exempt by mfad's site policy ({reason}): ignored (PAM_IGNORE)"
+            ));
+            Outcome::Exempt
         }
         Response::NotEnrolled
         | Response::Challenge {

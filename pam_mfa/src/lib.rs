@@ -7,6 +7,7 @@
 
 pub mod args;
 pub mod conversation;
+pub mod enroll_flow;
 pub mod ffi;
 pub mod flow;
 pub mod outcome;

@@ -13,6 +13,7 @@ pub mod pam_live;
 mod process;
 pub mod providers;
 pub mod push_lab;
+mod qr;
 mod system;
 pub mod web;
 
@@ -21,6 +22,7 @@ pub use pam::{build_pam_host, finish, PamRun, Stack};
 pub use pam_live::LiveLogin;
 pub use process::{mfa_cli, MfadProcess};
 pub use providers::{NtfyPublish, NtfyStandIn, WebhookDelivery, WebhookReceiver};
+pub use qr::decode_terminal_qr;
 pub use system::{LocalUsers, SyslogCapture};
 pub use web::Browser;
 

@@ -42,6 +42,17 @@ impl Stack {
         Ok(Stack { dir, service })
     }
 
+    /// The same stack under another PAM service name (site policy rules
+    /// are per service).
+    pub fn with_service(mut self, service: &str) -> Result<Stack> {
+        std::fs::rename(
+            self.dir.path().join(&self.service),
+            self.dir.path().join(service),
+        )?;
+        self.service = service.to_string();
+        Ok(self)
+    }
+
     /// Authenticate `user`, answering prompts in order.
     pub fn login(&self, user: &str, answers: &[&str]) -> Result<PamRun> {
         self.login_as(user, answers, None, &[])

@@ -46,7 +46,18 @@ impl<S: Store, C: Clock> Service<S, C> {
             Ok(s) => s,
             Err(resp) => return resp,
         };
-        let (role, user) = (caller.role, sub.user.as_str());
+        self.begin(caller.role, &sub.user, p, false).await
+    }
+
+    /// Make the pending secret of `user` and what to show for it (with
+    /// the QR code drawn as text when `qr`).
+    pub(super) async fn begin(
+        &self,
+        role: Role,
+        user: &str,
+        p: EnrollParams,
+        qr: bool,
+    ) -> Response {
         let t = &self.cfg.totp;
         let params = Params {
             algorithm: p.algorithm.unwrap_or(t.algorithm),
@@ -106,7 +117,12 @@ impl<S: Store, C: Clock> Service<S, C> {
         if let Err(e) = self.store.put_pending(user, &pending).await {
             return internal(e);
         }
+        let qr = qr
+            .then(|| crate::qr::render(&uri))
+            .flatten()
+            .map(Sensitive::new);
         Response::Enrollment {
+            qr,
             secret: Sensitive::new(otp::base32(&secret)),
             uri: Sensitive::new(uri),
             algorithm: params.algorithm,
@@ -128,16 +144,9 @@ impl<S: Store, C: Clock> Service<S, C> {
             Err(resp) => return resp,
         };
         let user = sub.user.as_str();
-        let now = self.clock.now();
-        let pending = match self.store.pending(user).await {
-            Ok(Some(p)) if p.expires_at >= now => p,
-            Ok(_) => {
-                return Response::error(
-                    ErrorCode::NoPendingEnrollment,
-                    "no enrollment in progress for this account (or it expired): start again",
-                )
-            }
-            Err(e) => return internal(e),
+        let pending = match self.live_pending(user).await {
+            Ok(p) => p,
+            Err(resp) => return resp,
         };
         let replaces = match self.store.summary(user).await {
             Ok(s) => s.map(|s| s.enrollment.sealed_secret),
@@ -159,13 +168,52 @@ impl<S: Store, C: Clock> Service<S, C> {
                 other => return other,
             }
         }
+        match self.finish(user, &pending, code, replaces).await {
+            Ok(codes) => {
+                audit::admin(
+                    &caller.peer,
+                    if existing { "re-enroll" } else { "enroll" },
+                    user,
+                );
+                Response::Enrolled {
+                    recovery_codes: codes,
+                }
+            }
+            Err(resp) => resp,
+        }
+    }
+
+    /// The pending enrollment of `user`, unless there is none or it expired.
+    pub(super) async fn live_pending(&self, user: &str) -> Result<Pending, Response> {
+        match self.store.pending(user).await {
+            Ok(Some(p)) if p.expires_at >= self.clock.now() => Ok(p),
+            Ok(_) => Err(Response::error(
+                ErrorCode::NoPendingEnrollment,
+                "no enrollment in progress for this account (or it expired): start again",
+            )),
+            Err(e) => Err(internal(e)),
+        }
+    }
+
+    /// Check `code` against `pending` and make it the live enrollment of
+    /// `user`, with fresh recovery codes (returned, to show once), but
+    /// only if the account is still as `replaces` says: the enrollment it
+    /// replaces, or None for an account that must have none.
+    pub(super) async fn finish(
+        &self,
+        user: &str,
+        pending: &Pending,
+        code: &Sensitive,
+        replaces: Option<Vec<u8>>,
+    ) -> Result<Vec<Sensitive>, Response> {
+        let now = self.clock.now();
         let secret = match self
             .rule
             .keys
             .open(&sealed_context("pending", user), &pending.sealed_secret)
         {
             Ok(s) => s,
-            Err(e) => return internal(e),
+            Err(e) => return Err(internal(e)),
         };
         let params = Params {
             algorithm: pending.algorithm,
@@ -175,17 +223,17 @@ impl<S: Store, C: Clock> Service<S, C> {
         };
         let clean = clean_code(code);
         let Some(step) = otp::check(&secret, params, &clean, now) else {
-            return Response::WrongCode {
+            return Err(Response::WrongCode {
                 retry_after_secs: None,
-            };
+            });
         };
         let sealed = match self.rule.keys.seal(&sealed_context("totp", user), &secret) {
             Ok(s) => s,
-            Err(e) => return internal(e),
+            Err(e) => return Err(internal(e)),
         };
         let (codes, hashes) = match self.new_recovery_codes(user) {
             Ok(c) => c,
-            Err(resp) => return resp,
+            Err(resp) => return Err(resp),
         };
         let enrollment = Enrollment {
             sealed_secret: sealed,
@@ -197,28 +245,21 @@ impl<S: Store, C: Clock> Service<S, C> {
             created_at: now,
         };
         let expect = Expect {
-            pending: pending.sealed_secret,
+            pending: pending.sealed_secret.clone(),
             replaces,
         };
         match self.store.confirm(user, &enrollment, &hashes, &expect).await {
             Ok(()) => {}
             // What the proof above was checked against changed meanwhile.
             Err(StoreError::Conflict) => {
-                return Response::error(
+                return Err(Response::error(
                     ErrorCode::Conflict,
                     "the enrollment was replaced, removed or expired while being confirmed, so nothing changed (a code given as proof of the old enrollment was used up): start again",
-                )
+                ))
             }
-            Err(e) => return internal(e),
+            Err(e) => return Err(internal(e)),
         }
-        audit::admin(
-            &caller.peer,
-            if existing { "re-enroll" } else { "enroll" },
-            user,
-        );
-        Response::Enrolled {
-            recovery_codes: codes,
-        }
+        Ok(codes)
     }
 
     /// A fresh set of recovery codes for `user`: the codes to show once,

@@ -9,6 +9,7 @@
 //! name is resolved through NSS and, if NSS spells it differently, tried
 //! again under that spelling, so "ANN" still cannot dodge ann's enrollment.
 
+use super::at_login::is_not_enrolled;
 use super::subject::Need;
 use super::{internal, Service};
 use crate::audit;
@@ -87,6 +88,11 @@ impl<S: Store, C: Clock> Service<S, C> {
             );
         }
         if caller.role == Role::Root {
+            if let Step::Challenge = step {
+                if let Some(resp) = self.exempt_login(user, &ctx, caller).await {
+                    return (resp, user.into());
+                }
+            }
             return self.root_login(caller, user, &step, &ctx).await;
         }
         let sub = match self.subject(caller, user, Need::OwnOrAdmin).await {
@@ -195,21 +201,27 @@ impl<S: Store, C: Clock> Service<S, C> {
         let Step::Verify { recovery, .. } = step else {
             return match res {
                 Ok(Decided::Challenge(r)) => {
+                    // Site policy decides what root's login of an account
+                    // with no enrollment gets: it outranks `nullok`.
+                    let r = match caller.role {
+                        Role::Root if is_not_enrolled(&r) => self.unenrolled(ctx).unwrap_or(r),
+                        _ => r,
+                    };
                     let outcome = match &r {
-                        Response::Challenge {
-                            state: Challenge::NotEnrolled,
-                            ..
-                        } if ctx.nullok => Some("exempt reason=nullok_not_enrolled"),
-                        Response::Challenge {
-                            state: Challenge::NotEnrolled,
-                            ..
-                        } => Some("not_enrolled"),
-                        Response::Locked => Some("locked"),
-                        Response::RateLimited { .. } => Some("rate_limited"),
+                        Response::Exempt { reason } => Some(format!("exempt reason={reason}")),
+                        Response::EnrollAtLogin(o) => {
+                            Some(format!("enroll_offered skip_allowed={}", o.skip_allowed))
+                        }
+                        r if is_not_enrolled(r) && ctx.nullok => {
+                            Some("exempt reason=nullok_not_enrolled".into())
+                        }
+                        r if is_not_enrolled(r) => Some("not_enrolled".into()),
+                        Response::Locked => Some("locked".into()),
+                        Response::RateLimited { .. } => Some("rate_limited".into()),
                         _ => None,
                     };
                     if let Some(outcome) = outcome {
-                        audit::challenge(user, ctx, &caller.peer, outcome);
+                        audit::challenge(user, ctx, &caller.peer, &outcome);
                     }
                     r
                 }

@@ -2,12 +2,14 @@
 //! attempt is refused. [`Service::handle`] answers one request from a
 //! caller the server resolved once per connection ([`Service::caller`]).
 //! Each request family has its own file: `login` (challenge and verify),
-//! `enroll`, and `accounts` (status, list, remove, unlock); `subject`
+//! `enroll`, `at_login` (site policy: exemptions and enrollment during a
+//! login), and `accounts` (status, list, remove, unlock); `subject`
 //! decides which account a request may act on. Every request runs on the
 //! async threads and awaits the store; only name-service lookups, which
 //! may block, go to the blocking pool.
 
 mod accounts;
+mod at_login;
 mod enroll;
 mod login;
 mod push;
@@ -231,6 +233,20 @@ impl<S: Store, C: Clock> Service<S, C> {
             Request::RecoveryCodes { user, current_code } => {
                 self.recovery_codes(caller, &user, current_code.as_ref())
                     .await
+            }
+            Request::LoginEnrollBegin { user, context } => {
+                self.login_enroll_begin(caller, &user, &context).await
+            }
+            Request::LoginEnrollConfirm {
+                user,
+                code,
+                context,
+            } => {
+                self.login_enroll_confirm(caller, &user, &code, &context)
+                    .await
+            }
+            Request::LoginEnrollSkip { user, context } => {
+                self.login_enroll_skip(caller, &user, &context).await
             }
             Request::PushStart { user, context } => {
                 self.push_start(caller, &user, context, conn).await

@@ -81,7 +81,7 @@ impl<S: Store, C: Clock> Service<S, C> {
                 }
                 let protected = self.cfg.protected();
                 if let Some(g) =
-                    authz::in_protected_group(&*self.dir, target, &protected).map_err(internal)?
+                    authz::member_of_any(&*self.dir, target, &protected).map_err(internal)?
                 {
                     return Err(denied(format!(
                         "{} is in the protected group {g:?}: only root may manage that account",

@@ -95,6 +95,15 @@ pub fn service_with(
     dir: &std::path::Path,
     change: impl FnOnce(&mut Config),
 ) -> Result<(Svc, Arc<Scripted>), Box<dyn std::error::Error>> {
+    service_at(dir, ManualClock::new(T0), change)
+}
+
+/// [`service_with`] on a clock the test keeps and moves.
+pub fn service_at(
+    dir: &std::path::Path,
+    clock: ManualClock,
+    change: impl FnOnce(&mut Config),
+) -> Result<(Svc, Arc<Scripted>), Box<dyn std::error::Error>> {
     let mut cfg = Config {
         admin_group: "mfa-admins".into(),
         ..Config::default()
@@ -102,7 +111,7 @@ pub fn service_with(
     change(&mut cfg);
     let counts = Arc::new(Scripted::default());
     let store = SqliteStore::open(dir)?;
-    let (keys, clock) = (Keys::from_master(&[1; 32]), ManualClock::new(T0));
+    let keys = Keys::from_master(&[1; 32]);
     let svc = Service::new(store, keys, cfg, clock).with_directory(counts.clone());
     Ok((Arc::new(svc), counts))
 }

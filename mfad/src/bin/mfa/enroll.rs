@@ -2,8 +2,9 @@
 //! it with a code from the app, proving the current one where needed; and
 //! `mfa recovery-codes`, a new set of recovery codes for an enrollment.
 
-use crate::{call, code_name, connect, qr, read_line, text, unexpected, CmdResult, Fail};
+use crate::{call, code_name, connect, read_line, text, unexpected, CmdResult, Fail};
 use mfa_proto::{EnrollParams, Request, Response, Sensitive};
+use mfad::qr;
 use std::path::Path;
 
 pub fn enroll(
@@ -30,6 +31,7 @@ pub fn enroll(
                 digits,
                 period,
                 expires_in_secs,
+                ..
             } => {
                 if !importing {
                     println!("Scan this QR code with your authenticator app");

@@ -5,7 +5,6 @@
 mod doctor;
 mod enroll;
 mod push;
-mod qr;
 mod text;
 
 use clap::{Parser, Subcommand};

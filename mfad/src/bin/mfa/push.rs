@@ -4,10 +4,11 @@
 //! notification with the number shown here; the target is saved only
 //! once that approval arrives.
 
-use crate::{code_name, connect, current_user, qr, read_line, unexpected, CmdResult, Fail};
+use crate::{code_name, connect, current_user, read_line, unexpected, CmdResult, Fail};
 use clap::Subcommand;
 use mfa_proto::push::{Provider, PushEnd, PushEnrollment};
 use mfa_proto::{ErrorCode, Request, Response, Sensitive};
+use mfad::qr;
 use std::io::IsTerminal;
 use std::path::Path;
 use std::time::Duration;
