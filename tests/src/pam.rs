@@ -42,6 +42,22 @@ impl Stack {
         Ok(Stack { dir, service })
     }
 
+    /// Debian's own `/etc/pam.d/common-auth` (pam_unix, then
+    /// `requisite pam_deny`), with the module after it where the
+    /// pam-auth-update profile puts an `Additional` line.
+    pub fn after_common_auth(socket: &Path, args: &str) -> Result<Stack> {
+        let common = std::fs::read_to_string("/etc/pam.d/common-auth")
+            .context("/etc/pam.d/common-auth (libpam-runtime)")?;
+        if !common.contains("pam_unix.so") {
+            bail!("/etc/pam.d/common-auth has no pam_unix line:\n{common}");
+        }
+        let stack = Stack::new(socket, args, &[])?;
+        let path = stack.dir.path().join(&stack.service);
+        let ours = std::fs::read_to_string(&path)?;
+        std::fs::write(&path, format!("{common}\n{ours}"))?;
+        Ok(stack)
+    }
+
     /// The same stack under another PAM service name (site policy rules
     /// are per service).
     pub fn with_service(mut self, service: &str) -> Result<Stack> {

@@ -83,6 +83,24 @@ impl LocalUsers {
     }
 }
 
+impl LocalUsers {
+    /// Give `name` the password `password` (chpasswd), so pam_unix checks it.
+    pub fn set_password(&self, name: &str, password: &str) -> Result<()> {
+        let mut child = Command::new("chpasswd")
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .context("chpasswd")?;
+        if let Some(mut stdin) = child.stdin.take() {
+            use std::io::Write;
+            writeln!(stdin, "{name}:{password}")?;
+        }
+        if !child.wait()?.success() {
+            bail!("chpasswd failed for {name}");
+        }
+        Ok(())
+    }
+}
+
 impl Drop for LocalUsers {
     fn drop(&mut self) {
         for name in &self.names {

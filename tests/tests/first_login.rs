@@ -180,3 +180,48 @@ fn after_the_deadline_skip_is_refused_and_the_login_fails_without_setup() -> Res
     assert!(!enrolled(&d, user)?);
     Ok(())
 }
+
+#[test]
+fn with_debians_common_auth_a_wrong_password_never_reaches_the_enrollment_screen() -> Result<()> {
+    let users = LocalUsers::create(41003, 1)?;
+    let user = "mfa-t41003";
+    users.set_password(user, "Lab-Passw0rd-41003")?;
+    let d = Daemon::start_with(|c| c.enrollment.mode = EnrollMode::Required)?;
+    let stack = Stack::after_common_auth(&d.socket, "")?;
+    let run = stack.login(user, &["not-the-password", "skip", "123456"])?;
+    assert_ne!(run.rc, rc::SUCCESS, "{}", run.transcript);
+    assert!(run.transcript.contains("Password"), "{}", run.transcript);
+    assert!(
+        !run.transcript.contains("More information"),
+        "{}",
+        run.transcript
+    );
+    assert!(!run.transcript.contains("otpauth://"), "{}", run.transcript);
+    // Nothing stored: no enrollment and no pending secret (a confirm
+    // finds nothing to check the code against).
+    assert!(!enrolled(&d, user)?);
+    let probe = Request::LoginEnrollConfirm {
+        user: user.into(),
+        code: mfa_proto::Sensitive::new("000000"),
+        context: Default::default(),
+    };
+    let r = d.call(&probe)?;
+    assert!(
+        matches!(
+            &r,
+            Response::Error {
+                code: mfa_proto::ErrorCode::NoPendingEnrollment,
+                ..
+            }
+        ),
+        "{r:?}"
+    );
+    // The right password does reach it.
+    let run = stack.login(user, &["Lab-Passw0rd-41003"])?;
+    assert!(
+        run.transcript.contains("More information required"),
+        "{}",
+        run.transcript
+    );
+    Ok(())
+}

@@ -10,18 +10,18 @@ use std::process::Command;
 use std::time::Duration;
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Level {
+pub(crate) enum Level {
     Ok,
     Warn,
     Fail,
 }
 
-struct Report {
+pub(crate) struct Report {
     worst: Level,
 }
 
 impl Report {
-    fn say(&mut self, level: Level, what: &str, detail: &str, fix: &str) {
+    pub(crate) fn say(&mut self, level: Level, what: &str, detail: &str, fix: &str) {
         let tag = match level {
             Level::Ok => "OK  ",
             Level::Warn => "WARN",
@@ -71,7 +71,7 @@ pub fn run(o: &Options) -> bool {
     root_socket(&mut r, &mfa_proto::root_socket_for(&o.socket));
     state_dir(&mut r, &cfg.state_dir);
     push(&mut r, &cfg);
-    pam_stack(&mut r, &o.pam_dir);
+    crate::doctor_pam::pam_stacks(&mut r, &o.pam_dir, &cfg, &sshd_methods(&o.sshd));
     sshd(&mut r, &o.sshd);
     clock(&mut r);
     r.worst != Level::Fail
@@ -214,82 +214,13 @@ fn state_dir(r: &mut Report, dir: &Path) {
     }
 }
 
-/// The `auth` lines of a PAM service file, following `@include` and
-/// `include`/`substack` one level at a time.
-fn auth_lines(dir: &Path, service: &str, depth: u8, out: &mut Vec<(String, usize, String)>) {
-    let Ok(text) = std::fs::read_to_string(dir.join(service)) else {
-        return;
-    };
-    for (n, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.starts_with('#') || line.is_empty() {
-            continue;
-        }
-        let words: Vec<&str> = line.split_whitespace().collect();
-        match words.as_slice() {
-            ["@include", inc] if depth < 5 => auth_lines(dir, inc, depth + 1, out),
-            ["auth", control, inc, ..]
-                if depth < 5 && (*control == "include" || *control == "substack") =>
-            {
-                auth_lines(dir, inc, depth + 1, out)
-            }
-            ["auth", ..] | ["-auth", ..] => {
-                out.push((service.to_string(), n + 1, line.to_string()))
-            }
-            _ => {}
-        }
-    }
-}
-
-fn pam_stack(r: &mut Report, dir: &Path) {
-    for service in ["sshd", "login", "sudo"] {
-        if !dir.join(service).exists() {
-            continue;
-        }
-        let mut lines = Vec::new();
-        auth_lines(dir, service, 0, &mut lines);
-        let Some(pos) = lines.iter().position(|(_, _, l)| l.contains("pam_mfa.so")) else {
-            r.say(
-                Level::Warn,
-                &format!("pam {service}"),
-                "pam_mfa is not in its auth stack: logins need no second factor",
-                "pam-auth-update --enable mfa",
-            );
-            continue;
-        };
-        let (file, n, line) = &lines[pos];
-        let where_ = format!("{file}:{n}: {line}");
-        let after_success = lines[..pos]
-            .iter()
-            .any(|(_, _, l)| l.contains("pam_permit.so") || l.contains("success="));
-        if line.contains("nullok") {
-            r.say(
-                Level::Warn,
-                &format!("pam {service}"),
-                &format!("{where_} (nullok: users who never enrolled are not asked)"),
-                "enroll everyone, then remove nullok",
-            );
-        } else if line.contains("sufficient") {
-            r.say(
-                Level::Fail,
-                &format!("pam {service}"),
-                &format!("{where_} (sufficient: a code alone would skip the password)"),
-                "use 'required' or the pam-auth-update profile",
-            );
-        } else {
-            let note = if after_success {
-                "after the primary factor"
-            } else {
-                ""
-            };
-            r.say(
-                Level::Ok,
-                &format!("pam {service}"),
-                format!("{where_} {note}").trim_end(),
-                "",
-            );
-        }
-    }
+/// sshd's AuthenticationMethods, if `sshd -T` answers.
+fn sshd_methods(sshd: &Path) -> Option<String> {
+    let out = Command::new(sshd).arg("-T").output().ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .find_map(|l| l.strip_prefix("authenticationmethods "))
+        .map(str::to_string)
 }
 
 fn sshd(r: &mut Report, sshd: &Path) {

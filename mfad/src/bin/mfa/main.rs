@@ -3,6 +3,7 @@
 //! 2 or more an error (refused, daemon unreachable, bad input).
 
 mod doctor;
+mod doctor_pam;
 mod enroll;
 mod push;
 mod text;
