@@ -92,6 +92,7 @@ impl Gateway {
         let info = GatewayInfo {
             providers: deliverer.providers(),
             ntfy_url: cfg.ntfy_public_url().map(str::to_owned),
+            phone: Vec::new(),
         };
         Ok(Gateway {
             deliverer: Arc::new(deliverer),

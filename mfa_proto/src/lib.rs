@@ -12,6 +12,7 @@ pub mod codec;
 mod error;
 mod messages;
 mod paths;
+pub mod phone;
 pub mod push;
 
 #[cfg(feature = "blocking")]

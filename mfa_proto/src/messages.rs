@@ -4,6 +4,7 @@
 //! whose memory is wiped on drop, so logging a request cannot leak them.
 
 use crate::at_login::EnrollOffer;
+use crate::phone::PhoneDelivery;
 use crate::push::{
     Decided, Decision, Delivery, GatewayInfo, Provider, PushEnd, PushEnrollment, PushMode,
     PushOffer, PushTargetInfo, PushView,
@@ -347,6 +348,8 @@ pub enum Response {
     },
     /// Answer to `gateway_poll`.
     Delivery(Box<Delivery>),
+    /// Answer to `gateway_poll`: a code to send to a phone.
+    PhoneDelivery(Box<PhoneDelivery>),
     /// Answer to `gateway_poll` when nothing came in time.
     Idle,
     /// Answer to `gateway_view`.

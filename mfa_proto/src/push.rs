@@ -170,6 +170,9 @@ pub struct GatewayInfo {
     /// The ntfy server phones subscribe to, as shown to users.
     #[serde(default)]
     pub ntfy_url: Option<String>,
+    /// The phone channels it has a provider for (`[sms]`, `[voice]`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub phone: Vec<crate::phone::Channel>,
 }
 
 /// Answer to `push_add`: the target is saved once the test push `id` is

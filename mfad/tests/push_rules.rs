@@ -15,6 +15,7 @@ fn info() -> GatewayInfo {
     GatewayInfo {
         providers: vec![Provider::Ntfy, Provider::Webhook],
         ntfy_url: Some("https://ntfy.example.edu".into()),
+        phone: Vec::new(),
     }
 }
 

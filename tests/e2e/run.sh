@@ -32,7 +32,7 @@ fi
 
 WORK=$(mktemp -d /tmp/mfa-e2e.XXXXXX)
 chmod 755 "$WORK"
-USERS=(mfa-e2e-alice mfa-e2e-bob mfa-e2e-carol mfa-e2e-dave mfa-e2e-erin)
+USERS=(mfa-e2e-alice mfa-e2e-bob mfa-e2e-carol mfa-e2e-dave mfa-e2e-erin mfa-e2e-frank)
 PASS=Lab-Passw0rd-e2e
 PORT=$((20000 + RANDOM % 20000))
 mfad_pid=
@@ -284,6 +284,7 @@ expect tests/e2e/ssh.exp "$PASS" "" pamtester login "$dave" authenticate >"$WORK
 judge "pamtester login: password alone fails" '! grep -q "successfully authenticated" "$WORK/last"'
 
 . tests/e2e/push.sh
+. tests/e2e/first_login.sh
 
 echo "== mfad stopped"
 stop_mfad

@@ -64,6 +64,13 @@ enum Cmd {
         #[arg(long)]
         user: String,
     },
+    /// Help desk: remove every method of an account (authenticator,
+    /// recovery codes, phones), so its user sets one up again at the next
+    /// login under mfad's [enrollment] policy (root or admin).
+    Reset {
+        #[arg(long)]
+        user: String,
+    },
     /// Clear an account's failure count and lock (root or admin).
     Unlock {
         #[arg(long)]
@@ -254,6 +261,16 @@ fn run(socket: &Path, cmd: Cmd) -> CmdResult {
                 Ok(())
             }
             Response::NotEnrolled => Err(Fail(1, format!("{user} is not enrolled"))),
+            other => Err(unexpected(other)),
+        },
+        Cmd::Reset { user } => match call(socket, &Request::Remove { user: user.clone() })? {
+            Response::Done => {
+                println!(
+                    "{user}: every method removed (authenticator, recovery codes, phones); they set one up again at their next login (mfad's [enrollment] policy) or with 'mfa enroll'"
+                );
+                Ok(())
+            }
+            Response::NotEnrolled => Err(Fail(1, format!("{user} has no method to remove"))),
             other => Err(unexpected(other)),
         },
         Cmd::Push { cmd } => push::run(socket, cmd),
