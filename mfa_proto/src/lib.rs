@@ -11,6 +11,7 @@ pub mod at_login;
 pub mod codec;
 mod error;
 mod messages;
+pub mod methods;
 mod paths;
 pub mod phone;
 pub mod push;

@@ -4,6 +4,7 @@
 //! whose memory is wiped on drop, so logging a request cannot leak them.
 
 use crate::at_login::EnrollOffer;
+use crate::methods::{AccountInfo, MethodInfo};
 use crate::phone::PhoneDelivery;
 use crate::push::{
     Decided, Decision, Delivery, GatewayInfo, Provider, PushEnd, PushEnrollment, PushMode,
@@ -135,6 +136,21 @@ pub enum Request {
     List {
         #[serde(default)]
         after: String,
+        /// Each account's methods and last login too (`accounts`).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        details: bool,
+    },
+    /// What `user` can log in with (own account, or root and the admin
+    /// group on others).
+    Methods {
+        user: String,
+    },
+    /// The help desk (root or the admin group, never on its own account):
+    /// one temporary code for `user`, valid once for `minutes`.
+    Bypass {
+        user: String,
+        #[serde(default)]
+        minutes: Option<u32>,
     },
     Remove {
         user: String,
@@ -235,6 +251,8 @@ pub enum Method {
     Recovery,
     /// A push approved on the phone with the number the login showed.
     Push,
+    /// The help desk's temporary code (`mfa bypass`), valid once.
+    Bypass,
 }
 
 /// What a `challenge` found: whether to ask this account for a code.
@@ -261,6 +279,9 @@ pub struct StatusInfo {
     pub retry_after_secs: Option<u64>,
     /// Unix time of the enrollment.
     pub enrolled_at: Option<i64>,
+    /// Unix time of the last successful login with a code.
+    #[serde(default)]
+    pub last_login: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -277,7 +298,9 @@ pub enum Response {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         push: Option<PushOffer>,
     },
-    /// `recovery_codes_left` is reported when a recovery code was used.
+    /// `recovery_codes_left`: how many recovery codes the account has
+    /// left (after this one, if a recovery code was used); None when
+    /// mfad did not count them.
     Verified {
         method: Method,
         recovery_codes_left: Option<u32>,
@@ -327,6 +350,22 @@ pub enum Response {
     Accounts {
         users: Vec<String>,
         more: bool,
+    },
+    /// Answer to `list` with `details`.
+    AccountDetails {
+        accounts: Vec<AccountInfo>,
+        more: bool,
+    },
+    /// Answer to `methods`.
+    Methods {
+        user: String,
+        methods: Vec<MethodInfo>,
+    },
+    /// Answer to `bypass`: shown once to the help desk, stored only as a
+    /// keyed hash.
+    Bypass {
+        code: Sensitive,
+        expires_in_secs: u64,
     },
     Done,
     /// Answer to `recovery_codes`: shown once, stored only as hashes.

@@ -21,6 +21,7 @@ pub fn attempt(user: &str, ctx: &LoginContext, peer: &Peer, method: Method, outc
         Method::Totp => "totp",
         Method::Recovery => "recovery",
         Method::Push => "push",
+        Method::Bypass => "bypass",
     };
     login(
         "attempt",

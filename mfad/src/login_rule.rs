@@ -68,20 +68,30 @@ impl LoginRule {
         if let Some(rc) = recovery {
             let hash = self.keys.recovery_hash(user, rc);
             // Compare against every unused code, without stopping early.
+            // A temporary code past its time is no code at all.
             let mut found = None;
             for c in &st.recovery {
-                if ct_eq(&c.hash, &hash) {
-                    found = Some(c.id);
+                let live = c.expires_at.is_none_or(|at| now < at);
+                if ct_eq(&c.hash, &hash) && live {
+                    found = Some((c.id, c.expires_at.is_some()));
                 }
             }
-            if let Some(id) = found {
-                let left = Some(st.recovery.len().saturating_sub(1) as u32);
+            if let Some((id, temporary)) = found {
+                let (method, left) = match temporary {
+                    true => (Method::Bypass, st.recovery_left),
+                    false => (Method::Recovery, st.recovery_left.saturating_sub(1)),
+                };
                 return (
-                    Verdict::Ok(Method::Recovery, left),
-                    [Some(Effect::UseRecovery(id)), reset, forgive]
-                        .into_iter()
-                        .flatten()
-                        .collect(),
+                    Verdict::Ok(method, Some(left)),
+                    [
+                        Some(Effect::UseRecovery(id)),
+                        reset,
+                        forgive,
+                        Some(Effect::LoggedIn(now)),
+                    ]
+                    .into_iter()
+                    .flatten()
+                    .collect(),
                 );
             }
             return self.failure(st, now, false);
@@ -102,11 +112,16 @@ impl LoginRule {
             .find(|&step| e.last_step.is_none_or(|last| step > last));
         match unspent {
             Some(step) => (
-                Verdict::Ok(Method::Totp, None),
-                [Some(Effect::AcceptStep(step)), reset, forgive]
-                    .into_iter()
-                    .flatten()
-                    .collect(),
+                Verdict::Ok(Method::Totp, Some(st.recovery_left)),
+                [
+                    Some(Effect::AcceptStep(step)),
+                    reset,
+                    forgive,
+                    Some(Effect::LoggedIn(now)),
+                ]
+                .into_iter()
+                .flatten()
+                .collect(),
             ),
             None if !steps.is_empty() => self.failure(st, now, true),
             None => self.failure(st, now, false),
@@ -181,8 +196,11 @@ mod tests {
         };
         let now = 67_504_916 * 30 + 5;
         let (v, effects) = policy.decide("ann", &state(&policy, 67_504_915), "771631", None, now);
-        assert!(matches!(v, Verdict::Ok(Method::Totp, None)));
-        assert_eq!(effects, vec![Effect::AcceptStep(67_504_916)]);
+        assert!(matches!(v, Verdict::Ok(Method::Totp, Some(0))));
+        assert_eq!(
+            effects,
+            vec![Effect::AcceptStep(67_504_916), Effect::LoggedIn(now)]
+        );
         // Once both are spent, the same digits are a replay.
         let (v, effects) = policy.decide("ann", &state(&policy, 67_504_916), "771631", None, now);
         assert!(matches!(v, Verdict::Replayed));

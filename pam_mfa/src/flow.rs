@@ -289,16 +289,30 @@ pub(crate) fn finish<C: Conversation>(
             method,
             recovery_codes_left,
         } => {
-            if method == Method::Recovery {
-                let left = recovery_codes_left.unwrap_or(0);
-                let renew = if left < 3 {
-                    " Run 'mfa recovery-codes' for a new set."
-                } else {
-                    ""
-                };
-                let _ = conv.info(&format!(
-                    "Recovery code accepted; {left} left.{renew} Run 'mfa enroll' to set up your authenticator again if it is lost."
-                ));
+            let left = recovery_codes_left.unwrap_or(0);
+            match method {
+                Method::Recovery => {
+                    let renew = if left < 3 {
+                        " Run 'mfa recovery-codes' for a new set."
+                    } else {
+                        ""
+                    };
+                    let _ = conv.info(&format!(
+                        "Recovery code accepted; {left} left.{renew} Run 'mfa enroll' to set up your authenticator again if it is lost."
+                    ));
+                }
+                Method::Bypass => {
+                    let _ = conv.info(
+                        "Temporary code accepted. Set up your authenticator again now: mfa enroll",
+                    );
+                }
+                // Counted: warn while there is still time to renew them.
+                _ if recovery_codes_left.is_some() && left < 3 => {
+                    let _ = conv.info(&format!(
+                        "Only {left} recovery codes left: run 'mfa recovery-codes' for a new set."
+                    ));
+                }
+                _ => {}
             }
             log(&format!("user {user:?}: verified by {method:?}"));
             Outcome::Verified

@@ -65,6 +65,7 @@ impl<S: Store, C: Clock> Service<S, C> {
                 locked: false,
                 retry_after_secs: None,
                 enrolled_at: None,
+                last_login: None,
             }),
             Ok(Some(s)) => {
                 let gate = backoff::user_gate(&self.cfg.limits, &s.counters, now);
@@ -81,6 +82,7 @@ impl<S: Store, C: Clock> Service<S, C> {
                         _ => None,
                     },
                     enrolled_at: Some(s.enrollment.created_at),
+                    last_login: s.last_login,
                 })
             }
             Err(e) => internal(e),

@@ -184,6 +184,7 @@ impl<S: Store, C: Clock> Service<S, C> {
             user: user.to_string(),
             rhost: ctx.rhost.clone(),
             want_recovery,
+            count_recovery: matches!(step, Step::Verify { .. }),
             hosts_since: backoff::hosts_since(&self.cfg.limits, self.clock.now()),
         };
         self.store.attempt(about, decision).await

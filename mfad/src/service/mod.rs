@@ -11,6 +11,7 @@
 mod accounts;
 mod at_login;
 mod enroll;
+mod helpdesk;
 mod login;
 mod push;
 mod push_gateway;
@@ -217,7 +218,16 @@ impl<S: Store, C: Clock> Service<S, C> {
                     .await
                     .0
             }
-            Request::List { after } => self.list(caller, &after).await,
+            Request::List {
+                after,
+                details: false,
+            } => self.list(caller, &after).await,
+            Request::List {
+                after,
+                details: true,
+            } => self.list_details(caller, &after).await,
+            Request::Methods { user } => self.methods(caller, &user).await,
+            Request::Bypass { user, minutes } => self.bypass(caller, &user, minutes).await,
             Request::EnrollBegin { user, params } => self.enroll_begin(caller, &user, params).await,
             Request::EnrollConfirm {
                 user,

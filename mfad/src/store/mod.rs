@@ -99,6 +99,9 @@ pub struct Counters {
 pub struct RecoveryCode {
     pub id: i64,
     pub hash: [u8; 32],
+    /// Set for the help desk's temporary code (`mfa bypass`): it works
+    /// once, until then (Unix time), and is not counted as a recovery code.
+    pub expires_at: Option<i64>,
 }
 
 /// Failures from one remote host since a cutoff, counted by account: a
@@ -121,6 +124,9 @@ pub struct AttemptFor {
     pub rhost: Option<String>,
     /// Load the unused recovery codes too.
     pub want_recovery: bool,
+    /// Count the recovery codes left (a verify, whose success warns when
+    /// few are left).
+    pub count_recovery: bool,
     /// Host failures older than this (Unix time) no longer count.
     pub hosts_since: i64,
 }
@@ -134,6 +140,8 @@ pub struct AttemptState {
     pub host: Option<HostFailures>,
     /// Unused recovery codes, loaded only when asked for.
     pub recovery: Vec<RecoveryCode>,
+    /// How many ordinary recovery codes are left (loaded for a verify).
+    pub recovery_left: u32,
 }
 
 /// A change an attempt makes; applied atomically with the read it was
@@ -150,6 +158,8 @@ pub enum Effect {
     /// The account succeeded from the attempt's remote host: its failures
     /// there no longer count against the host.
     HostSuccess,
+    /// A successful login at this time (`mfa list` shows the last one).
+    LoggedIn(i64),
 }
 
 /// What `status` shows.
@@ -158,6 +168,8 @@ pub struct AccountSummary {
     pub enrollment: Enrollment,
     pub counters: Counters,
     pub recovery_left: u32,
+    /// Unix time of the last successful login, if any.
+    pub last_login: Option<i64>,
 }
 
 /// What every store operation returns: a future that resolves once the
@@ -209,6 +221,11 @@ pub trait Store: Send + Sync + 'static {
     /// the account is still enrolled with the sealed secret `expect`
     /// (else [`StoreError::Conflict`] and nothing changes).
     fn replace_recovery(&self, user: &str, recovery: &[[u8; 32]], expect: &[u8]) -> impl Done<()>;
+
+    /// Give an enrolled `user` one temporary code (its keyed hash),
+    /// valid once until `expires_at`, replacing an earlier unused one.
+    /// False when `user` is not enrolled.
+    fn add_bypass(&self, user: &str, hash: [u8; 32], expires_at: i64) -> impl Done<bool>;
 
     /// Delete everything about `user`. False when nothing was there.
     fn remove(&self, user: &str) -> impl Done<bool>;

@@ -112,15 +112,15 @@ impl Store for SqliteStore {
             else {
                 return Ok(None);
             };
-            let recovery_left: u32 = conn.query_row(
-                "SELECT count(*) FROM recovery_codes WHERE user = ?1 AND used_at IS NULL",
-                [&user],
-                |r| r.get(0),
-            )?;
+            let recovery_left = sqlite_attempt::count_recovery(conn, &user)?;
+            let last_login: Option<i64> = conn
+                .prepare_cached("SELECT last_login FROM accounts WHERE user = ?1")?
+                .query_row([&user], |r| r.get(0))?;
             Ok(Some(AccountSummary {
                 enrollment,
                 counters,
                 recovery_left,
+                last_login,
             }))
         })
     }
@@ -247,6 +247,23 @@ impl Store for SqliteStore {
             let n = conn.execute("DELETE FROM accounts WHERE user = ?1", [&user])?;
             conn.execute("DELETE FROM pending WHERE user = ?1", [&user])?;
             push_sql::forget_user(conn, &user)?;
+            Ok(n > 0)
+        })
+    }
+
+    fn add_bypass(&self, user: &str, hash: [u8; 32], expires_at: i64) -> impl Done<bool> {
+        let user = user.to_string();
+        self.writer.run(move |conn| {
+            conn.execute(
+                "DELETE FROM recovery_codes WHERE user = ?1 AND expires_at IS NOT NULL",
+                [&user],
+            )?;
+            let n = conn.execute(
+                "INSERT INTO recovery_codes (user, id, hash, expires_at) \
+                 SELECT ?1, (SELECT coalesce(max(id), -1) + 1 FROM recovery_codes WHERE user = ?1), ?2, ?3 \
+                 WHERE EXISTS (SELECT 1 FROM accounts WHERE user = ?1)",
+                params![user, &hash[..], expires_at],
+            )?;
             Ok(n > 0)
         })
     }

@@ -82,7 +82,7 @@ pub(super) fn load_state(
     }
     if about.want_recovery && state.enrollment.is_some() {
         let mut stmt = conn.prepare_cached(
-            "SELECT id, hash FROM recovery_codes WHERE user = ?1 AND used_at IS NULL",
+            "SELECT id, hash, expires_at FROM recovery_codes WHERE user = ?1 AND used_at IS NULL",
         )?;
         let rows = stmt.query_map([user], |r| {
             let v: Vec<u8> = r.get(1)?;
@@ -93,13 +93,25 @@ pub(super) fn load_state(
             Ok(RecoveryCode {
                 id: r.get(0)?,
                 hash,
+                expires_at: r.get(2)?,
             })
         })?;
         for row in rows {
             state.recovery.push(row?);
         }
     }
+    if about.count_recovery && state.enrollment.is_some() {
+        state.recovery_left = count_recovery(conn, user)?;
+    }
     Ok(state)
+}
+
+/// Unused ordinary recovery codes of `user` (not the temporary code).
+pub(super) fn count_recovery(conn: &Connection, user: &str) -> rusqlite::Result<u32> {
+    conn.prepare_cached(
+        "SELECT count(*) FROM recovery_codes WHERE user = ?1 AND used_at IS NULL AND expires_at IS NULL",
+    )?
+    .query_row([user], |r| r.get(0))
 }
 
 /// Apply an attempt's effects. Each update is conditional on the state the
@@ -135,6 +147,9 @@ pub(super) fn apply(
                     .execute(params![h, user, at])?,
                 None => 1,
             },
+            Effect::LoggedIn(at) => conn
+                .prepare_cached("UPDATE accounts SET last_login = ?2 WHERE user = ?1")?
+                .execute(params![user, at])?,
             Effect::HostSuccess => match rhost {
                 Some(h) => {
                     conn.prepare_cached("DELETE FROM host_failures WHERE rhost = ?1 AND user = ?2")?

@@ -55,6 +55,10 @@ pub(super) const MIGRATIONS: &[&str] = &[
      );",
     // 4: push approval (targets, pushes, blocks after a denial).
     super::sqlite_push::MIGRATION,
+    // 5: the help desk's temporary codes (a recovery code that expires)
+    // and each account's last successful login.
+    "ALTER TABLE recovery_codes ADD COLUMN expires_at INTEGER;
+     ALTER TABLE accounts ADD COLUMN last_login INTEGER;",
 ];
 
 pub(super) fn migrate(conn: &Connection) -> Result<(), StoreError> {

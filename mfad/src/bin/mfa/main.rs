@@ -5,6 +5,7 @@
 mod doctor;
 mod doctor_pam;
 mod enroll;
+mod helpdesk;
 mod push;
 mod text;
 
@@ -57,8 +58,28 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
-    /// List enrolled accounts (root or admin).
-    List,
+    /// List enrolled accounts (root or admin); --json adds each
+    /// account's methods and last login.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// What an account can log in with (yours by default); never a secret.
+    Methods {
+        #[arg(long)]
+        user: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Help desk: print one temporary code for an account, valid once
+    /// (root or admin, not for your own account; audited).
+    Bypass {
+        #[arg(long)]
+        user: String,
+        /// How long it is valid (default 30, at most 1440).
+        #[arg(long)]
+        minutes: Option<u32>,
+    },
     /// Delete an account's enrollment and recovery codes (root or admin).
     Remove {
         #[arg(long)]
@@ -233,28 +254,12 @@ fn run(socket: &Path, cmd: Cmd) -> CmdResult {
                 other => Err(unexpected(other)),
             }
         }
-        Cmd::List => {
-            let mut after = String::new();
-            loop {
-                match call(
-                    socket,
-                    &Request::List {
-                        after: after.clone(),
-                    },
-                )? {
-                    Response::Accounts { users, more } => {
-                        for u in &users {
-                            println!("{u}");
-                        }
-                        match (more, users.last()) {
-                            (true, Some(last)) => after = last.clone(),
-                            _ => return Ok(()),
-                        }
-                    }
-                    other => return Err(unexpected(other)),
-                }
-            }
+        Cmd::List { json } => helpdesk::list(socket, json),
+        Cmd::Methods { user, json } => {
+            let user = user.map_or_else(current_user, Ok)?;
+            helpdesk::methods(socket, &user, json)
         }
+        Cmd::Bypass { user, minutes } => helpdesk::bypass(socket, &user, minutes),
         Cmd::Remove { user } => match call(socket, &Request::Remove { user: user.clone() })? {
             Response::Done => {
                 println!("{user}: enrollment removed");

@@ -1,0 +1,39 @@
+//! What an account can log in with, as `mfa methods` and the help desk's
+//! `mfa list --json` show it: kinds and names, never a secret, a topic or
+//! a whole phone number.
+
+use serde::{Deserialize, Serialize};
+
+/// The kind of a method, stable in JSON (`mfa methods --json`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MethodKind {
+    Totp,
+    Push,
+    Sms,
+    Voice,
+    Recovery,
+}
+
+/// One method of an account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MethodInfo {
+    pub kind: MethodKind,
+    pub label: String,
+    /// Unix time it was added, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<i64>,
+    /// For recovery codes: how many are left.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub left: Option<u32>,
+}
+
+/// One account as the help desk sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountInfo {
+    pub user: String,
+    pub methods: Vec<MethodInfo>,
+    /// Unix time of the last successful login with a code, if any.
+    pub last_login: Option<i64>,
+    pub locked: bool,
+}
