@@ -9,6 +9,7 @@
 
 pub mod codec;
 mod error;
+pub mod import;
 mod messages;
 mod paths;
 pub mod push;

@@ -3,6 +3,7 @@
 //! Codes and secrets travel as [`Sensitive`], whose `Debug` is redacted and
 //! whose memory is wiped on drop, so logging a request cannot leak them.
 
+use crate::import::{Import, Imported};
 use crate::push::{
     Decided, Decision, Delivery, GatewayInfo, Provider, PushEnd, PushEnrollment, PushMode,
     PushOffer, PushTargetInfo, PushView,
@@ -86,6 +87,10 @@ pub struct EnrollParams {
     pub algorithm: Option<Algorithm>,
     #[serde(default)]
     pub digits: Option<u8>,
+    /// Seconds per time step (an imported secret may use another period
+    /// than the site's default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub period: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -148,6 +153,8 @@ pub enum Request {
         #[serde(default)]
         current_code: Option<Sensitive>,
     },
+    /// Import a secret and recovery codes issued elsewhere (root only).
+    Import(Import),
     /// Send a push for a login now (the user typed `push`).
     PushStart {
         user: String,
@@ -299,6 +306,8 @@ pub enum Response {
     RecoveryCodes {
         recovery_codes: Vec<Sensitive>,
     },
+    /// Answer to `import`.
+    Imported(Imported),
     /// Answer to `push_start`.
     Push(PushOffer),
     /// A push ended without an approval; `message` says why, for the user.
@@ -334,66 +343,5 @@ impl Response {
             code,
             message: message.into(),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn requests_are_readable_tagged_json() -> Result<(), serde_json::Error> {
-        let r = Request::Verify {
-            user: "ann".into(),
-            code: Sensitive::new("123456"),
-            context: LoginContext {
-                service: "sshd".into(),
-                rhost: Some("10.0.0.1".into()),
-                tty: None,
-                nullok: false,
-            },
-        };
-        let json = serde_json::to_string(&r)?;
-        assert_eq!(
-            json,
-            r#"{"type":"verify","user":"ann","code":"123456","context":{"service":"sshd","rhost":"10.0.0.1","tty":null}}"#
-        );
-        assert_eq!(serde_json::from_str::<Request>(&json)?, r);
-        Ok(())
-    }
-
-    #[test]
-    fn debug_output_never_shows_a_code() {
-        let r = Request::Verify {
-            user: "ann".into(),
-            code: Sensitive::new("987654"),
-            context: LoginContext::default(),
-        };
-        let dbg = format!("{r:?}");
-        assert!(!dbg.contains("987654"), "{dbg}");
-        assert!(dbg.contains("[redacted]"));
-    }
-
-    #[test]
-    fn unknown_type_is_an_error() {
-        assert!(serde_json::from_str::<Request>(r#"{"type":"format_disk"}"#).is_err());
-    }
-
-    #[test]
-    fn error_codes_are_stable_strings() -> Result<(), serde_json::Error> {
-        let r = Response::error(ErrorCode::PermissionDenied, "no");
-        assert_eq!(
-            serde_json::to_string(&r)?,
-            r#"{"type":"error","code":"permission_denied","message":"no"}"#
-        );
-        Ok(())
-    }
-
-    #[test]
-    fn an_error_code_from_a_newer_daemon_still_decodes() -> Result<(), serde_json::Error> {
-        let r: Response =
-            serde_json::from_str(r#"{"type":"error","code":"quota_exceeded","message":"m"}"#)?;
-        assert_eq!(r, Response::error(ErrorCode::Unknown, "m"));
-        Ok(())
     }
 }

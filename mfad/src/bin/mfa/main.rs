@@ -49,6 +49,10 @@ enum Cmd {
         algorithm: Option<String>,
         #[arg(long)]
         digits: Option<u8>,
+        /// Seconds per code (15 to 120), for an imported secret that does
+        /// not use the site's default.
+        #[arg(long)]
+        period: Option<u64>,
     },
     /// Show whether an account is enrolled (exit 0) or not (exit 1).
     Status {
@@ -167,6 +171,7 @@ fn run(socket: &Path, cmd: Cmd) -> CmdResult {
             current_code,
             algorithm,
             digits,
+            period,
         } => {
             let user = match user {
                 Some(u) => u,
@@ -185,6 +190,7 @@ fn run(socket: &Path, cmd: Cmd) -> CmdResult {
                 secret: secret.map(Sensitive::new),
                 algorithm,
                 digits,
+                period,
             };
             enroll::enroll(socket, &user, params, confirm, current_code)
         }
