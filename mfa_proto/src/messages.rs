@@ -240,6 +240,9 @@ pub struct StatusInfo {
     pub enrolled: bool,
     pub algorithm: Option<Algorithm>,
     pub digits: Option<u8>,
+    /// Seconds per code (absent from daemons that predate it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub period: Option<u64>,
     pub recovery_codes_left: u32,
     pub consecutive_failures: u32,
     pub locked: bool,

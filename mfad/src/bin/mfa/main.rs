@@ -204,8 +204,14 @@ fn run(socket: &Path, cmd: Cmd) -> CmdResult {
                     if json {
                         println!("{}", serde_json::to_string_pretty(&s).unwrap_or_default());
                     } else if s.enrolled {
+                        // The period only when it is not the usual 30 s
+                        // (an imported secret).
+                        let period = match s.period {
+                            Some(p) if p != 30 => format!(", {p} s steps"),
+                            _ => String::new(),
+                        };
                         let mut line = format!(
-                            "{}: enrolled (TOTP {}, {} digits), {} recovery codes left",
+                            "{}: enrolled (TOTP {}, {} digits{period}), {} recovery codes left",
                             s.user,
                             s.algorithm.unwrap_or_default().as_str(),
                             s.digits.unwrap_or(6),
