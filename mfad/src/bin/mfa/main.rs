@@ -4,6 +4,8 @@
 
 mod doctor;
 mod enroll;
+mod ga_file;
+mod import;
 mod push;
 mod qr;
 mod text;
@@ -54,6 +56,8 @@ enum Cmd {
         #[arg(long)]
         period: Option<u64>,
     },
+    /// Import accounts from google-authenticator-libpam (root only).
+    Import(import::ImportArgs),
     /// Show whether an account is enrolled (exit 0) or not (exit 1).
     Status {
         #[arg(long)]
@@ -269,6 +273,7 @@ fn run(socket: &Path, cmd: Cmd) -> CmdResult {
             other => Err(unexpected(other)),
         },
         Cmd::Push { cmd } => push::run(socket, cmd),
+        Cmd::Import(args) => import::run(socket, args),
         Cmd::RecoveryCodes { user, current_code } => {
             let user = user.map_or_else(current_user, Ok)?;
             enroll::recovery_codes(socket, &user, current_code)
