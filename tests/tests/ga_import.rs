@@ -229,3 +229,36 @@ fn all_imports_each_accounts_home_file_and_refuses_the_unsafe_ones() -> Result<(
     ensure!(run.rc == rc::SUCCESS, "{}", run.transcript);
     Ok(())
 }
+
+#[test]
+fn a_secret_imported_with_mfa_enroll_may_have_60_second_steps() -> Result<()> {
+    require_root()?;
+    let d = Daemon::start()?;
+    let secret = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
+    let enroll = |period: &str, code: &str| {
+        let args = [
+            "enroll",
+            "--user",
+            "fay",
+            "--secret",
+            "-",
+            "--period",
+            period,
+            "--confirm",
+            code,
+        ];
+        mfa_cli(&d.socket, &args, &format!("{secret}\n"))
+    };
+    let (code, _, err) = enroll("10", "000000")?;
+    ensure!(
+        code == 2 && err.contains("15 to 120 seconds, not 10"),
+        "{code}: {err}"
+    );
+    let (code, out, err) = enroll("60", &oathtool_step(secret, d.now(), 60)?)?;
+    ensure!(code == 0, "{out}{err}");
+    d.clock.advance(60);
+    let stack = Stack::new(&d.socket, "tries=1", &[])?;
+    let run = stack.login("fay", &[&oathtool_step(secret, d.now(), 60)?])?;
+    ensure!(run.rc == rc::SUCCESS, "{}", run.transcript);
+    Ok(())
+}
