@@ -87,11 +87,14 @@ pub fn base32(secret: &[u8]) -> String {
 }
 
 pub fn from_base32(s: &str) -> Option<Vec<u8>> {
-    let cleaned: String = s
-        .chars()
-        .filter(|c| !c.is_whitespace() && *c != '-')
-        .collect();
-    totp_rs::Secret::try_from_base32(cleaned.to_ascii_uppercase().trim_end_matches('='))
+    // The copies hold the secret in base32: wiped when dropped.
+    let cleaned: zeroize::Zeroizing<String> = zeroize::Zeroizing::new(
+        s.chars()
+            .filter(|c| !c.is_whitespace() && *c != '-')
+            .map(|c| c.to_ascii_uppercase())
+            .collect(),
+    );
+    totp_rs::Secret::try_from_base32(cleaned.trim_end_matches('='))
         .ok()
         .map(|s| s.as_bytes().to_vec())
 }
