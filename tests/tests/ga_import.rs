@@ -195,11 +195,14 @@ fn all_imports_each_accounts_home_file_and_refuses_the_unsafe_ones() -> Result<(
     // A user's file pointing at another's: not followed.
     std::os::unix::fs::symlink(home(good), home(link))?;
 
-    let (code, out, err) = mfa_cli(
-        &d.socket,
-        &["import", "--google-authenticator", "--all"],
-        "",
-    )?;
+    // Replacing enrollments from files their users control: not at all.
+    let all = ["import", "--google-authenticator", "--all"];
+    let (code, _, err) = mfa_cli(&d.socket, &[&all[..], &["--force"]].concat(), "")?;
+    ensure!(
+        code == 2 && err.contains("--force is not taken with --all"),
+        "{err}"
+    );
+    let (code, out, err) = mfa_cli(&d.socket, &all, "")?;
     ensure!(code == 2, "{code}: {out}{err}");
     ensure!(
         out.contains(&format!("{good}: imported the TOTP secret")),

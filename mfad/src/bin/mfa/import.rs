@@ -30,7 +30,7 @@ pub struct ImportArgs {
     /// Every passwd account's ~/.google_authenticator.
     #[arg(long)]
     all: bool,
-    /// Replace accounts that are already enrolled.
+    /// Replace the account if it is already enrolled (not with --all).
     #[arg(long)]
     force: bool,
 }
@@ -50,7 +50,16 @@ pub fn run(socket: &Path, args: ImportArgs) -> Result<(), Fail> {
     }
     let file = args.google_authenticator.flatten();
     match (args.all, file, args.user) {
-        (true, None, None) => all(&mut connect(socket)?, args.force),
+        // What is in a home is up to whoever can write it: the account's
+        // user, or anyone with their shell. Not enrolled yet, that is no
+        // more than `mfa enroll` lets them do; but replacing an
+        // enrollment needs proof of the current factor, which --force
+        // over every home would skip.
+        (true, None, None) if args.force => Err(Fail(
+            2,
+            "--force is not taken with --all (whoever can write a home could replace that account's factor): replace accounts one at a time with FILE --user NAME --force".into(),
+        )),
+        (true, None, None) => all(&mut connect(socket)?),
         (true, Some(_), _) => Err(Fail(
             2,
             "--all reads each account's ~/.google_authenticator: give no FILE".into(),
@@ -70,7 +79,7 @@ pub fn run(socket: &Path, args: ImportArgs) -> Result<(), Fail> {
 }
 
 /// Every passwd account's file, one report each, then a summary.
-fn all(client: &mut Client, force: bool) -> Result<(), Fail> {
+fn all(client: &mut Client) -> Result<(), Fail> {
     let (mut imported, mut skipped, mut refused, mut without) = (0, 0, 0, 0);
     for (user, uid, home) in passwd()? {
         let path = Path::new(&home).join(".google_authenticator");
@@ -79,7 +88,7 @@ fn all(client: &mut Client, force: bool) -> Result<(), Fail> {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             // An unreadable home (NFS with root squashed) may hide a file.
             Err(e) => Some(refuse(&user, &format!("{}: {e}", path.display()))),
-            Ok(_) => Some(one(client, &user, &path, Some(uid), force)?),
+            Ok(_) => Some(one(client, &user, &path, Some(uid), false)?),
         };
         match outcome {
             None => without += 1,
