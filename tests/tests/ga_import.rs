@@ -172,9 +172,9 @@ fn all_imports_each_accounts_home_file_and_refuses_the_unsafe_ones() -> Result<(
     require_root()?;
     let d = Daemon::start()?;
     let homes = tempfile::tempdir()?;
-    let users = LocalUsers::with_homes(40050, 5, homes.path())?;
-    let [good, hotp, open, link, none] = users.names() else {
-        anyhow::bail!("five users expected");
+    let users = LocalUsers::with_homes(40050, 6, homes.path())?;
+    let [good, hotp, open, link, none, kept] = users.names() else {
+        anyhow::bail!("six users expected");
     };
     let home = |u: &str| homes.path().join(u).join(".google_authenticator");
     let chown = |u: &str| -> Result<()> {
@@ -194,6 +194,10 @@ fn all_imports_each_accounts_home_file_and_refuses_the_unsafe_ones() -> Result<(
     std::fs::set_permissions(home(open), std::fs::Permissions::from_mode(0o644))?;
     // A user's file pointing at another's: not followed.
     std::os::unix::fs::symlink(home(good), home(link))?;
+    // Enrolled already: left alone.
+    let first = google_authenticator(&home(kept), &["-t", "-d", "-u", "-w", "3"])?;
+    chown(kept)?;
+    ensure!(import(&d, &first.path, kept, &[])?.0 == 0);
 
     // Replacing enrollments from files their users control: not at all.
     let all = ["import", "--google-authenticator", "--all"];
@@ -219,6 +223,8 @@ fn all_imports_each_accounts_home_file_and_refuses_the_unsafe_ones() -> Result<(
     );
     ensure!(out.contains(&format!("{link}: refused: ")), "{out}");
     ensure!(!out.contains(&format!("{none}:")), "{out}");
+    let skipped = format!("{kept}: skipped: already enrolled in mfad (mfa import --google-authenticator FILE --user {kept} --force to replace it)");
+    ensure!(out.contains(&skipped), "{out}");
     ensure!(
         out.contains(" refused; ") && out.contains("have no ~/.google_authenticator"),
         "{out}"

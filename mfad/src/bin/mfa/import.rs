@@ -103,7 +103,7 @@ fn all(client: &mut Client) -> Result<(), Fail> {
     if refused > 0 {
         return Err(Fail(
             2,
-            format!("{refused} accounts were refused (see above)"),
+            format!("not every account was imported: {refused} refused (see above)"),
         ));
     }
     Ok(())
@@ -151,7 +151,11 @@ fn one(
             code: ErrorCode::AlreadyEnrolled,
             ..
         } => {
-            println!("{user}: skipped: already enrolled in mfad (give --force to replace it)");
+            let how = match owner {
+                Some(_) => format!("mfa import --google-authenticator FILE --user {user} --force"),
+                None => "give --force".into(),
+            };
+            println!("{user}: skipped: already enrolled in mfad ({how} to replace it)");
             Ok(Outcome::Skipped)
         }
         Response::Error { code, message } => Ok(refuse(
