@@ -25,6 +25,8 @@ req = {
  "req_status": {"type":"status","user":"ann"},
  "req_remove": {"type":"remove","user":"ann"},
  "req_unlock": {"type":"unlock","user":"\u00e9l\u00e8ve"},
+ "req_import": {"type":"import","user":"ann","secret":"7NBHHWUHZV3BCHSWAVAFEJZBJA","algorithm":"SHA1","digits":6,"period":60,"recovery_codes":["51500679","20161382"],"replace":True,"spent_step":58820567},
+ "req_verify_scratch": {"type":"verify","user":"ann","code":"5150 0679","context":{}},
 }
 status = {"type":"status","user":"ann","enrolled":True,"algorithm":"SHA1","digits":6,"recovery_codes_left":10,
           "consecutive_failures":2,"locked":False,"retry_after_secs":30,"enrolled_at":1700000000}
@@ -41,6 +43,7 @@ resp = {
  "resp_enrolled": {"type":"enrolled","recovery_codes":["abcd-efgh-jkmn","pqrs-tuvw-xyz2"]},
  "resp_status": status,
  "resp_done": {"type":"done"},
+ "resp_imported": {"type":"imported","user":"ann","replaced":False,"recovery_codes":5,"digits":6,"period":60,"skew":1},
  "resp_error": {"type":"error","code":"permission_denied","message":"not yours"},
 }
 for name, o in {**req, **resp}.items():

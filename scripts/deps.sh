@@ -6,6 +6,9 @@ set -euo pipefail
 need=()
 dpkg -s libpam0g-dev >/dev/null 2>&1 || need+=(libpam0g-dev)
 command -v oathtool >/dev/null 2>&1 || need+=(oathtool)
+# Files written by Debian's own google-authenticator for the import tests
+# (tests/tests/ga_import.rs).
+command -v google-authenticator >/dev/null 2>&1 || need+=(libpam-google-authenticator)
 command -v expect >/dev/null 2>&1 || need+=(expect)
 [ -x /usr/bin/python3 ] || need+=(python3)
 command -v setpriv >/dev/null 2>&1 || need+=(util-linux)

@@ -9,7 +9,9 @@
 
 pub mod at_login;
 pub mod codec;
+mod enroll;
 mod error;
+pub mod import;
 mod messages;
 pub mod methods;
 mod paths;

@@ -4,6 +4,9 @@
 //! whose memory is wiped on drop, so logging a request cannot leak them.
 
 use crate::at_login::EnrollOffer;
+pub use crate::enroll::{Algorithm, EnrollParams};
+use crate::import::{Import, Imported};
+pub use crate::methods::StatusInfo;
 use crate::methods::{AccountInfo, MethodInfo};
 use crate::phone::PhoneDelivery;
 use crate::push::{
@@ -57,38 +60,6 @@ pub struct LoginContext {
     /// PAM_IGNORE): mfad writes that exemption to its audit log.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub nullok: bool,
-}
-
-/// HMAC algorithm of a TOTP enrollment.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "UPPERCASE")]
-pub enum Algorithm {
-    #[default]
-    Sha1,
-    Sha256,
-    Sha512,
-}
-
-impl Algorithm {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Algorithm::Sha1 => "SHA1",
-            Algorithm::Sha256 => "SHA256",
-            Algorithm::Sha512 => "SHA512",
-        }
-    }
-}
-
-/// Optional choices for a new enrollment; the daemon fills in its defaults.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EnrollParams {
-    /// Import an existing base32 secret (root only) instead of generating one.
-    #[serde(default)]
-    pub secret: Option<Sensitive>,
-    #[serde(default)]
-    pub algorithm: Option<Algorithm>,
-    #[serde(default)]
-    pub digits: Option<u8>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -185,6 +156,8 @@ pub enum Request {
         user: String,
         context: LoginContext,
     },
+    /// Import a secret and recovery codes issued elsewhere (root only).
+    Import(Import),
     /// Send a push for a login now (the user typed `push`).
     PushStart {
         user: String,
@@ -263,25 +236,6 @@ pub enum Challenge {
     Ready,
     /// No confirmed enrollment for this account.
     NotEnrolled,
-}
-
-/// What `status` reports about one account.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StatusInfo {
-    pub user: String,
-    pub enrolled: bool,
-    pub algorithm: Option<Algorithm>,
-    pub digits: Option<u8>,
-    pub recovery_codes_left: u32,
-    pub consecutive_failures: u32,
-    pub locked: bool,
-    /// Seconds until the next attempt is allowed, when delayed.
-    pub retry_after_secs: Option<u64>,
-    /// Unix time of the enrollment.
-    pub enrolled_at: Option<i64>,
-    /// Unix time of the last successful login with a code.
-    #[serde(default)]
-    pub last_login: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -372,6 +326,8 @@ pub enum Response {
     RecoveryCodes {
         recovery_codes: Vec<Sensitive>,
     },
+    /// Answer to `import`.
+    Imported(Imported),
     /// Answer to `push_start`.
     Push(PushOffer),
     /// A push ended without an approval; `message` says why, for the user.

@@ -2,6 +2,7 @@
 //! `mfa list --json` show it: kinds and names, never a secret, a topic or
 //! a whole phone number.
 
+use crate::Algorithm;
 use serde::{Deserialize, Serialize};
 
 /// The kind of a method, stable in JSON (`mfa methods --json`).
@@ -36,4 +37,26 @@ pub struct AccountInfo {
     /// Unix time of the last successful login with a code, if any.
     pub last_login: Option<i64>,
     pub locked: bool,
+}
+
+/// What `status` reports about one account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusInfo {
+    pub user: String,
+    pub enrolled: bool,
+    pub algorithm: Option<Algorithm>,
+    pub digits: Option<u8>,
+    /// Seconds per code (absent from daemons that predate it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub period: Option<u64>,
+    pub recovery_codes_left: u32,
+    pub consecutive_failures: u32,
+    pub locked: bool,
+    /// Seconds until the next attempt is allowed, when delayed.
+    pub retry_after_secs: Option<u64>,
+    /// Unix time of the enrollment.
+    pub enrolled_at: Option<i64>,
+    /// Unix time of the last successful login with a code.
+    #[serde(default)]
+    pub last_login: Option<i64>,
 }

@@ -1,7 +1,8 @@
-//! The JSON shape of the protocol: readable, tagged, stable error codes,
-//! and no code in any Debug output.
+//! The JSON shape of requests and responses: tagged, snake_case, stable
+//! error codes, and no code or secret in `Debug` output.
 
-use mfa_proto::{ErrorCode, LoginContext, Request, Response, Sensitive};
+use mfa_proto::import::{Import, Imported};
+use mfa_proto::{Algorithm, EnrollParams, ErrorCode, LoginContext, Request, Response, Sensitive};
 
 #[test]
 fn requests_are_readable_tagged_json() -> Result<(), serde_json::Error> {
@@ -56,5 +57,70 @@ fn an_error_code_from_a_newer_daemon_still_decodes() -> Result<(), serde_json::E
     let r: Response =
         serde_json::from_str(r#"{"type":"error","code":"quota_exceeded","message":"m"}"#)?;
     assert_eq!(r, Response::error(ErrorCode::Unknown, "m"));
+    Ok(())
+}
+
+fn import() -> Request {
+    Request::Import(Import {
+        user: "ann".into(),
+        secret: Sensitive::new("JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"),
+        algorithm: Algorithm::Sha1,
+        digits: 6,
+        period: 60,
+        recovery_codes: vec![Sensitive::new("51500679")],
+        replace: false,
+        spent_step: None,
+    })
+}
+
+#[test]
+fn import_is_one_flat_tagged_object() -> Result<(), serde_json::Error> {
+    let json = serde_json::to_string(&import())?;
+    assert_eq!(
+        json,
+        r#"{"type":"import","user":"ann","secret":"JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP","algorithm":"SHA1","digits":6,"period":60,"recovery_codes":["51500679"],"replace":false}"#
+    );
+    assert_eq!(serde_json::from_str::<Request>(&json)?, import());
+    // What may be left out: the algorithm, the codes, replace, spent_step.
+    let short = r#"{"type":"import","user":"ann","secret":"S","digits":6,"period":30}"#;
+    assert!(matches!(
+        serde_json::from_str::<Request>(short)?,
+        Request::Import(Import { replace: false, ref recovery_codes, .. }) if recovery_codes.is_empty()
+    ));
+    let answer = Response::Imported(Imported {
+        user: "ann".into(),
+        replaced: true,
+        recovery_codes: 5,
+        digits: 6,
+        period: 60,
+        skew: 1,
+    });
+    let json = serde_json::to_string(&answer)?;
+    assert_eq!(
+        json,
+        r#"{"type":"imported","user":"ann","replaced":true,"recovery_codes":5,"digits":6,"period":60,"skew":1}"#
+    );
+    assert_eq!(serde_json::from_str::<Response>(&json)?, answer);
+    Ok(())
+}
+
+#[test]
+fn an_import_shows_neither_its_secret_nor_its_codes_in_debug() {
+    let dbg = format!("{:?}", import());
+    assert!(
+        !dbg.contains("JBSWY3DP") && !dbg.contains("51500679"),
+        "{dbg}"
+    );
+}
+
+#[test]
+fn an_enrollment_period_is_optional_and_omitted_when_absent() -> Result<(), serde_json::Error> {
+    let p = EnrollParams::default();
+    assert_eq!(
+        serde_json::to_string(&p)?,
+        r#"{"secret":null,"algorithm":null,"digits":null}"#
+    );
+    let p: EnrollParams = serde_json::from_str(r#"{"period":60}"#)?;
+    assert_eq!(p.period, Some(60));
     Ok(())
 }

@@ -16,13 +16,19 @@ fn line(text: String) {
     let _ = std::io::stderr().lock().write_all(&bytes);
 }
 
-pub fn attempt(user: &str, ctx: &LoginContext, peer: &Peer, method: Method, outcome: &str) {
-    let method = match method {
+/// How a verification was made, as the audit line names it.
+pub fn method_name(method: Method) -> &'static str {
+    match method {
         Method::Totp => "totp",
         Method::Recovery => "recovery",
         Method::Push => "push",
         Method::Bypass => "bypass",
-    };
+    }
+}
+
+/// One verification: `method` is what the code was checked as
+/// ([`method_name`], or `totp_or_recovery` for a code of both shapes).
+pub fn attempt(user: &str, ctx: &LoginContext, peer: &Peer, method: &str, outcome: &str) {
     login(
         "attempt",
         user,

@@ -203,7 +203,7 @@ impl Config {
         if !(6..=8).contains(&t.digits) {
             return Err(format!("totp.digits must be 6, 7 or 8, not {}", t.digits));
         }
-        if !(15..=120).contains(&t.period) {
+        if !crate::otp::PERIODS.contains(&t.period) {
             return Err(format!(
                 "totp.period must be 15..=120 seconds, not {}",
                 t.period

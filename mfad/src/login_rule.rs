@@ -8,6 +8,7 @@ use crate::backoff::{self, Gate};
 use crate::config::LimitsConfig;
 use crate::crypto::{ct_eq, Keys};
 use crate::otp::{self, Params};
+use crate::recovery;
 use crate::store::{AttemptState, Counters, Effect, Enrollment};
 use mfa_proto::Method;
 
@@ -23,6 +24,24 @@ pub enum Verdict {
     Limited(Gate),
     NotEnrolled,
     Broken(String),
+}
+
+/// What a typed code was checked as (for the audit line).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tried {
+    Totp,
+    Recovery,
+    Either,
+}
+
+impl Tried {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tried::Totp => "totp",
+            Tried::Recovery => "recovery",
+            Tried::Either => "totp_or_recovery",
+        }
+    }
 }
 
 pub struct LoginRule {
@@ -41,7 +60,25 @@ impl LoginRule {
         backoff::combine(backoff::user_gate(l, &st.user, now), host)
     }
 
-    /// The core rule, run inside the store's transaction.
+    /// What a typed code is checked as for enrollment `e`: a TOTP code, a
+    /// recovery code, or both when it has the shape of each (a legacy
+    /// 8-digit scratch code and an 8-digit TOTP enrollment).
+    pub fn tried(e: Option<&Enrollment>, code: &str, recovery: Option<&str>) -> Tried {
+        match recovery {
+            None => Tried::Totp,
+            Some(rc)
+                if recovery::is_legacy(rc)
+                    && e.is_some_and(|e| usize::from(e.digits) == code.len()) =>
+            {
+                Tried::Either
+            }
+            Some(_) => Tried::Recovery,
+        }
+    }
+
+    /// The core rule, run inside the store's transaction. A code that
+    /// could be either kind is tried as a TOTP code first, then as a
+    /// recovery code, and fails (counts once) only when it is neither.
     pub fn decide(
         &self,
         user: &str,
@@ -65,7 +102,45 @@ impl LoginRule {
             .host
             .is_some_and(|h| h.includes_user)
             .then_some(Effect::HostSuccess);
-        if let Some(rc) = recovery {
+        let success = |v: Verdict, used: Effect| {
+            let effects = [
+                Some(used),
+                reset.clone(),
+                forgive.clone(),
+                Some(Effect::LoggedIn(now)),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            (v, effects)
+        };
+        let tried = Self::tried(Some(e), code, recovery);
+        let mut replayed = false;
+        if matches!(tried, Tried::Totp | Tried::Either) {
+            let secret = match self
+                .keys
+                .open(&sealed_context("totp", user), &e.sealed_secret)
+            {
+                Ok(s) => s,
+                Err(err) => return (Verdict::Broken(err.to_string()), vec![]),
+            };
+            let steps = otp::matching_steps(&secret, self.params(e), code, now);
+            // The earliest step the code is valid for that is not spent
+            // yet; a code shared by a spent step and a later one is the
+            // later one.
+            let unspent = steps
+                .iter()
+                .copied()
+                .find(|&step| e.last_step.is_none_or(|last| step > last));
+            if let Some(step) = unspent {
+                return success(
+                    Verdict::Ok(Method::Totp, Some(st.recovery_left)),
+                    Effect::AcceptStep(step),
+                );
+            }
+            replayed = !steps.is_empty();
+        }
+        if let Some(rc) = recovery.filter(|_| tried != Tried::Totp) {
             let hash = self.keys.recovery_hash(user, rc);
             // Compare against every unused code, without stopping early.
             // A temporary code past its time is no code at all.
@@ -81,51 +156,10 @@ impl LoginRule {
                     true => (Method::Bypass, st.recovery_left),
                     false => (Method::Recovery, st.recovery_left.saturating_sub(1)),
                 };
-                return (
-                    Verdict::Ok(method, Some(left)),
-                    [
-                        Some(Effect::UseRecovery(id)),
-                        reset,
-                        forgive,
-                        Some(Effect::LoggedIn(now)),
-                    ]
-                    .into_iter()
-                    .flatten()
-                    .collect(),
-                );
+                return success(Verdict::Ok(method, Some(left)), Effect::UseRecovery(id));
             }
-            return self.failure(st, now, false);
         }
-        let secret = match self
-            .keys
-            .open(&sealed_context("totp", user), &e.sealed_secret)
-        {
-            Ok(s) => s,
-            Err(err) => return (Verdict::Broken(err.to_string()), vec![]),
-        };
-        let steps = otp::matching_steps(&secret, self.params(e), code, now);
-        // The earliest step the code is valid for that is not spent yet;
-        // a code shared by a spent step and a later one is the later one.
-        let unspent = steps
-            .iter()
-            .copied()
-            .find(|&step| e.last_step.is_none_or(|last| step > last));
-        match unspent {
-            Some(step) => (
-                Verdict::Ok(Method::Totp, Some(st.recovery_left)),
-                [
-                    Some(Effect::AcceptStep(step)),
-                    reset,
-                    forgive,
-                    Some(Effect::LoggedIn(now)),
-                ]
-                .into_iter()
-                .flatten()
-                .collect(),
-            ),
-            None if !steps.is_empty() => self.failure(st, now, true),
-            None => self.failure(st, now, false),
-        }
+        self.failure(st, now, replayed)
     }
 
     /// Record a failed attempt against the account and the remote host.
@@ -185,6 +219,100 @@ mod tests {
             }),
             ..Default::default()
         }
+    }
+
+    fn rule() -> LoginRule {
+        LoginRule {
+            keys: Keys::from_master(&[3; 32]),
+            limits: LimitsConfig::default(),
+            skew: 1,
+        }
+    }
+
+    /// ann with `digits`-digit codes of secret bytes 1..=20 (nothing
+    /// spent), and the legacy scratch code 51500679 as recovery code 7.
+    fn with_scratch(policy: &LoginRule, digits: u8) -> AttemptState {
+        let mut st = state(policy, 0);
+        if let Some(e) = st.enrollment.as_mut() {
+            e.digits = digits;
+            e.last_step = None;
+        }
+        st.recovery = vec![crate::store::RecoveryCode {
+            id: 7,
+            hash: policy.keys.recovery_hash("ann", "51500679"),
+            expires_at: None,
+        }];
+        st.recovery_left = 1;
+        st
+    }
+
+    fn code_at(digits: u8, now: i64) -> String {
+        let secret: Vec<u8> = (1..=20).collect();
+        let p = Params {
+            algorithm: Algorithm::Sha1,
+            digits,
+            period: 30,
+            skew: 0,
+        };
+        otp::build(&secret, p)
+            .map(|t| t.generate(now as u64).to_string())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn an_eight_digit_code_is_tried_as_totp_then_as_a_scratch_code_and_fails_once() {
+        let policy = rule();
+        let now = 2_000_000_010;
+        let st = with_scratch(&policy, 8);
+        let totp = code_at(8, now);
+        assert_eq!(
+            LoginRule::tried(st.enrollment.as_ref(), &totp, Some(&totp)),
+            Tried::Either
+        );
+        let (v, effects) = policy.decide("ann", &st, &totp, Some(&totp), now);
+        assert!(matches!(v, Verdict::Ok(Method::Totp, Some(1))));
+        assert!(matches!(
+            effects.as_slice(),
+            [Effect::AcceptStep(_), Effect::LoggedIn(_)]
+        ));
+
+        let (v, effects) = policy.decide("ann", &st, "51500679", Some("51500679"), now);
+        assert!(matches!(v, Verdict::Ok(Method::Recovery, Some(0))));
+        assert_eq!(effects, vec![Effect::UseRecovery(7), Effect::LoggedIn(now)]);
+
+        let wrong = if totp == "12345678" {
+            "87654321"
+        } else {
+            "12345678"
+        };
+        let (v, effects) = policy.decide("ann", &st, wrong, Some(wrong), now);
+        assert!(matches!(v, Verdict::Wrong(Gate::Open)));
+        // One typed code, one failure, though it was checked both ways.
+        assert!(
+            matches!(effects.as_slice(), [Effect::SetUserCounters(c)] if c.failures == 1),
+            "{effects:?}"
+        );
+    }
+
+    #[test]
+    fn with_six_digit_codes_eight_digits_are_only_a_scratch_code() {
+        let policy = rule();
+        let now = 2_000_000_010;
+        let st = with_scratch(&policy, 6);
+        assert_eq!(
+            LoginRule::tried(st.enrollment.as_ref(), "51500679", Some("51500679")),
+            Tried::Recovery
+        );
+        let (v, _) = policy.decide("ann", &st, "51500679", Some("51500679"), now);
+        assert!(matches!(v, Verdict::Ok(Method::Recovery, Some(0))));
+        // A six-digit code never reaches the recovery codes.
+        let six = code_at(6, now);
+        assert_eq!(
+            LoginRule::tried(st.enrollment.as_ref(), &six, None),
+            Tried::Totp
+        );
+        let (v, _) = policy.decide("ann", &st, &six, None, now);
+        assert!(matches!(v, Verdict::Ok(Method::Totp, Some(1))));
     }
 
     #[test]

@@ -7,6 +7,15 @@ use totp_rs::{Builder, Totp, TotpError};
 /// Secrets are 160 bits, the size RFC 4226 recommends.
 pub const SECRET_LEN: usize = 20;
 
+/// Seconds per time step this daemon accepts, for the site's default and
+/// for an imported secret alike: shorter steps leave no time to type a
+/// code, longer ones keep a code valid for minutes.
+pub const PERIODS: std::ops::RangeInclusive<u64> = 15..=120;
+
+/// The shortest secret accepted for import, in bytes (RFC 4226 §4
+/// requires 128 bits).
+pub const MIN_IMPORTED_SECRET: usize = 16;
+
 fn alg(a: Algorithm) -> totp_rs::Algorithm {
     match a {
         Algorithm::Sha1 => totp_rs::Algorithm::SHA1,
@@ -78,11 +87,14 @@ pub fn base32(secret: &[u8]) -> String {
 }
 
 pub fn from_base32(s: &str) -> Option<Vec<u8>> {
-    let cleaned: String = s
-        .chars()
-        .filter(|c| !c.is_whitespace() && *c != '-')
-        .collect();
-    totp_rs::Secret::try_from_base32(cleaned.to_ascii_uppercase().trim_end_matches('='))
+    // The copies hold the secret in base32: wiped when dropped.
+    let cleaned: zeroize::Zeroizing<String> = zeroize::Zeroizing::new(
+        s.chars()
+            .filter(|c| !c.is_whitespace() && *c != '-')
+            .map(|c| c.to_ascii_uppercase())
+            .collect(),
+    );
+    totp_rs::Secret::try_from_base32(cleaned.trim_end_matches('='))
         .ok()
         .map(|s| s.as_bytes().to_vec())
 }

@@ -1,6 +1,9 @@
 //! Recovery codes: ten single-use codes made at enrollment, shown once and
 //! stored only as keyed hashes. They look nothing like a TOTP code
 //! (letters and digits in three groups), so one prompt can take either.
+//! Imported accounts may also have google-authenticator's scratch codes,
+//! 8 digits each ([`LEGACY_LEN`]), which can look like an 8-digit TOTP
+//! code: the login rule tries such a code both ways.
 
 use crate::crypto::{random_bytes, CryptoError};
 use zeroize::Zeroizing;
@@ -32,8 +35,14 @@ pub fn generate() -> Result<Zeroizing<String>, CryptoError> {
     Ok(out)
 }
 
+/// Digits of a google-authenticator scratch code, accepted as a recovery
+/// code of an account that imported them. None of its digits-only forms
+/// can be one of ours, which always have 12 symbols.
+pub const LEGACY_LEN: usize = 8;
+
 /// The canonical form of what a user typed, or None if it cannot be a
-/// recovery code. Case, spaces and dashes do not matter.
+/// recovery code. Case, spaces and dashes do not matter. A legacy scratch
+/// code is its 8 digits.
 pub fn normalize(input: &str) -> Option<Zeroizing<String>> {
     let s: Zeroizing<String> = Zeroizing::new(
         input
@@ -42,7 +51,14 @@ pub fn normalize(input: &str) -> Option<Zeroizing<String>> {
             .map(|c| c.to_ascii_lowercase())
             .collect(),
     );
-    (s.len() == LEN && s.bytes().all(|b| ALPHABET.contains(&b))).then_some(s)
+    let ours = s.len() == LEN && s.bytes().all(|b| ALPHABET.contains(&b));
+    (ours || is_legacy(&s)).then_some(s)
+}
+
+/// Whether a normalized code is a legacy scratch code (8 digits), the one
+/// shape a TOTP code of 8 digits shares.
+pub fn is_legacy(normalized: &str) -> bool {
+    normalized.len() == LEGACY_LEN && normalized.bytes().all(|b| b.is_ascii_digit())
 }
 
 #[cfg(test)]
@@ -61,9 +77,22 @@ mod tests {
     }
 
     #[test]
-    fn totp_codes_are_not_recovery_codes() {
+    fn six_and_seven_digit_totp_codes_are_not_recovery_codes() {
         assert!(normalize("123456").is_none());
-        assert!(normalize("12345678").is_none());
+        assert!(normalize("1234567").is_none());
+        assert!(normalize("123456789").is_none());
         assert!(normalize("abcd-efgh-jkm0").is_none());
+    }
+
+    #[test]
+    fn eight_digits_are_a_legacy_scratch_code_and_nothing_else_is() {
+        let n = normalize(" 5150-0679 ").map(|s| s.to_string());
+        assert_eq!(n.as_deref(), Some("51500679"));
+        assert!(n.as_deref().is_some_and(is_legacy));
+        assert!(normalize("5150067a").is_none());
+        assert!(normalize("5150067").is_none());
+        // Our own codes never count as legacy, digits or not.
+        assert!(!is_legacy("abcdefghjkmn"));
+        assert!(!is_legacy("234567892345"));
     }
 }

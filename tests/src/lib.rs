@@ -7,6 +7,7 @@
 //! README's test command runs first.
 
 pub mod gateway;
+mod google_auth;
 pub mod libpam;
 mod pam;
 pub mod pam_live;
@@ -18,6 +19,7 @@ mod system;
 pub mod web;
 
 pub use gateway::{GatewayProcess, Providers};
+pub use google_auth::{google_authenticator, oathtool_step, GaSecret};
 pub use pam::{build_pam_host, finish, PamRun, Stack};
 pub use pam_live::LiveLogin;
 pub use process::{mfa_cli, MfadProcess};

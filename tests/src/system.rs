@@ -50,7 +50,7 @@ impl SyslogCapture {
 }
 
 /// Throwaway local accounts `mfa-t<uid>` with the uids `first..first+n`
-/// (no home, no shell, group nogroup), deleted on drop, also when the test
+/// (no shell, group nogroup), deleted on drop, also when the test
 /// fails. For tests that need many real local users: uids the name
 /// service does not know are paced as one. Needs root.
 pub struct LocalUsers {
@@ -58,15 +58,37 @@ pub struct LocalUsers {
 }
 
 impl LocalUsers {
+    /// Accounts without a home.
     pub fn create(first: u32, n: u32) -> Result<LocalUsers> {
+        LocalUsers::make(first, n, None)
+    }
+
+    /// Accounts whose homes are made as `homes/<name>` (owned by each
+    /// account), for tests that read what users keep in their homes.
+    /// Deleting the account leaves the home to whoever owns `homes`.
+    pub fn with_homes(first: u32, n: u32, homes: &Path) -> Result<LocalUsers> {
+        LocalUsers::make(first, n, Some(homes))
+    }
+
+    /// The accounts' names, in uid order.
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    fn make(first: u32, n: u32, homes: Option<&Path>) -> Result<LocalUsers> {
         require_root()?;
         let mut users = LocalUsers { names: Vec::new() };
         for uid in first..first + n {
             let name = format!("mfa-t{uid}");
             // Left over by a run that was killed.
             let _ = Command::new("userdel").arg("-f").arg(&name).output();
-            let out = Command::new("useradd")
-                .args(["-M", "-N", "-g", "nogroup", "-s", "/usr/sbin/nologin", "-u"])
+            let mut cmd = Command::new("useradd");
+            match homes {
+                Some(dir) => cmd.arg("-m").arg("-d").arg(dir.join(&name)),
+                None => cmd.arg("-M"),
+            };
+            let out = cmd
+                .args(["-N", "-g", "nogroup", "-s", "/usr/sbin/nologin", "-u"])
                 .arg(uid.to_string())
                 .arg(&name)
                 .output()

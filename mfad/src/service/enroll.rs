@@ -62,24 +62,19 @@ impl<S: Store, C: Clock> Service<S, C> {
         let params = Params {
             algorithm: p.algorithm.unwrap_or(t.algorithm),
             digits: p.digits.unwrap_or(t.digits),
-            period: t.period,
+            period: p.period.unwrap_or(t.period),
             skew: t.skew,
         };
-        if !(6..=8).contains(&params.digits) {
-            return Response::error(ErrorCode::InvalidArgument, "digits must be 6, 7 or 8");
+        if let Err(resp) = check_shape(params.digits, params.period) {
+            return resp;
         }
         let secret = match &p.secret {
             Some(_) if role != Role::Root => {
                 return denied("only root may import an existing secret")
             }
-            Some(s) => match otp::from_base32(s.expose()) {
-                Some(bytes) if bytes.len() >= 16 => Zeroizing::new(bytes),
-                _ => {
-                    return Response::error(
-                        ErrorCode::InvalidArgument,
-                        "the secret must be base32 and at least 128 bits",
-                    )
-                }
+            Some(s) => match imported_secret(s) {
+                Ok(bytes) => bytes,
+                Err(resp) => return resp,
             },
             None => {
                 let mut bytes = Zeroizing::new(vec![0u8; otp::SECRET_LEN]);
@@ -278,5 +273,44 @@ impl<S: Store, C: Clock> Service<S, C> {
             codes.push(Sensitive::new(c.as_str()));
         }
         Ok((codes, hashes))
+    }
+}
+
+/// Digits and period an enrollment may have, as an answer when not.
+pub(super) fn check_shape(digits: u8, period: u64) -> Result<(), Response> {
+    if !(6..=8).contains(&digits) {
+        return Err(Response::error(
+            ErrorCode::InvalidArgument,
+            "digits must be 6, 7 or 8",
+        ));
+    }
+    if !otp::PERIODS.contains(&period) {
+        return Err(Response::error(
+            ErrorCode::InvalidArgument,
+            format!(
+                "the period must be {} to {} seconds, not {period}",
+                otp::PERIODS.start(),
+                otp::PERIODS.end()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The bytes of a secret given in base32 for import, if it is long enough.
+pub(super) fn imported_secret(s: &Sensitive) -> Result<Zeroizing<Vec<u8>>, Response> {
+    match otp::from_base32(s.expose()).map(Zeroizing::new) {
+        Some(bytes) if bytes.len() >= otp::MIN_IMPORTED_SECRET => Ok(bytes),
+        Some(bytes) => Err(Response::error(
+            ErrorCode::InvalidArgument,
+            format!(
+                "the secret is {} bits; at least 128 are needed (RFC 4226): enroll this account anew",
+                bytes.len() * 8
+            ),
+        )),
+        None => Err(Response::error(
+            ErrorCode::InvalidArgument,
+            "the secret must be base32 and at least 128 bits",
+        )),
     }
 }

@@ -16,10 +16,10 @@ use crate::audit;
 use crate::authz::{Caller, Role};
 use crate::backoff::{self, Gate};
 use crate::clock::Clock;
-use crate::login_rule::Verdict;
+use crate::login_rule::{LoginRule, Tried, Verdict};
 use crate::recovery;
 use crate::store::{AttemptFor, AttemptState, Effect, Store, StoreError};
-use mfa_proto::{Challenge, LoginContext, Method, Response, Sensitive};
+use mfa_proto::{Challenge, LoginContext, Response, Sensitive};
 use std::sync::Arc;
 use zeroize::Zeroizing;
 
@@ -51,10 +51,11 @@ pub(super) fn clean_code(code: &Sensitive) -> Zeroizing<String> {
     )
 }
 
-/// What a step decided inside the store.
+/// What a step decided inside the store; a verify also says what the
+/// code was checked as.
 pub(super) enum Decided {
     Challenge(Response),
-    Verify(Verdict),
+    Verify(Verdict, Tried),
 }
 
 /// The decision a step runs inside the store's transaction.
@@ -63,7 +64,7 @@ type Decision = Box<dyn FnOnce(&AttemptState) -> (Decided, Vec<Effect>) + Send>;
 fn not_enrolled(res: &Result<Decided, StoreError>) -> bool {
     matches!(
         res,
-        Ok(Decided::Verify(Verdict::NotEnrolled))
+        Ok(Decided::Verify(Verdict::NotEnrolled, _))
             | Ok(Decided::Challenge(Response::Challenge {
                 state: Challenge::NotEnrolled,
                 ..
@@ -158,14 +159,10 @@ impl<S: Store, C: Clock> Service<S, C> {
                 (
                     recovery.is_some(),
                     Box::new(move |st| {
-                        let (v, effects) = rule.decide(
-                            &owner,
-                            st,
-                            &code,
-                            recovery.as_deref().map(String::as_str),
-                            now,
-                        );
-                        (Decided::Verify(v), effects)
+                        let recovery = recovery.as_deref().map(String::as_str);
+                        let (v, effects) = rule.decide(&owner, st, &code, recovery, now);
+                        let tried = LoginRule::tried(st.enrollment.as_ref(), &code, recovery);
+                        (Decided::Verify(v, tried), effects)
                     }),
                 )
             }
@@ -226,24 +223,29 @@ impl<S: Store, C: Clock> Service<S, C> {
                     }
                     r
                 }
-                Ok(Decided::Verify(_)) => internal("a challenge came back as a verify"),
+                Ok(Decided::Verify(..)) => internal("a challenge came back as a verify"),
                 Err(e) => internal(e),
             };
         };
-        let verdict = match res {
-            Ok(Decided::Verify(v)) => v,
-            Ok(Decided::Challenge(_)) => {
-                Verdict::Broken("a verify came back as a challenge".into())
-            }
+        let shape = if recovery.is_some() {
+            Tried::Recovery
+        } else {
+            Tried::Totp
+        };
+        let (verdict, tried) = match res {
+            Ok(Decided::Verify(v, tried)) => (v, tried),
+            Ok(Decided::Challenge(_)) => (
+                Verdict::Broken("a verify came back as a challenge".into()),
+                shape,
+            ),
             // A lost race on the conditional update means another login
             // used this very step or code first.
-            Err(StoreError::Conflict) => Verdict::Replayed,
-            Err(e) => Verdict::Broken(e.to_string()),
+            Err(StoreError::Conflict) => (Verdict::Replayed, shape),
+            Err(e) => (Verdict::Broken(e.to_string()), shape),
         };
-        let method = if recovery.is_some() {
-            Method::Recovery
-        } else {
-            Method::Totp
+        let method = match &verdict {
+            Verdict::Ok(m, _) => audit::method_name(*m),
+            _ => tried.as_str(),
         };
         let outcome = match verdict {
             // The module lets this one through (PAM_IGNORE): an exemption.

@@ -2,8 +2,10 @@
 //! attempt is refused. [`Service::handle`] answers one request from a
 //! caller the server resolved once per connection ([`Service::caller`]).
 //! Each request family has its own file: `login` (challenge and verify),
-//! `enroll`, `at_login` (site policy: exemptions and enrollment during a
-//! login), and `accounts` (status, list, remove, unlock); `subject`
+//! `enroll`, `import` (root's import of a secret issued elsewhere),
+//! `at_login` (site policy: exemptions and enrollment during a login),
+//! `helpdesk` (methods, bypass) and `accounts` (status, list, remove,
+//! unlock); `subject`
 //! decides which account a request may act on. Every request runs on the
 //! async threads and awaits the store; only name-service lookups, which
 //! may block, go to the blocking pool.
@@ -12,6 +14,7 @@ mod accounts;
 mod at_login;
 mod enroll;
 mod helpdesk;
+mod import;
 mod login;
 mod push;
 mod push_gateway;
@@ -237,6 +240,7 @@ impl<S: Store, C: Clock> Service<S, C> {
                 self.enroll_confirm(caller, &user, &code, current_code.as_ref())
                     .await
             }
+            Request::Import(req) => self.import(caller, req).await,
             Request::Status { user } => self.status(caller, &user).await,
             Request::Remove { user } => self.remove(caller, &user).await,
             Request::Unlock { user } => self.unlock(caller, &user).await,

@@ -5,7 +5,9 @@
 mod doctor;
 mod doctor_pam;
 mod enroll;
+mod ga_file;
 mod helpdesk;
+mod import;
 mod push;
 mod text;
 
@@ -50,7 +52,13 @@ enum Cmd {
         algorithm: Option<String>,
         #[arg(long)]
         digits: Option<u8>,
+        /// Seconds per code (15 to 120), for an imported secret that does
+        /// not use the site's default.
+        #[arg(long)]
+        period: Option<u64>,
     },
+    /// Import accounts from google-authenticator-libpam (root only).
+    Import(import::ImportArgs),
     /// Show whether an account is enrolled (exit 0) or not (exit 1).
     Status {
         #[arg(long)]
@@ -195,6 +203,7 @@ fn run(socket: &Path, cmd: Cmd) -> CmdResult {
             current_code,
             algorithm,
             digits,
+            period,
         } => {
             let user = match user {
                 Some(u) => u,
@@ -213,6 +222,7 @@ fn run(socket: &Path, cmd: Cmd) -> CmdResult {
                 secret: secret.map(Sensitive::new),
                 algorithm,
                 digits,
+                period,
             };
             enroll::enroll(socket, &user, params, confirm, current_code)
         }
@@ -226,8 +236,14 @@ fn run(socket: &Path, cmd: Cmd) -> CmdResult {
                     if json {
                         println!("{}", serde_json::to_string_pretty(&s).unwrap_or_default());
                     } else if s.enrolled {
+                        // The period only when it is not the usual 30 s
+                        // (an imported secret).
+                        let period = match s.period {
+                            Some(p) if p != 30 => format!(", {p} s steps"),
+                            _ => String::new(),
+                        };
                         let mut line = format!(
-                            "{}: enrolled (TOTP {}, {} digits), {} recovery codes left",
+                            "{}: enrolled (TOTP {}, {} digits{period}), {} recovery codes left",
                             s.user,
                             s.algorithm.unwrap_or_default().as_str(),
                             s.digits.unwrap_or(6),
@@ -279,6 +295,7 @@ fn run(socket: &Path, cmd: Cmd) -> CmdResult {
             other => Err(unexpected(other)),
         },
         Cmd::Push { cmd } => push::run(socket, cmd),
+        Cmd::Import(args) => import::run(socket, args),
         Cmd::RecoveryCodes { user, current_code } => {
             let user = user.map_or_else(current_user, Ok)?;
             enroll::recovery_codes(socket, &user, current_code)
