@@ -8,7 +8,7 @@ pub use crate::enroll::{Algorithm, EnrollParams};
 use crate::import::{Import, Imported};
 pub use crate::methods::StatusInfo;
 use crate::methods::{AccountInfo, MethodInfo};
-use crate::phone::PhoneDelivery;
+use crate::phone::{Channel, PhoneDelivery, PhoneInfo, PhoneSent};
 use crate::push::{
     Decided, Decision, Delivery, GatewayInfo, Provider, PushEnd, PushEnrollment, PushMode,
     PushOffer, PushTargetInfo, PushView,
@@ -158,6 +158,46 @@ pub enum Request {
     },
     /// Import a secret and recovery codes issued elsewhere (root only).
     Import(Import),
+    /// Send a one-time code to the account's phone for a login now (the
+    /// user typed `sms` or `call`).
+    PhoneStart {
+        user: String,
+        context: LoginContext,
+        channel: Channel,
+    },
+    /// Check a code typed after `phone_start` (a TOTP or recovery code is
+    /// accepted too), through the same limits as `verify`.
+    PhoneVerify {
+        user: String,
+        id: String,
+        code: Sensitive,
+        context: LoginContext,
+    },
+    /// Start adding a phone number: a code is sent to it, which
+    /// `phone_confirm` types back. Anyone but root adding to their own
+    /// enrolled account proves the current factor.
+    PhoneAdd {
+        user: String,
+        /// As typed; mfad validates it and stores it in E.164.
+        number: String,
+        channel: Channel,
+        #[serde(default)]
+        label: Option<String>,
+        #[serde(default)]
+        current_code: Option<Sensitive>,
+    },
+    /// Finish the latest `phone_add` of `user` with the code it sent.
+    PhoneConfirm {
+        user: String,
+        code: Sensitive,
+    },
+    PhoneList {
+        user: String,
+    },
+    PhoneRemove {
+        user: String,
+        label: String,
+    },
     /// Send a push for a login now (the user typed `push`).
     PushStart {
         user: String,
@@ -226,6 +266,8 @@ pub enum Method {
     Push,
     /// The help desk's temporary code (`mfa bypass`), valid once.
     Bypass,
+    /// A one-time code sent by text or voice call.
+    Phone,
 }
 
 /// What a `challenge` found: whether to ask this account for a code.
@@ -251,6 +293,10 @@ pub enum Response {
         /// Present when the account has a push target.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         push: Option<PushOffer>,
+        /// The phone channels the account can get a code by now (a
+        /// number of that kind, and the gateway delivers it).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        phone: Vec<Channel>,
     },
     /// `recovery_codes_left`: how many recovery codes the account has
     /// left (after this one, if a recovery code was used); None when
@@ -330,6 +376,13 @@ pub enum Response {
     Imported(Imported),
     /// Answer to `push_start`.
     Push(PushOffer),
+    /// Answer to `phone_start` and `phone_add`.
+    PhoneSent(PhoneSent),
+    /// Answer to `phone_list`.
+    Phones {
+        user: String,
+        phones: Vec<PhoneInfo>,
+    },
     /// A push ended without an approval; `message` says why, for the user.
     PushEnded {
         end: PushEnd,

@@ -48,6 +48,45 @@ pub struct PhoneDelivery {
     pub expires_in_secs: u64,
 }
 
+/// A saved phone number, as `mfa phone list` shows it: the number is
+/// masked but for its last digits.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PhoneInfo {
+    pub label: String,
+    pub channel: Channel,
+    /// `+44 ••• ••• •• 58`-like: the country code's first digits and the
+    /// last two.
+    pub masked: String,
+    pub created_at: i64,
+}
+
+/// Answer to `phone_start` and `phone_add`: a code is on its way.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PhoneSent {
+    pub id: String,
+    pub channel: Channel,
+    /// The last two digits of the number, for "sent to the number ending 58".
+    pub ending: String,
+    pub expires_in_secs: u64,
+}
+
+/// The last `n` digits of an E.164 number.
+pub fn ending(number: &str, n: usize) -> String {
+    let digits: Vec<char> = number.chars().filter(char::is_ascii_digit).collect();
+    digits[digits.len().saturating_sub(n)..].iter().collect()
+}
+
+/// A number for display: the `+`, the first two digits and the last two.
+pub fn mask(number: &str) -> String {
+    let digits: Vec<char> = number.chars().filter(char::is_ascii_digit).collect();
+    if digits.len() < 6 {
+        return "+…".into();
+    }
+    let head: String = digits[..2].iter().collect();
+    let hidden = "•".repeat(digits.len() - 4);
+    format!("+{head}{hidden}{}", ending(number, 2))
+}
+
 /// The text of a delivery, as the provider sends it: a text message, or
 /// what a voice call reads out (the code slowly, digit by digit, twice).
 pub fn message(d: &PhoneDelivery, issuer: &str) -> String {

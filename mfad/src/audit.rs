@@ -23,6 +23,7 @@ pub fn method_name(method: Method) -> &'static str {
         Method::Recovery => "recovery",
         Method::Push => "push",
         Method::Bypass => "bypass",
+        Method::Phone => "phone",
     }
 }
 

@@ -2,6 +2,7 @@
 //! error. The documented default file is compiled in, so the defaults and
 //! their documentation cannot drift apart (a test parses one into the other).
 
+pub use crate::config_phone::PhoneConfig;
 pub use crate::site_policy::{EnrollmentConfig, PolicyConfig};
 use mfa_proto::Algorithm;
 use serde::Deserialize;
@@ -28,6 +29,7 @@ pub struct Config {
     pub push: PushConfig,
     pub enrollment: EnrollmentConfig,
     pub policy: PolicyConfig,
+    pub phone: PhoneConfig,
 }
 
 /// Push approval. Off until `gateway_user` names the gateway's account.
@@ -110,6 +112,7 @@ impl Default for Config {
             push: PushConfig::default(),
             enrollment: EnrollmentConfig::default(),
             policy: PolicyConfig::default(),
+            phone: PhoneConfig::default(),
         }
     }
 }
@@ -258,6 +261,7 @@ impl Config {
         }
         self.validate_push()?;
         self.policy.validate()?;
+        self.phone.validate()?;
         self.enrollment.deadline_unix()?;
         if self.issuer.is_empty() || self.issuer.contains(':') {
             return Err("issuer must be non-empty and contain no ':'".into());

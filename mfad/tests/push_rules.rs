@@ -115,6 +115,7 @@ async fn sent(
         Response::Challenge {
             state: Challenge::Ready,
             push: Some(PushOffer::Sent { id, number, .. }),
+            ..
         } => Ok((id, number)),
         other => Err(format!("no push sent: {other:?}")),
     }
@@ -253,6 +254,7 @@ fn this_wasnt_me_blocks_pushes_and_a_closed_connection_cancels_its_push() -> Res
         let Response::Challenge {
             state: Challenge::Ready,
             push: Some(PushOffer::Unavailable { reason }),
+            ..
         } = r
         else {
             return Err(format!("{r:?}").into());

@@ -7,10 +7,12 @@
 use crate::args::{Notice, Options};
 use crate::conversation::Conversation;
 use crate::enroll_flow::enroll_at_login;
+pub(crate) use crate::finish::finish;
 use crate::outcome::Outcome;
 use mfa_proto::client::ClientError;
+use mfa_proto::phone::Channel;
 use mfa_proto::push::{PushEnd, PushOffer};
-use mfa_proto::{Challenge, ErrorCode, LoginContext, Method, Request, Response, Sensitive};
+use mfa_proto::{Challenge, LoginContext, Method, Request, Response, Sensitive};
 use std::time::Duration;
 
 /// Who is logging in, as PAM reports it.
@@ -61,18 +63,45 @@ impl PushState {
 
     /// The prompt for this state. Everything the user must see is in the
     /// prompt itself: OpenSSH before 10.3 holds plain messages back.
-    fn prompt(&self, base: &str) -> String {
-        match self {
-            PushState::None => base.to_string(),
-            PushState::Offered => format!(
-                "{} (or type: push): ",
-                base.trim_end().trim_end_matches(':')
+    /// `phone` are the words for the account's phone channels.
+    fn prompt(&self, base: &str, phone: &[&str]) -> String {
+        let mut words: Vec<&str> = Vec::new();
+        if matches!(self, PushState::Offered) {
+            words.push("push");
+        }
+        words.extend(phone);
+        let base = match words.is_empty() {
+            true => base.to_string(),
+            false => format!(
+                "{} (or type: {}): ",
+                base.trim_end().trim_end_matches(':'),
+                words.join(", ")
             ),
+        };
+        match self {
+            PushState::None | PushState::Offered => base,
             PushState::Waiting { number, .. } => format!(
                 "Approve on your phone with number {number}, or type a code, then press Enter: "
             ),
             PushState::Gone(why) => format!("{why} {base}"),
         }
+    }
+}
+
+/// The word that asks for a code by `channel` at the prompt.
+fn phone_word(channel: Channel) -> &'static str {
+    match channel {
+        Channel::Sms => "sms",
+        Channel::Voice => "call",
+    }
+}
+
+/// The start of the prompt after a code was sent, before the number's
+/// last digits.
+fn sent_by(channel: Channel) -> &'static str {
+    match channel {
+        Channel::Sms => "Code sent by text message to the number ending",
+        Channel::Voice => "Code read out by a call to the number ending",
     }
 }
 
@@ -109,12 +138,15 @@ pub fn authenticate<C: Conversation>(
         context: login.context.clone(),
         push: opts.push,
     };
+    let channels: Vec<Channel>;
     let mut push = match call(&challenge, t) {
         Ok(Response::Challenge {
             state: Challenge::Ready,
             push,
+            phone,
         }) => {
             *pushed = matches!(push, Some(PushOffer::Sent { .. }));
+            channels = phone;
             PushState::from_offer(push)
         }
         // Only a verify can verify: success here is a fault.
@@ -139,7 +171,11 @@ pub fn authenticate<C: Conversation>(
         }
     };
 
-    let mut prompt = push.prompt(&opts.prompt);
+    let words: Vec<&str> = channels.iter().map(|c| phone_word(*c)).collect();
+    // After `sms` or `call`: the code sent, and the prompt that asks for it.
+    let mut phone_id: Option<String> = None;
+    let mut base = opts.prompt.clone();
+    let mut prompt = push.prompt(&base, &words);
     let mut tries = 0;
     while tries < opts.tries {
         let answer = match conv.prompt_hidden(&prompt) {
@@ -150,7 +186,7 @@ pub fn authenticate<C: Conversation>(
         let req = if answer.is_empty() {
             let PushState::Waiting { id, secs, .. } = &push else {
                 tries += 1;
-                prompt = format!("No code entered. {}", push.prompt(&opts.prompt));
+                prompt = format!("No code entered. {}", push.prompt(&base, &words));
                 continue;
             };
             // The wait is mfad's to end (at the push's expiry); the
@@ -162,7 +198,7 @@ pub fn authenticate<C: Conversation>(
                     match end {
                         PushEnd::DeliveryFailed | PushEnd::Cancelled => {
                             push = PushState::Gone(message);
-                            prompt = push.prompt(&opts.prompt);
+                            prompt = push.prompt(&base, &words);
                             continue;
                         }
                         _ => {
@@ -203,7 +239,7 @@ pub fn authenticate<C: Conversation>(
                 PushState::None => "No push for this login.",
                 _ => "No further push for this login.",
             };
-            prompt = format!("{why} {}", push.prompt(&opts.prompt));
+            prompt = format!("{why} {}", push.prompt(&base, &words));
             continue;
         } else if answer.eq_ignore_ascii_case("push") {
             let start = Request::PushStart {
@@ -234,26 +270,76 @@ pub fn authenticate<C: Conversation>(
                     return Outcome::Unavailable;
                 }
             };
-            prompt = push.prompt(&opts.prompt);
+            prompt = push.prompt(&base, &words);
+            continue;
+        } else if let Some(&channel) = channels
+            .iter()
+            .find(|c| phone_word(**c).eq_ignore_ascii_case(answer))
+        {
+            let start = Request::PhoneStart {
+                user: user.clone(),
+                context: login.context.clone(),
+                channel,
+            };
+            match call(&start, t) {
+                Ok(Response::PhoneSent(sent)) => {
+                    log(&format!(
+                        "user {user:?}: a code was sent by {}",
+                        channel.as_str()
+                    ));
+                    base = format!("{} {}: ", sent_by(channel), sent.ending);
+                    phone_id = Some(sent.id);
+                    prompt = push.prompt(&base, &words);
+                }
+                Ok(Response::Error { message, .. }) => {
+                    tries += 1;
+                    prompt = format!("No code sent: {message}. {}", push.prompt(&base, &words));
+                }
+                Ok(Response::Verified { .. }) => {
+                    log(&format!(
+                        "user {user:?}: mfad answered phone_start with success; denying"
+                    ));
+                    notice(conv, UNAVAILABLE);
+                    return Outcome::SystemError;
+                }
+                Ok(other) => return finish(other, user, opts, conv, &mut notice, log),
+                Err(e) => {
+                    log(&format!(
+                        "lost mfad while sending a phone code: {e}; denying"
+                    ));
+                    notice(conv, UNAVAILABLE);
+                    return Outcome::Unavailable;
+                }
+            }
             continue;
         } else {
             tries += 1;
-            Request::Verify {
-                user: user.clone(),
-                code: Sensitive::new(answer),
-                context: login.context.clone(),
+            let code = Sensitive::new(answer);
+            let context = login.context.clone();
+            match &phone_id {
+                Some(id) => Request::PhoneVerify {
+                    user: user.clone(),
+                    id: id.clone(),
+                    code,
+                    context,
+                },
+                None => Request::Verify {
+                    user: user.clone(),
+                    code,
+                    context,
+                },
             }
         };
         match call(&req, t) {
             Ok(Response::WrongCode {
                 retry_after_secs: None,
             }) => {
-                prompt = format!("Wrong code, try again. {}", push.prompt(&opts.prompt));
+                prompt = format!("Wrong code, try again. {}", push.prompt(&base, &words));
             }
             Ok(Response::Replayed) => {
                 prompt = format!(
                     "That code was already used; wait for the next one. {}",
-                    push.prompt(&opts.prompt)
+                    push.prompt(&base, &words)
                 );
             }
             Ok(other) => return finish(other, user, opts, conv, &mut notice, log),
@@ -273,121 +359,6 @@ pub fn authenticate<C: Conversation>(
     ));
     notice(conv, "Too many wrong codes.");
     Outcome::Denied
-}
-
-/// Turn a final answer into an outcome, telling the user what happened.
-pub(crate) fn finish<C: Conversation>(
-    resp: Response,
-    user: &str,
-    opts: &Options,
-    conv: &mut C,
-    notice: &mut dyn FnMut(&mut C, &str),
-    log: &mut dyn FnMut(&str),
-) -> Outcome {
-    match resp {
-        Response::Verified {
-            method,
-            recovery_codes_left,
-        } => {
-            let left = recovery_codes_left.unwrap_or(0);
-            match method {
-                Method::Recovery => {
-                    let renew = if left < 3 {
-                        " Run 'mfa recovery-codes' for a new set."
-                    } else {
-                        ""
-                    };
-                    let _ = conv.info(&format!(
-                        "Recovery code accepted; {left} left.{renew} Run 'mfa enroll' to set up your authenticator again if it is lost."
-                    ));
-                }
-                Method::Bypass => {
-                    let _ = conv.info(
-                        "Temporary code accepted. Set up your authenticator again now: mfa enroll",
-                    );
-                }
-                // Counted: warn while there is still time to renew them.
-                _ if recovery_codes_left.is_some() && left < 3 => {
-                    let _ = conv.info(&format!(
-                        "Only {left} recovery codes left: run 'mfa recovery-codes' for a new set."
-                    ));
-                }
-                _ => {}
-            }
-            log(&format!("user {user:?}: verified by {method:?}"));
-            Outcome::Verified
-        }
-        // This failure started a delay: like a delay met at the start.
-        Response::WrongCode { retry_after_secs } => {
-            let wait = retry_after_secs.unwrap_or(0);
-            log(&format!(
-                "user {user:?}: wrong code; rate limited for {wait} s"
-            ));
-            notice(
-                conv,
-                &format!("Wrong code. Too many attempts, try again in {wait} s."),
-            );
-            Outcome::TooManyAttempts
-        }
-        Response::RateLimited { retry_after_secs } => {
-            log(&format!(
-                "user {user:?}: rate limited for {retry_after_secs} s"
-            ));
-            notice(
-                conv,
-                &format!("Too many attempts, try again in {retry_after_secs} s."),
-            );
-            Outcome::TooManyAttempts
-        }
-        Response::Locked => {
-            log(&format!("user {user:?}: locked"));
-            notice(
-                conv,
-                "Too many failed codes: this account is locked. Ask an administrator to unlock it (mfa unlock).",
-            );
-            Outcome::TooManyAttempts
-        }
-        // Site policy: the rest of the stack decides, never this module.
-        Response::Exempt { reason } => {
-            log(&format!(
-                "user {user:?}: exempt by mfad's site policy ({reason}): ignored (PAM_IGNORE)"
-            ));
-            Outcome::Exempt
-        }
-        Response::NotEnrolled
-        | Response::Challenge {
-            state: Challenge::NotEnrolled,
-            ..
-        } => {
-            if opts.nullok {
-                log(&format!(
-                    "user {user:?}: not enrolled; nullok: ignored (PAM_IGNORE), the rest of the stack decides"
-                ));
-                Outcome::Exempt
-            } else {
-                log(&format!("user {user:?}: not enrolled; denying (no nullok)"));
-                notice(conv, "No second factor is set up for this account. Ask an administrator, or run 'mfa enroll'.");
-                Outcome::NotEnrolled
-            }
-        }
-        Response::Error {
-            code: ErrorCode::PermissionDenied,
-            message,
-        } => {
-            log(&format!(
-                "user {user:?}: mfad refused this process: {message}"
-            ));
-            notice(conv, "This program may not verify codes for that account.");
-            Outcome::Refused
-        }
-        other => {
-            log(&format!(
-                "user {user:?}: unexpected answer from mfad: {other:?}"
-            ));
-            notice(conv, UNAVAILABLE);
-            Outcome::SystemError
-        }
-    }
 }
 
 #[cfg(test)]

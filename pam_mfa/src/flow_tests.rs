@@ -71,6 +71,7 @@ fn ready() -> Result<Response, ClientError> {
     Ok(Response::Challenge {
         state: Challenge::Ready,
         push: None,
+        phone: vec![],
     })
 }
 
@@ -125,6 +126,7 @@ fn not_enrolled_is_ignore_only_with_nullok() {
         vec![Ok(Response::Challenge {
             state: Challenge::NotEnrolled,
             push: None,
+            phone: vec![],
         })]
     };
     assert_eq!(
@@ -190,6 +192,7 @@ fn offered(offer: PushOffer) -> Result<Response, ClientError> {
     Ok(Response::Challenge {
         state: Challenge::Ready,
         push: Some(offer),
+        phone: vec![],
     })
 }
 

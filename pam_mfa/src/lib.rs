@@ -9,6 +9,7 @@ pub mod args;
 pub mod conversation;
 pub mod enroll_flow;
 pub mod ffi;
+mod finish;
 pub mod flow;
 pub mod outcome;
 

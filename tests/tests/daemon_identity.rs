@@ -201,6 +201,7 @@ fn a_user_who_types_longer_than_the_idle_timeout_is_still_served() -> Result<()>
         Response::Challenge {
             state: Challenge::Ready,
             push: None,
+            phone: vec![],
         }
     );
     // mfad closes the idle connection meanwhile; the verify is sent again

@@ -40,6 +40,17 @@ impl<S: Store, C: Clock> Service<S, C> {
                 left: None,
             });
         }
+        for p in self.store.phones(user).await.map_err(internal)? {
+            methods.push(MethodInfo {
+                kind: match p.channel {
+                    mfa_proto::phone::Channel::Sms => MethodKind::Sms,
+                    mfa_proto::phone::Channel::Voice => MethodKind::Voice,
+                },
+                label: p.label,
+                created_at: Some(p.created_at),
+                left: None,
+            });
+        }
         methods.push(MethodInfo {
             kind: MethodKind::Recovery,
             label: "recovery codes".into(),

@@ -30,6 +30,8 @@ pub(super) enum Step {
     Verify {
         code: Zeroizing<String>,
         recovery: Option<Zeroizing<String>>,
+        /// The phone code this answers (`phone_verify`).
+        phone: Option<String>,
     },
 }
 
@@ -37,7 +39,23 @@ impl Step {
     pub(super) fn verify(code: &Sensitive) -> Step {
         let code = clean_code(code);
         let recovery = recovery::normalize(&code);
-        Step::Verify { code, recovery }
+        Step::Verify {
+            code,
+            recovery,
+            phone: None,
+        }
+    }
+
+    /// A code typed after a phone code was sent (`id`).
+    pub(super) fn verify_phone(code: &Sensitive, id: &str) -> Step {
+        match Step::verify(code) {
+            Step::Verify { code, recovery, .. } => Step::Verify {
+                code,
+                recovery,
+                phone: Some(id.to_string()),
+            },
+            other => other,
+        }
     }
 }
 
@@ -140,6 +158,7 @@ impl<S: Store, C: Clock> Service<S, C> {
                         (None, _) => Response::Challenge {
                             state: Challenge::NotEnrolled,
                             push: None,
+                            phone: vec![],
                         },
                         (Some(_), Gate::Locked) => Response::Locked,
                         (Some(_), Gate::Wait(n)) => Response::RateLimited {
@@ -148,19 +167,20 @@ impl<S: Store, C: Clock> Service<S, C> {
                         (Some(_), Gate::Open) => Response::Challenge {
                             state: Challenge::Ready,
                             push: None,
+                            phone: vec![],
                         },
                     };
                     (Decided::Challenge(r), vec![])
                 }),
             ),
-            Step::Verify { code, recovery } => {
+            Step::Verify { code, recovery, .. } => {
                 let (code, recovery) = (code.clone(), recovery.clone());
                 let owner = user.to_string();
                 (
                     recovery.is_some(),
                     Box::new(move |st| {
                         let recovery = recovery.as_deref().map(String::as_str);
-                        let (v, effects) = rule.decide(&owner, st, &code, recovery, now);
+                        let (v, effects) = rule.decide_phone(&owner, st, &code, recovery, now);
                         let tried = LoginRule::tried(st.enrollment.as_ref(), &code, recovery);
                         (Decided::Verify(v, tried), effects)
                     }),
@@ -182,6 +202,11 @@ impl<S: Store, C: Clock> Service<S, C> {
             rhost: ctx.rhost.clone(),
             want_recovery,
             count_recovery: matches!(step, Step::Verify { .. }),
+            phone_code: match step {
+                Step::Verify { phone, .. } => phone.clone(),
+                Step::Challenge => None,
+            },
+            now: self.clock.now(),
             hosts_since: backoff::hosts_since(&self.cfg.limits, self.clock.now()),
         };
         self.store.attempt(about, decision).await

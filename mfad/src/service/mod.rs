@@ -16,6 +16,7 @@ mod enroll;
 mod helpdesk;
 mod import;
 mod login;
+mod phone;
 mod push;
 mod push_gateway;
 mod push_hub;
@@ -195,21 +196,24 @@ impl<S: Store, C: Clock> Service<S, C> {
                 let (resp, user) = self
                     .login(caller, &user, Step::Challenge, context.clone())
                     .await;
-                match resp {
-                    Response::Challenge {
-                        state: Challenge::Ready,
-                        ..
-                    } if !push.is_off() => {
-                        let send = push == PushMode::Auto;
-                        let push = self
-                            .push_offer(&user, &context, send, conn, &caller.peer)
-                            .await;
-                        Response::Challenge {
-                            state: Challenge::Ready,
-                            push,
-                        }
+                let Response::Challenge {
+                    state: Challenge::Ready,
+                    ..
+                } = resp
+                else {
+                    return resp;
+                };
+                let push = match push {
+                    PushMode::Off => None,
+                    mode => {
+                        self.push_offer(&user, &context, mode == PushMode::Auto, conn, &caller.peer)
+                            .await
                     }
-                    other => other,
+                };
+                Response::Challenge {
+                    state: Challenge::Ready,
+                    push,
+                    phone: self.phone_channels(&user).await,
                 }
             }
             Request::Verify {
@@ -262,6 +266,37 @@ impl<S: Store, C: Clock> Service<S, C> {
             Request::LoginEnrollSkip { user, context } => {
                 self.login_enroll_skip(caller, &user, &context).await
             }
+            Request::PhoneStart {
+                user,
+                context,
+                channel,
+            } => self.phone_start(caller, &user, context, channel).await,
+            Request::PhoneVerify {
+                user,
+                id,
+                code,
+                context,
+            } => self.phone_verify(caller, &user, &id, &code, context).await,
+            Request::PhoneAdd {
+                user,
+                number,
+                channel,
+                label,
+                current_code,
+            } => {
+                self.phone_add(
+                    caller,
+                    &user,
+                    &number,
+                    channel,
+                    label,
+                    current_code.as_ref(),
+                )
+                .await
+            }
+            Request::PhoneConfirm { user, code } => self.phone_confirm(caller, &user, &code).await,
+            Request::PhoneList { user } => self.phone_list(caller, &user).await,
+            Request::PhoneRemove { user, label } => self.phone_remove(caller, &user, &label).await,
             Request::PushStart { user, context } => {
                 self.push_start(caller, &user, context, conn).await
             }

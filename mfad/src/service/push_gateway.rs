@@ -4,12 +4,14 @@
 //! decision. mfad checks the number itself: the gateway carries what was
 //! typed and can answer only pushes that are pending, each once.
 
+use super::phone::sealed_code_context;
 use super::push::{numbers_match, token_context, token_hash, topic_context};
 use super::{denied, internal, Service};
 use crate::audit;
 use crate::authz::Caller;
 use crate::clock::Clock;
-use crate::store::{PushRecord, PushState, PushVerdict, Store};
+use crate::store::{PhoneCode, PushRecord, PushState, PushVerdict, Store};
+use mfa_proto::phone::PhoneDelivery;
 use mfa_proto::push::{Decided, Decision, Delivery, GatewayInfo, PushKind, PushView};
 use mfa_proto::{ErrorCode, Response, Sensitive};
 use std::sync::Arc;
@@ -59,6 +61,11 @@ impl<S: Store, C: Clock> Service<S, C> {
         let _seen = self.push_hub.polling(info);
         let deadline = tokio::time::Instant::now() + Duration::from_secs(wait_secs.min(MAX_POLL));
         loop {
+            match self.store.next_phone_delivery(self.clock.now()).await {
+                Ok(Some(code)) => return self.phone_delivery(code).await,
+                Ok(None) => {}
+                Err(e) => return internal(e),
+            }
             match self.store.next_delivery(self.clock.now()).await {
                 Ok(Some(rec)) => return self.delivery(rec).await,
                 Ok(None) => {}
@@ -109,11 +116,47 @@ impl<S: Store, C: Clock> Service<S, C> {
         }))
     }
 
+    /// Hand phone code `code` to the gateway, unsealed, once.
+    async fn phone_delivery(&self, code: PhoneCode) -> Response {
+        let opened = code
+            .sealed_code
+            .as_deref()
+            .map(|s| self.rule.keys.open(&sealed_code_context(&code.id), s));
+        let plain = match opened {
+            Some(Ok(p)) => p,
+            Some(Err(e)) => return self.undeliverable(&code.id, e).await,
+            None => return self.undeliverable(&code.id, "no sealed code").await,
+        };
+        let now = self.clock.now();
+        Response::PhoneDelivery(Box::new(PhoneDelivery {
+            id: code.id,
+            channel: code.channel,
+            to: code.number,
+            code: Sensitive::new(String::from_utf8_lossy(&plain).into_owned()),
+            purpose: code.purpose,
+            host: code.host,
+            expires_in_secs: (code.expires_at - now).max(1) as u64,
+        }))
+    }
+
     async fn undeliverable(&self, id: &str, e: impl std::fmt::Display) -> Response {
         eprintln!("mfad: push {id} cannot be unsealed: {e}");
-        let _ = self.store.delivery_result(id, false).await;
+        let _ = self.report_result(id, false).await;
         self.push_hub.wake(id);
         internal(e)
+    }
+
+    /// Record a delivery's result: a phone code's (`ph-…`) or a push's.
+    async fn report_result(
+        &self,
+        id: &str,
+        delivered: bool,
+    ) -> Result<bool, crate::store::StoreError> {
+        if id.starts_with("ph-") {
+            self.store.phone_delivery_result(id, delivered).await
+        } else {
+            self.store.delivery_result(id, delivered).await
+        }
     }
 
     pub(super) async fn gateway_report(
@@ -122,7 +165,7 @@ impl<S: Store, C: Clock> Service<S, C> {
         delivered: bool,
         error: Option<String>,
     ) -> Response {
-        match self.store.delivery_result(id, delivered).await {
+        match self.report_result(id, delivered).await {
             Ok(_) => {
                 let what = match (delivered, error) {
                     (true, _) => "delivered".to_string(),

@@ -9,13 +9,16 @@
 
 pub mod backup;
 mod checkpointer;
+pub mod phone;
 pub mod push;
 mod sqlite;
 mod sqlite_attempt;
+mod sqlite_phone;
 mod sqlite_push;
 mod sqlite_schema;
 mod writer;
 
+pub use phone::{CodeState, Confirmed, Phone, PhoneCode, SendLimits, SendOpened};
 pub use push::{Fatigue, Opened, PushRecord, PushState, PushTarget, PushVerdict};
 pub use sqlite::SqliteStore;
 
@@ -124,6 +127,11 @@ pub struct AttemptFor {
     pub rhost: Option<String>,
     /// Load the unused recovery codes too.
     pub want_recovery: bool,
+    /// The id of a phone code sent for this login, to check the code
+    /// against (`phone_verify`).
+    pub phone_code: Option<String>,
+    /// Unix time now (a phone code past its time is not loaded).
+    pub now: i64,
     /// Count the recovery codes left (a verify, whose success warns when
     /// few are left).
     pub count_recovery: bool,
@@ -142,6 +150,8 @@ pub struct AttemptState {
     pub recovery: Vec<RecoveryCode>,
     /// How many ordinary recovery codes are left (loaded for a verify).
     pub recovery_left: u32,
+    /// The live phone code the attempt named, if any.
+    pub phone: Option<PhoneCode>,
 }
 
 /// A change an attempt makes; applied atomically with the read it was
@@ -160,6 +170,10 @@ pub enum Effect {
     HostSuccess,
     /// A successful login at this time (`mfa list` shows the last one).
     LoggedIn(i64),
+    /// Spend phone code `id` (it must still be live).
+    UsePhoneCode(String),
+    /// A wrong try at phone code `id` (burned after the last allowed).
+    PhoneMiss(String),
 }
 
 /// What `status` shows.
@@ -266,6 +280,27 @@ pub trait Store: Send + Sync + 'static {
     ) -> impl Done<Option<R>>;
     /// End push `id` in `state` if it is still pending; false otherwise.
     fn end_push(&self, id: &str, state: PushState) -> impl Done<bool>;
+    /// The saved phone numbers of `user`, oldest first.
+    fn phones(&self, user: &str) -> impl Done<Vec<Phone>>;
+    /// False when `user` has no number of that name.
+    fn remove_phone(&self, user: &str, label: &str) -> impl Done<bool>;
+    /// Queue `code` unless its account or its number is over `limits`,
+    /// decided and inserted in one transaction.
+    fn open_phone_code(&self, code: PhoneCode, limits: SendLimits) -> impl Done<SendOpened>;
+    /// The oldest queued phone code not expired at `now`, marked as sending.
+    fn next_phone_delivery(&self, now: i64) -> impl Done<Option<PhoneCode>>;
+    /// How sending code `id` went (only while it is being sent).
+    fn phone_delivery_result(&self, id: &str, delivered: bool) -> impl Done<bool>;
+    /// Confirm the latest live `AddNumber` code of `user`: `hash_of`
+    /// gives the keyed hash of what was typed for a code (its id is part
+    /// of the hash); right saves the number, wrong counts a try.
+    fn confirm_phone(
+        &self,
+        user: &str,
+        hash_of: impl Fn(&PhoneCode) -> [u8; 32] + Send + 'static,
+        now: i64,
+    ) -> impl Done<Confirmed>;
+
     /// Cancel every pending push; how many there were. Run at start, when
     /// no login can be waiting for one. (A store shared by several mfads
     /// must keep this to the pushes of the restarting one.)

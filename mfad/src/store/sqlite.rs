@@ -8,6 +8,7 @@ use super::checkpointer::{Checkpointer, BACKSTOP_PAGES, LOG_LIMIT_BYTES};
 use super::sqlite_attempt::{
     alg_from_str, alg_to_str, apply, load_state, read_account, ACCOUNT_COLUMNS,
 };
+use super::sqlite_phone as phone_sql;
 use super::sqlite_push as push_sql;
 use super::sqlite_schema::migrate;
 use super::writer::Writer;
@@ -247,6 +248,7 @@ impl Store for SqliteStore {
             let n = conn.execute("DELETE FROM accounts WHERE user = ?1", [&user])?;
             conn.execute("DELETE FROM pending WHERE user = ?1", [&user])?;
             push_sql::forget_user(conn, &user)?;
+            phone_sql::forget_user(conn, &user)?;
             Ok(n > 0)
         })
     }
@@ -308,8 +310,47 @@ impl Store for SqliteStore {
                 [hosts_before],
             )?;
             let b = conn.execute("DELETE FROM pending WHERE expires_at < ?1", [now])?;
-            Ok(a + b + push_sql::prune(conn, pushes_before, now)?)
+            let c = phone_sql::prune(conn, pushes_before)?;
+            Ok(a + b + c + push_sql::prune(conn, pushes_before, now)?)
         })
+    }
+
+    fn phones(&self, user: &str) -> impl Done<Vec<Phone>> {
+        let user = user.to_string();
+        self.writer.run(move |conn| phone_sql::phones(conn, &user))
+    }
+
+    fn remove_phone(&self, user: &str, label: &str) -> impl Done<bool> {
+        let (user, label) = (user.to_string(), label.to_string());
+        self.writer
+            .run(move |conn| phone_sql::remove_phone(conn, &user, &label))
+    }
+
+    fn open_phone_code(&self, code: PhoneCode, limits: SendLimits) -> impl Done<SendOpened> {
+        self.writer
+            .run(move |conn| phone_sql::open(conn, &code, limits))
+    }
+
+    fn next_phone_delivery(&self, now: i64) -> impl Done<Option<PhoneCode>> {
+        self.writer
+            .run(move |conn| phone_sql::next_delivery(conn, now))
+    }
+
+    fn phone_delivery_result(&self, id: &str, delivered: bool) -> impl Done<bool> {
+        let id = id.to_string();
+        self.writer
+            .run(move |conn| phone_sql::delivery_result(conn, &id, delivered))
+    }
+
+    fn confirm_phone(
+        &self,
+        user: &str,
+        hash_of: impl Fn(&PhoneCode) -> [u8; 32] + Send + 'static,
+        now: i64,
+    ) -> impl Done<Confirmed> {
+        let user = user.to_string();
+        self.writer
+            .run(move |conn| phone_sql::confirm(conn, &user, &hash_of, now))
     }
 
     fn push_targets(&self, user: &str) -> impl Done<Vec<PushTarget>> {

@@ -100,6 +100,9 @@ pub(super) fn load_state(
             state.recovery.push(row?);
         }
     }
+    if let Some(id) = about.phone_code.as_deref() {
+        state.phone = super::sqlite_phone::live_login_code(conn, user, id, about.now)?;
+    }
     if about.count_recovery && state.enrollment.is_some() {
         state.recovery_left = count_recovery(conn, user)?;
     }
@@ -150,6 +153,8 @@ pub(super) fn apply(
             Effect::LoggedIn(at) => conn
                 .prepare_cached("UPDATE accounts SET last_login = ?2 WHERE user = ?1")?
                 .execute(params![user, at])?,
+            Effect::UsePhoneCode(id) => super::sqlite_phone::use_code(conn, &id)?,
+            Effect::PhoneMiss(id) => super::sqlite_phone::miss(conn, &id)?,
             Effect::HostSuccess => match rhost {
                 Some(h) => {
                     conn.prepare_cached("DELETE FROM host_failures WHERE rhost = ?1 AND user = ?2")?

@@ -59,6 +59,8 @@ pub(super) const MIGRATIONS: &[&str] = &[
     // and each account's last successful login.
     "ALTER TABLE recovery_codes ADD COLUMN expires_at INTEGER;
      ALTER TABLE accounts ADD COLUMN last_login INTEGER;",
+    // 6: phone numbers and the one-time codes sent to them.
+    super::sqlite_phone::MIGRATION,
 ];
 
 pub(super) fn migrate(conn: &Connection) -> Result<(), StoreError> {

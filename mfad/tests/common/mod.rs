@@ -205,10 +205,12 @@ pub fn remove(user: &str) -> Request {
 pub const READY: Response = Response::Challenge {
     state: Challenge::Ready,
     push: None,
+    phone: vec![],
 };
 pub const NOT_ENROLLED: Response = Response::Challenge {
     state: Challenge::NotEnrolled,
     push: None,
+    phone: vec![],
 };
 
 pub async fn caller(svc: &Svc, uid: u32) -> Result<Caller, String> {

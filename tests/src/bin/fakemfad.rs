@@ -35,6 +35,7 @@ fn yes(mut s: UnixStream) {
             Request::Challenge { .. } => Response::Challenge {
                 state: Challenge::Ready,
                 push: None,
+                phone: vec![],
             },
             _ => Response::Verified {
                 method: Method::Totp,
@@ -57,6 +58,7 @@ fn stop_reading(mut s: UnixStream, first: bool) {
             Request::Challenge { .. } => answers.push(Response::Challenge {
                 state: Challenge::Ready,
                 push: None,
+                phone: vec![],
             }),
             _ => break,
         }

@@ -8,6 +8,7 @@ mod enroll;
 mod ga_file;
 mod helpdesk;
 mod import;
+mod phone;
 mod push;
 mod text;
 
@@ -112,6 +113,11 @@ enum Cmd {
         /// A code from the current authenticator (asked for when needed).
         #[arg(long)]
         current_code: Option<String>,
+    },
+    /// Phone numbers that get a one-time code by text message or voice call.
+    Phone {
+        #[command(subcommand)]
+        cmd: phone::PhoneCmd,
     },
     /// Phones that approve logins with a push (ntfy or the site's webhook).
     Push {
@@ -295,6 +301,7 @@ fn run(socket: &Path, cmd: Cmd) -> CmdResult {
             other => Err(unexpected(other)),
         },
         Cmd::Push { cmd } => push::run(socket, cmd),
+        Cmd::Phone { cmd } => phone::run(socket, cmd),
         Cmd::Import(args) => import::run(socket, args),
         Cmd::RecoveryCodes { user, current_code } => {
             let user = user.map_or_else(current_user, Ok)?;

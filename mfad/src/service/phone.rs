@@ -1,0 +1,414 @@
+//! One-time codes by text message or voice call: `phone_start` sends one
+//! for a login (the user typed `sms` or `call`), `phone_verify` checks
+//! what was typed next, `phone_add` / `phone_confirm` add a number only
+//! once a code sent to it is typed back, and `phone_list` / `phone_remove`.
+//! mfad makes, seals and checks every code; the gateway only delivers.
+//! Sends are limited per account and per number, in the transaction that
+//! queues them.
+
+use super::login::{clean_code, Step};
+use super::push::base64url;
+use super::subject::Need;
+use super::{denied, internal, Service};
+use crate::audit;
+use crate::authz::Caller;
+use crate::clock::Clock;
+use crate::phone_rule::code_hash;
+use crate::store::{CodeState, Confirmed, Phone, PhoneCode, SendLimits, SendOpened, Store};
+use mfa_proto::phone::{self, Channel, PhoneInfo, PhonePurpose, PhoneSent};
+use mfa_proto::{Challenge, ErrorCode, LoginContext, Response, Sensitive};
+use std::sync::Arc;
+use zeroize::Zeroizing;
+
+/// The context a phone code is sealed under until the gateway has it.
+pub(super) fn sealed_code_context(id: &str) -> String {
+    format!("phone-code\u{0}{id}")
+}
+
+/// A number as typed, in E.164, or why not.
+pub fn normalize_e164(typed: &str) -> Result<String, String> {
+    let s: String = typed
+        .chars()
+        .filter(|c| !c.is_whitespace() && !matches!(c, '-' | '(' | ')' | '.'))
+        .collect();
+    let digits = match (s.strip_prefix('+'), s.strip_prefix("00")) {
+        (Some(d), _) | (None, Some(d)) => d,
+        _ => "",
+    };
+    let ok = (8..=15).contains(&digits.len())
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && !digits.starts_with('0');
+    if ok {
+        Ok(format!("+{digits}"))
+    } else {
+        Err(format!(
+            "{typed:?} is not a phone number in international form: give + and the country code, like +44 20 7946 0958"
+        ))
+    }
+}
+
+fn info(p: &Phone) -> PhoneInfo {
+    PhoneInfo {
+        label: p.label.clone(),
+        channel: p.channel,
+        masked: phone::mask(&p.number),
+        created_at: p.created_at,
+    }
+}
+
+fn channel_word(c: Channel) -> &'static str {
+    match c {
+        Channel::Sms => "text message",
+        Channel::Voice => "voice call",
+    }
+}
+
+/// `digits` random decimal digits.
+fn random_code(digits: u8) -> Result<Zeroizing<String>, String> {
+    let mut raw = Zeroizing::new([0u8; 16]);
+    crate::crypto::random_bytes(&mut raw[..]).map_err(|e| e.to_string())?;
+    // Two bytes a digit, reduced mod 10: a bias below 0.01%.
+    Ok(Zeroizing::new(
+        raw.chunks(2)
+            .take(digits as usize)
+            .map(|p| char::from(b'0' + (u16::from_be_bytes([p[0], p[1]]) % 10) as u8))
+            .collect(),
+    ))
+}
+
+impl<S: Store, C: Clock> Service<S, C> {
+    /// The channels `user` can get a code by now: a number of that kind,
+    /// and a gateway that runs and delivers it.
+    pub(super) async fn phone_channels(&self, user: &str) -> Vec<Channel> {
+        let Some(gw) = self.push_hub.gateway().filter(|g| !g.phone.is_empty()) else {
+            return vec![];
+        };
+        let phones = self.store.phones(user).await.unwrap_or_default();
+        [Channel::Sms, Channel::Voice]
+            .into_iter()
+            .filter(|c| gw.phone.contains(c) && phones.iter().any(|p| p.channel == *c))
+            .collect()
+    }
+
+    /// Make, seal and queue one code for `phone`, within the limits.
+    async fn send_code(
+        &self,
+        user: &str,
+        number: &str,
+        channel: Channel,
+        purpose: PhonePurpose,
+        label: &str,
+    ) -> Response {
+        let gateway_has = self
+            .push_hub
+            .gateway()
+            .is_some_and(|g| g.phone.contains(&channel));
+        if !gateway_has {
+            return Response::error(
+                ErrorCode::Unavailable,
+                format!(
+                    "no {} can be sent now (the gateway is not running, or has no provider for it)",
+                    channel_word(channel)
+                ),
+            );
+        }
+        let p = &self.cfg.phone;
+        let now = self.clock.now();
+        let mut raw = [0u8; 12];
+        let id = match crate::crypto::random_bytes(&mut raw) {
+            Ok(()) => format!("ph-{}", base64url(&raw)),
+            Err(e) => return internal(e),
+        };
+        let code = match random_code(p.code_digits) {
+            Ok(c) => c,
+            Err(e) => return internal(e),
+        };
+        let sealed = match self
+            .rule
+            .keys
+            .seal(&sealed_code_context(&id), code.as_bytes())
+        {
+            Ok(s) => s,
+            Err(e) => return internal(e),
+        };
+        let rec = PhoneCode {
+            id: id.clone(),
+            user: user.to_string(),
+            number: number.to_string(),
+            channel,
+            purpose,
+            label: label.to_string(),
+            code_hash: code_hash(&self.rule.keys, user, &id, &code),
+            sealed_code: Some(sealed),
+            host: self.hostname.clone(),
+            created_at: now,
+            expires_at: now + p.code_secs as i64,
+            state: CodeState::Queued,
+            tries: 0,
+        };
+        let limits = SendLimits {
+            per_user: p.max_per_user,
+            per_number: p.max_per_number,
+            since: now - p.window_secs as i64,
+        };
+        let wait = |oldest: i64| (oldest + p.window_secs as i64 - now).max(1) as u64;
+        match self.store.open_phone_code(rec, limits).await {
+            Ok(SendOpened::Queued) => {
+                self.push_hub.deliveries.notify_one();
+                audit::push_event(
+                    &id,
+                    &format!(
+                        "phone_code queued channel={} user={user:?} to=\"{}\"",
+                        channel.as_str(),
+                        phone::mask(number)
+                    ),
+                );
+                Response::PhoneSent(PhoneSent {
+                    id,
+                    channel,
+                    ending: phone::ending(number, 2),
+                    expires_in_secs: p.code_secs,
+                })
+            }
+            Ok(SendOpened::UserLimit { oldest }) => {
+                audit::push_event(
+                    &id,
+                    &format!("phone_code refused reason=user_limit user={user:?}"),
+                );
+                Response::error(
+                    ErrorCode::RateLimited,
+                    format!(
+                        "too many codes were sent to this account; try again in {} min",
+                        wait(oldest).div_ceil(60)
+                    ),
+                )
+            }
+            Ok(SendOpened::NumberLimit { oldest }) => {
+                audit::push_event(
+                    &id,
+                    &format!(
+                        "phone_code refused reason=number_limit user={user:?} to=\"{}\"",
+                        phone::mask(number)
+                    ),
+                );
+                Response::error(
+                    ErrorCode::RateLimited,
+                    format!(
+                        "too many codes were sent to that number; try again in {} min",
+                        wait(oldest).div_ceil(60)
+                    ),
+                )
+            }
+            Err(e) => internal(e),
+        }
+    }
+
+    pub(super) async fn phone_start(
+        self: &Arc<Self>,
+        caller: &Caller,
+        user: &str,
+        ctx: LoginContext,
+        channel: Channel,
+    ) -> Response {
+        let (resp, user) = self.login(caller, user, Step::Challenge, ctx).await;
+        match resp {
+            Response::Challenge {
+                state: Challenge::Ready,
+                ..
+            } => {}
+            other => return other,
+        }
+        let phones = match self.store.phones(&user).await {
+            Ok(p) => p,
+            Err(e) => return internal(e),
+        };
+        let Some(p) = phones.iter().find(|p| p.channel == channel) else {
+            return Response::error(
+                ErrorCode::NotFound,
+                format!("this account has no number for a {}", channel_word(channel)),
+            );
+        };
+        self.send_code(&user, &p.number, channel, PhonePurpose::Login, &p.label)
+            .await
+    }
+
+    pub(super) async fn phone_verify(
+        self: &Arc<Self>,
+        caller: &Caller,
+        user: &str,
+        id: &str,
+        code: &Sensitive,
+        ctx: LoginContext,
+    ) -> Response {
+        self.login(caller, user, Step::verify_phone(code, id), ctx)
+            .await
+            .0
+    }
+
+    pub(super) async fn phone_add(
+        self: &Arc<Self>,
+        caller: &Caller,
+        user: &str,
+        number: &str,
+        channel: Channel,
+        label: Option<String>,
+        current: Option<&Sensitive>,
+    ) -> Response {
+        let sub = match self.subject(caller, user, Need::OwnOrAdmin).await {
+            Ok(s) => s,
+            Err(resp) => return resp,
+        };
+        let number = match normalize_e164(number) {
+            Ok(n) => n,
+            Err(msg) => return Response::error(ErrorCode::InvalidArgument, msg),
+        };
+        match self.store.summary(&sub.user).await {
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                return Response::error(
+                    ErrorCode::NotEnrolled,
+                    "set up an authenticator first (mfa enroll); a phone is added beside it",
+                )
+            }
+            Err(e) => return internal(e),
+        }
+        if sub.needs_proof_from(caller) {
+            let Some(current) = current else {
+                return Response::error(
+                    ErrorCode::AlreadyEnrolled,
+                    "give a current code (or a recovery code) to add a phone to this account",
+                );
+            };
+            match self.prove(caller, &sub.user, current).await {
+                Response::Verified { .. } => {}
+                other => return other,
+            }
+        }
+        let label = label.unwrap_or_else(|| {
+            format!("{} ending {}", channel.as_str(), phone::ending(&number, 2))
+        });
+        if label.is_empty() || label.len() > 64 || label.chars().any(char::is_control) {
+            return Response::error(
+                ErrorCode::InvalidArgument,
+                "the name must be 1 to 64 printable characters",
+            );
+        }
+        self.send_code(&sub.user, &number, channel, PhonePurpose::AddNumber, &label)
+            .await
+    }
+
+    pub(super) async fn phone_confirm(
+        self: &Arc<Self>,
+        caller: &Caller,
+        user: &str,
+        code: &Sensitive,
+    ) -> Response {
+        let sub = match self.subject(caller, user, Need::OwnOrAdmin).await {
+            Ok(s) => s,
+            Err(resp) => return resp,
+        };
+        let (rule, owner, typed) = (self.rule.clone(), sub.user.clone(), clean_code(code));
+        let hash_of = move |pc: &PhoneCode| code_hash(&rule.keys, &owner, &pc.id, &typed);
+        match self.store.confirm_phone(&sub.user, hash_of, self.clock.now()).await {
+            Ok(Confirmed::Added(p)) => {
+                audit::admin(&caller.peer, &format!("phone_add label={:?} channel={}", p.label, p.channel.as_str()), &sub.user);
+                Response::Phones {
+                    user: sub.user,
+                    phones: vec![info(&p)],
+                }
+            }
+            Ok(Confirmed::Wrong) => Response::WrongCode {
+                retry_after_secs: None,
+            },
+            Ok(Confirmed::NoCode) => Response::error(
+                ErrorCode::NotFound,
+                "no phone number is being added to this account (or its code expired or was mistyped 3 times): run 'mfa phone add' again",
+            ),
+            Err(e) => internal(e),
+        }
+    }
+
+    pub(super) async fn phone_list(self: &Arc<Self>, caller: &Caller, user: &str) -> Response {
+        let user = match self.subject(caller, user, Need::OwnOrAdmin).await {
+            Ok(s) => s.user,
+            Err(resp) => return resp,
+        };
+        match self.store.phones(&user).await {
+            Ok(p) => Response::Phones {
+                user,
+                phones: p.iter().map(info).collect(),
+            },
+            Err(e) => internal(e),
+        }
+    }
+
+    pub(super) async fn phone_remove(
+        self: &Arc<Self>,
+        caller: &Caller,
+        user: &str,
+        label: &str,
+    ) -> Response {
+        let user = match self.subject(caller, user, Need::OwnOrAdmin).await {
+            Ok(s) => s.user,
+            Err(resp) => return resp,
+        };
+        match self.store.remove_phone(&user, label).await {
+            Ok(true) => {
+                audit::admin(
+                    &caller.peer,
+                    &format!("phone_remove label={label:?}"),
+                    &user,
+                );
+                Response::Done
+            }
+            Ok(false) => denied(format!("{user} has no phone named {label:?}")),
+            Err(e) => internal(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_are_normalized_to_e164_or_refused_with_the_form_to_use() {
+        assert_eq!(
+            normalize_e164("+44 20 7946 0958").as_deref(),
+            Ok("+442079460958")
+        );
+        assert_eq!(
+            normalize_e164("0049 (30) 1234-5678").as_deref(),
+            Ok("+493012345678")
+        );
+        assert_eq!(
+            normalize_e164("+1.555.123.4567").as_deref(),
+            Ok("+15551234567")
+        );
+        for bad in [
+            "020 7946 0958",
+            "+0123456789",
+            "+12",
+            "+1234567890123456",
+            "+44 20x7946",
+            "",
+            "+44;rm",
+        ] {
+            let e = normalize_e164(bad);
+            assert!(
+                matches!(&e, Err(m) if m.contains("international form")),
+                "{bad}: {e:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn codes_have_the_configured_digits() -> Result<(), String> {
+        for d in 6..=8 {
+            let c = random_code(d)?;
+            assert_eq!(c.len(), d as usize);
+            assert!(c.bytes().all(|b| b.is_ascii_digit()));
+        }
+        Ok(())
+    }
+}
