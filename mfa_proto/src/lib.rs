@@ -17,6 +17,7 @@ pub mod methods;
 mod paths;
 pub mod phone;
 pub mod push;
+mod sensitive;
 
 #[cfg(feature = "blocking")]
 pub mod client;

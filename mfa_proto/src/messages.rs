@@ -13,54 +13,12 @@ use crate::push::{
     Decided, Decision, Delivery, GatewayInfo, Provider, PushEnd, PushEnrollment, PushMode,
     PushOffer, PushTargetInfo, PushView,
 };
+pub use crate::sensitive::{LoginContext, Sensitive};
 use crate::ErrorCode;
 use serde::{Deserialize, Serialize};
-use zeroize::Zeroize;
 
 /// Version 1 is the first; bump it for any incompatible change.
 pub const PROTOCOL_VERSION: u32 = 1;
-
-/// A string that must never be logged: a code, a TOTP secret, a recovery code.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(transparent)]
-pub struct Sensitive(String);
-
-impl Sensitive {
-    pub fn new(s: impl Into<String>) -> Self {
-        Sensitive(s.into())
-    }
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Sensitive {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
-
-impl Drop for Sensitive {
-    fn drop(&mut self) {
-        self.0.zeroize();
-    }
-}
-
-/// Where a login comes from, as PAM reports it. Used for rate limiting per
-/// remote host and for the audit log; never for authorization.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LoginContext {
-    #[serde(default)]
-    pub service: String,
-    #[serde(default)]
-    pub rhost: Option<String>,
-    #[serde(default)]
-    pub tty: Option<String>,
-    /// The module lets an unenrolled user through (`nullok`, answering
-    /// PAM_IGNORE): mfad writes that exemption to its audit log.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub nullok: bool,
-}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]

@@ -13,6 +13,7 @@ pub mod keycheck;
 pub mod login_rule;
 pub mod otp;
 pub mod pacing;
+pub mod phone_number;
 pub mod phone_rule;
 pub mod qr;
 pub mod recovery;
