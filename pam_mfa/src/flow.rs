@@ -272,6 +272,20 @@ pub fn authenticate<C: Conversation>(
             };
             prompt = push.prompt(&base, &words);
             continue;
+        } else if ["sms", "call"]
+            .iter()
+            .any(|w| w.eq_ignore_ascii_case(answer))
+            && !channels
+                .iter()
+                .any(|c| phone_word(*c).eq_ignore_ascii_case(answer))
+        {
+            // Not a code: never sent to be counted as a wrong one.
+            tries += 1;
+            prompt = format!(
+                "No code by {answer} for this account. {}",
+                push.prompt(&base, &words)
+            );
+            continue;
         } else if let Some(&channel) = channels
             .iter()
             .find(|c| phone_word(**c).eq_ignore_ascii_case(answer))
@@ -362,5 +376,8 @@ pub fn authenticate<C: Conversation>(
 }
 
 #[cfg(test)]
+#[path = "flow_phone_tests.rs"]
+mod flow_phone_tests;
+#[cfg(test)]
 #[path = "flow_tests.rs"]
-mod tests;
+mod flow_tests;

@@ -32,7 +32,7 @@ impl Conversation for Script {
     }
 }
 
-fn run(
+pub(super) fn run(
     service: &str,
     opts: Options,
     answers: &[&'static str],
