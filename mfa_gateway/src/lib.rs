@@ -10,6 +10,8 @@ pub mod link;
 pub mod mfad;
 pub mod ntfy;
 pub mod page;
+pub mod phone_config;
+pub mod phone_template;
 pub mod poller;
 pub mod secrets;
 pub mod server;
