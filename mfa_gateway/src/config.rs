@@ -1,8 +1,10 @@
 //! The gateway's configuration: TOML, unknown keys an error, checked as a
 //! whole before anything starts, so a mistake stops the gateway with a
 //! message naming the key instead of surfacing as a failed push later.
-//! The secret files it names are read by [`crate::secrets`].
+//! The secret files it names are read by [`crate::secrets`]; the `[sms]`
+//! and `[voice]` tables are checked by [`crate::phone_config`].
 
+use crate::phone_config::{PhoneConfig, PhoneSpec};
 use reqwest::Url;
 use serde::Deserialize;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -31,6 +33,15 @@ pub struct Config {
     pub webhook: Option<WebhookConfig>,
     #[serde(default)]
     pub delivery: DeliveryConfig,
+    /// The name that texts and calls start with (mfad's `issuer`).
+    #[serde(default = "default_issuer")]
+    pub issuer: String,
+    /// Codes by text message.
+    #[serde(default)]
+    pub sms: Option<PhoneConfig>,
+    /// Codes by voice call.
+    #[serde(default)]
+    pub voice: Option<PhoneConfig>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -84,6 +95,13 @@ fn default_socket() -> PathBuf {
 fn default_priority() -> u8 {
     4
 }
+
+fn default_issuer() -> String {
+    "pam_mfa".into()
+}
+
+/// Longest `issuer`: it starts every text message, which has 160 characters.
+const MAX_ISSUER: usize = 40;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -166,8 +184,14 @@ impl Config {
             _ => {}
         }
         check_url("public_url", &self.public_url, true)?;
-        if self.ntfy.is_none() && self.webhook.is_none() {
-            return Err("no push provider: configure [ntfy], [webhook] or both".into());
+        if self.ntfy.is_none()
+            && self.webhook.is_none()
+            && self.sms.is_none()
+            && self.voice.is_none()
+        {
+            return Err("no provider: configure at least one of [ntfy], [webhook] \
+                        (pushes), [sms] and [voice] (codes)"
+                .into());
         }
         if let Some(n) = &self.ntfy {
             check_url("ntfy.url", &n.url, false)?;
@@ -191,7 +215,26 @@ impl Config {
         if d.retries > 5 {
             return Err(format!("delivery.retries must be 0..=5, not {}", d.retries));
         }
+        self.phone_specs()?;
+        let issuer_ok = |c: char| c.is_alphanumeric() || " -_.()".contains(c);
+        if self.issuer.trim().is_empty()
+            || self.issuer.chars().count() > MAX_ISSUER
+            || !self.issuer.chars().all(issuer_ok)
+        {
+            return Err(format!(
+                "issuer must be 1 to {MAX_ISSUER} letters, digits, spaces or - _ . ( ): \
+                 it starts every text message and call, inside URLs, JSON and XML alike"
+            ));
+        }
         Ok(())
+    }
+
+    /// The checked `[sms]` and `[voice]` tables, each if present.
+    pub fn phone_specs(&self) -> Result<(Option<PhoneSpec>, Option<PhoneSpec>), String> {
+        let timeout = self.delivery.timeout_secs;
+        let sms = self.sms.as_ref().map(|c| c.resolve("sms", timeout));
+        let voice = self.voice.as_ref().map(|c| c.resolve("voice", timeout));
+        Ok((sms.transpose()?, voice.transpose()?))
     }
 }
 
@@ -215,7 +258,7 @@ fn parse_listen(listen: &str) -> Result<SocketAddr, String> {
 
 /// An http(s) URL with a host and no credentials, query or fragment. The
 /// value is never echoed: a webhook URL can carry a secret of its own.
-fn check_url(key: &str, value: &str, is_link_base: bool) -> Result<(), String> {
+pub(crate) fn check_url(key: &str, value: &str, is_link_base: bool) -> Result<(), String> {
     let url = Url::parse(value).map_err(|e| format!("{key} is not a valid URL ({e})"))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(format!("{key} must be an http:// or https:// URL"));

@@ -1,7 +1,7 @@
 //! Tests of the configuration rules: each mistake is refused with a
 //! message that names what to change.
 
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::panic)]
 use super::*;
 
 const MINIMAL: &str = r#"
@@ -36,6 +36,44 @@ fn a_minimal_config_gets_the_defaults() {
 fn the_shipped_example_parses() {
     let cfg = Config::parse(EXAMPLE_TOML, "example").unwrap();
     assert!(cfg.ntfy.is_some());
+    assert!(cfg.sms.is_none() && cfg.voice.is_none() && cfg.issuer == "pam_mfa");
+}
+
+/// The `[sms]` and `[voice]` examples of the shipped file, uncommented.
+fn phone_examples() -> Vec<String> {
+    let mut blocks = Vec::new();
+    let mut current: Option<String> = None;
+    for line in EXAMPLE_TOML.lines().chain([""]) {
+        if line == "# [sms]" || line == "# [voice]" {
+            current = Some(String::new());
+        }
+        match (&mut current, line.strip_prefix("# ")) {
+            (Some(block), Some(uncommented)) => {
+                block.push_str(uncommented);
+                block.push('\n');
+            }
+            (Some(_), None) => blocks.extend(current.take()),
+            (None, _) => {}
+        }
+    }
+    blocks
+}
+
+#[test]
+fn each_phone_example_of_the_shipped_file_is_valid() {
+    let blocks = phone_examples();
+    assert_eq!(blocks.len(), 5, "{blocks:?}");
+    for block in blocks {
+        let cfg = Config::parse(&format!("{MINIMAL}{block}"), "example")
+            .unwrap_or_else(|e| panic!("{e}\n{block}"));
+        let (sms, voice) = cfg.phone_specs().unwrap();
+        assert!(sms.is_some() != voice.is_some(), "{block}");
+    }
+    let with_issuer = EXAMPLE_TOML.replace("# issuer = \"pam_mfa\"", "issuer = \"Lab\"");
+    assert_eq!(
+        Config::parse(&with_issuer, "example").unwrap().issuer,
+        "Lab"
+    );
 }
 
 #[test]
@@ -99,7 +137,10 @@ fn missing_required_keys_are_named() {
 #[test]
 fn at_least_one_provider_is_required() {
     let e = err("listen = \"127.0.0.1:8080\"\npublic_url = \"https://a\"\n");
-    assert!(e.contains("configure [ntfy], [webhook] or both"), "{e}");
+    assert!(
+        e.contains("at least one of [ntfy], [webhook] (pushes), [sms] and [voice] (codes)"),
+        "{e}"
+    );
 }
 
 #[test]

@@ -1,7 +1,8 @@
 //! One push delivery: the request for its provider (ntfy or webhook), a
-//! bounded number of attempts, and a short reason when it fails. Reasons
-//! name the kind of failure only: a webhook URL may hold a secret of its
-//! own, and topics and tokens must never reach a log or mfad's database.
+//! bounded number of attempts (a rule the phone codes' HTTP APIs share),
+//! and a short reason when it fails. Reasons name the kind of failure
+//! only: a webhook URL may hold a secret of its own, and topics and tokens
+//! must never reach a log or mfad's database.
 
 use crate::link::approval_link;
 use crate::secrets::{NtfyToken, WebhookKey};
@@ -43,10 +44,42 @@ pub struct Outcome {
     pub result: Result<(), String>,
 }
 
-enum Failure {
+pub(crate) enum Failure {
     /// A network error, a 5xx or a 429: worth another attempt.
     Retry(String),
     Final(String),
+}
+
+/// Make attempts until one succeeds, one fails for good, or `retries`
+/// further attempts were made after the first, pausing per [`BACKOFF`].
+/// Shared by pushes and phone codes, so both follow the same rule.
+pub(crate) async fn retrying<F, Fut>(retries: u32, mut attempt: F) -> Outcome
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), Failure>>,
+{
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        match attempt().await {
+            Ok(()) => {
+                return Outcome {
+                    attempts,
+                    result: Ok(()),
+                }
+            }
+            Err(Failure::Retry(_)) if attempts <= retries => {
+                let pause = BACKOFF[(attempts as usize - 1).min(BACKOFF.len() - 1)];
+                tokio::time::sleep(pause).await;
+            }
+            Err(Failure::Retry(reason) | Failure::Final(reason)) => {
+                return Outcome {
+                    attempts,
+                    result: Err(reason),
+                }
+            }
+        }
+    }
 }
 
 /// A request body made once, so retries send the same bytes.
@@ -104,28 +137,7 @@ impl Deliverer {
                 }
             }
         };
-        let mut attempts = 0;
-        loop {
-            attempts += 1;
-            match self.attempt(d, &prepared).await {
-                Ok(()) => {
-                    return Outcome {
-                        attempts,
-                        result: Ok(()),
-                    }
-                }
-                Err(Failure::Retry(_)) if attempts <= self.retries => {
-                    let pause = BACKOFF[(attempts as usize - 1).min(BACKOFF.len() - 1)];
-                    tokio::time::sleep(pause).await;
-                }
-                Err(Failure::Retry(reason) | Failure::Final(reason)) => {
-                    return Outcome {
-                        attempts,
-                        result: Err(reason),
-                    }
-                }
-            }
-        }
+        retrying(self.retries, || self.attempt(d, &prepared)).await
     }
 
     fn prepare<'a>(&'a self, d: &Delivery, link: &str) -> Result<Prepared<'a>, String> {
@@ -189,7 +201,7 @@ impl Deliverer {
     }
 }
 
-fn judge(status: StatusCode) -> Result<(), Failure> {
+pub(crate) fn judge(status: StatusCode) -> Result<(), Failure> {
     if status.is_success() {
         return Ok(());
     }
@@ -203,7 +215,7 @@ fn judge(status: StatusCode) -> Result<(), Failure> {
 
 /// What went wrong, without the URL reqwest would print: the innermost
 /// cause (e.g. "Connection refused", a certificate error) is the useful part.
-fn describe(e: &reqwest::Error) -> String {
+pub(crate) fn describe(e: &reqwest::Error) -> String {
     if e.is_timeout() {
         return "timed out".into();
     }

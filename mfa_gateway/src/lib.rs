@@ -1,7 +1,9 @@
 //! mfa-gateway: the only process of pam_mfa that talks HTTP. It polls mfad
-//! for pushes and delivers them (ntfy, Standard Webhooks), and serves the
-//! approval page the push links to, where the user types the number the
-//! login shows. It holds no state: mfad keeps every push and decides.
+//! for pushes and delivers them (ntfy, Standard Webhooks), sends one-time
+//! codes to phones (SMS and voice, through an HTTP API or a local
+//! command), and serves the approval page the push links to, where the
+//! user types the number the login shows. It holds no state: mfad keeps
+//! every push and code and decides.
 
 pub mod budget;
 pub mod config;
@@ -10,6 +12,11 @@ pub mod link;
 pub mod mfad;
 pub mod ntfy;
 pub mod page;
+pub mod phone;
+pub mod phone_command;
+pub mod phone_config;
+pub mod phone_http;
+pub mod phone_template;
 pub mod poller;
 pub mod secrets;
 pub mod server;
@@ -50,6 +57,7 @@ pub enum StartError {
 /// A gateway ready to run: configuration checked, secrets read.
 pub struct Gateway {
     deliverer: Arc<Deliverer>,
+    phone: Arc<phone::Phone>,
     mfad: Arc<mfad::Mfad>,
     tls: Option<TlsAcceptor>,
     csrf: CsrfKey,
@@ -89,13 +97,15 @@ impl Gateway {
             Duration::from_secs(cfg.delivery.timeout_secs),
             cfg.delivery.retries,
         )?;
+        let phone = phone::Phone::prepare(cfg).map_err(StartError::Config)?;
         let info = GatewayInfo {
             providers: deliverer.providers(),
             ntfy_url: cfg.ntfy_public_url().map(str::to_owned),
-            phone: Vec::new(),
+            phone: phone.channels(),
         };
         Ok(Gateway {
             deliverer: Arc::new(deliverer),
+            phone: Arc::new(phone),
             mfad: Arc::new(mfad::Mfad::new(&cfg.socket)),
             tls,
             csrf: CsrfKey::random().map_err(|e| StartError::Random(e.to_string()))?,
@@ -107,12 +117,17 @@ impl Gateway {
         self.tls.is_some()
     }
 
+    /// The phone channels and their providers, for the start-up lines.
+    pub fn phone(&self) -> &phone::Phone {
+        &self.phone
+    }
+
     /// Poll mfad and serve the page on `listener` until `shutdown`
     /// completes; then stop accepting, let what is under way finish
     /// (a few seconds at most) and return.
     pub async fn run(self, listener: TcpListener, shutdown: impl Future<Output = ()>) {
         let (stop, stopped) = watch::channel(false);
-        let poller = poller::Poller::new(self.mfad.clone(), self.deliverer, self.info);
+        let poller = poller::Poller::new(self.mfad.clone(), self.deliverer, self.phone, self.info);
         let polling = tokio::spawn(poller.run(stopped.clone()));
         let state = Arc::new(page::PageState::new(self.mfad, self.csrf));
         let serving = tokio::spawn(server::serve(

@@ -1,5 +1,6 @@
-//! `mfa-gateway --config FILE`: delivers pam_mfa's pushes and serves the
-//! approval page, in the foreground until SIGTERM or SIGINT (exit 0).
+//! `mfa-gateway --config FILE`: delivers pam_mfa's pushes and phone codes
+//! and serves the approval page, in the foreground until SIGTERM or SIGINT
+//! (exit 0).
 
 use anyhow::Context;
 use clap::Parser;
@@ -11,7 +12,7 @@ use tokio::signal::unix::{signal, SignalKind};
 #[derive(Parser)]
 #[command(
     version,
-    about = "Push gateway for pam_mfa: delivers pushes, serves the approval page"
+    about = "Push gateway for pam_mfa: delivers pushes and phone codes, serves the approval page"
 )]
 struct Args {
     /// Configuration file (TOML).
@@ -56,6 +57,31 @@ fn main() -> anyhow::Result<()> {
                 eprintln!(
                     "mfa-gateway: warning: {key} {url} is plain http to another host: tokens, \
                      topics and approval links would cross the network unencrypted"
+                );
+            }
+        }
+        for channel in gateway.phone().channels() {
+            if let Some(p) = gateway.phone().provider(channel) {
+                eprintln!(
+                    "mfa-gateway: codes by {} via {} ({})",
+                    channel.as_str(),
+                    p.kind(),
+                    p.target()
+                );
+            }
+        }
+        let phone_urls = [
+            ("sms.url", cfg.sms.as_ref().and_then(|s| s.url.as_deref())),
+            (
+                "voice.url",
+                cfg.voice.as_ref().and_then(|v| v.url.as_deref()),
+            ),
+        ];
+        for (key, url) in phone_urls {
+            if url.is_some_and(plain_off_host) {
+                eprintln!(
+                    "mfa-gateway: warning: {key} is plain http to another host: codes and \
+                     phone numbers would cross the network unencrypted"
                 );
             }
         }

@@ -1,10 +1,12 @@
-//! The long poll: one connection to mfad asking for the next push, each
-//! delivered in a task of its own (at most [`MAX_DELIVERIES`] at once) and
+//! The long poll: one connection to mfad asking for the next push or phone
+//! code, each delivered in a task of its own (at most [`MAX_DELIVERIES`] at once) and
 //! reported back. While mfad cannot be reached it retries with a growing
 //! pause and says so once per outage, not once per try.
 
 use crate::deliver::Deliverer;
 use crate::mfad::{Mfad, MfadError};
+use crate::phone::{mask, Phone};
+use mfa_proto::phone::PhoneDelivery;
 use mfa_proto::push::{Delivery, GatewayInfo};
 use mfa_proto::{Request, Response};
 use std::sync::Arc;
@@ -24,6 +26,7 @@ const DRAIN: Duration = Duration::from_secs(3);
 pub struct Poller {
     mfad: Arc<Mfad>,
     deliverer: Arc<Deliverer>,
+    phone: Arc<Phone>,
     info: GatewayInfo,
     slots: Arc<Semaphore>,
 }
@@ -47,10 +50,16 @@ enum PollError {
 }
 
 impl Poller {
-    pub fn new(mfad: Arc<Mfad>, deliverer: Arc<Deliverer>, info: GatewayInfo) -> Self {
+    pub fn new(
+        mfad: Arc<Mfad>,
+        deliverer: Arc<Deliverer>,
+        phone: Arc<Phone>,
+        info: GatewayInfo,
+    ) -> Self {
         Poller {
             mfad,
             deliverer,
+            phone,
             info,
             slots: Arc::new(Semaphore::new(MAX_DELIVERIES)),
         }
@@ -98,7 +107,7 @@ impl Poller {
         let mut conn = self.mfad.open().await?;
         if *link != Link::Up {
             eprintln!(
-                "mfa-gateway: polling mfad at {} for pushes",
+                "mfa-gateway: polling mfad at {} for pushes and codes",
                 self.mfad.socket().display()
             );
             *link = Link::Up;
@@ -119,6 +128,14 @@ impl Poller {
                 Response::Delivery(d) => {
                     tokio::spawn(deliver_and_report(
                         self.deliverer.clone(),
+                        self.mfad.clone(),
+                        *d,
+                        slot,
+                    ));
+                }
+                Response::PhoneDelivery(d) => {
+                    tokio::spawn(phone_and_report(
+                        self.phone.clone(),
                         self.mfad.clone(),
                         *d,
                         slot,
@@ -153,21 +170,53 @@ async fn deliver_and_report(
             d.id, outcome.attempts
         ),
     }
+    report(&mfad, "push", &d.id, outcome.result).await;
+}
+
+/// Deliver one code, log one line about it (the number masked, never the
+/// code), and tell mfad how it went, as for a push.
+async fn phone_and_report(
+    phone: Arc<Phone>,
+    mfad: Arc<Mfad>,
+    d: PhoneDelivery,
+    _slot: OwnedSemaphorePermit,
+) {
+    let done = phone.deliver(&d).await;
+    let (channel, to, via) = (d.channel.as_str(), mask(&d.to), done.via);
+    let detail = done
+        .detail
+        .as_deref()
+        .map(|e| format!("; stderr: {e}"))
+        .unwrap_or_default();
+    match &done.outcome.result {
+        Ok(()) => eprintln!(
+            "mfa-gateway: {channel} {} to {to} via {via}: delivered (attempt {}){detail}",
+            d.id, done.outcome.attempts
+        ),
+        Err(reason) => eprintln!(
+            "mfa-gateway: {channel} {} to {to} via {via}: not delivered after {} attempt(s): \
+             {reason}{detail}",
+            d.id, done.outcome.attempts
+        ),
+    }
+    report(&mfad, channel, &d.id, done.outcome.result).await;
+}
+
+/// `gateway_report` for delivery `id` (a push or a code, `what`).
+async fn report(mfad: &Mfad, what: &str, id: &str, result: Result<(), String>) {
     let report = Request::GatewayReport {
-        id: d.id.clone(),
-        delivered: outcome.result.is_ok(),
-        error: outcome.result.err(),
+        id: id.to_owned(),
+        delivered: result.is_ok(),
+        error: result.err(),
     };
     match mfad.call(&report).await {
         Ok(Response::Done) => {}
-        Ok(Response::Error { code, message }) => eprintln!(
-            "mfa-gateway: mfad refused the report on push {}: {message} ({code:?})",
-            d.id
-        ),
-        Ok(_) => eprintln!(
-            "mfa-gateway: mfad answered the report on push {} with something else",
-            d.id
-        ),
-        Err(e) => eprintln!("mfa-gateway: cannot report push {} to mfad: {e}", d.id),
+        Ok(Response::Error { code, message }) => {
+            eprintln!("mfa-gateway: mfad refused the report on {what} {id}: {message} ({code:?})")
+        }
+        Ok(_) => {
+            eprintln!("mfa-gateway: mfad answered the report on {what} {id} with something else")
+        }
+        Err(e) => eprintln!("mfa-gateway: cannot report {what} {id} to mfad: {e}"),
     }
 }

@@ -1,5 +1,5 @@
 //! The secret files the configuration names: the ntfy access token, the
-//! webhook signing secret, the TLS key. Each is read once at start, from a
+//! webhook signing secret, the TLS key, the SMS and voice API credentials. Each is read once at start, from a
 //! file no other user can read, and kept in memory that is wiped on drop.
 
 use base64::Engine;
@@ -152,6 +152,44 @@ impl std::fmt::Debug for WebhookKey {
     }
 }
 
+/// A credential of an SMS or voice API (`basic_password_file`,
+/// `bearer_token_file`, `secret_file`): one line of text, sent in a header
+/// or filled in for `{secret}`.
+pub struct ApiSecret(Zeroizing<String>);
+
+impl ApiSecret {
+    /// `one_word`: no spaces either (a bearer token).
+    pub fn load(path: &Path, one_word: bool) -> Result<Self, SecretError> {
+        Self::parse(read_secret_text(path)?, one_word).map_err(|msg| SecretError::Invalid {
+            path: path.display().to_string(),
+            msg,
+        })
+    }
+
+    pub fn parse(text: Zeroizing<String>, one_word: bool) -> Result<Self, String> {
+        if text.is_empty() {
+            return Err("the file is empty; it should hold the API's credential".into());
+        }
+        if text.chars().any(char::is_control) {
+            return Err("a credential is one line, without control characters".into());
+        }
+        if one_word && !text.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err("a bearer token is one word of printable ASCII".into());
+        }
+        Ok(ApiSecret(text))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for ApiSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ApiSecret([redacted])")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -214,5 +252,21 @@ mod tests {
             0o600,
         );
         assert_eq!(WebhookKey::load(&p).unwrap().expose().len(), 24);
+    }
+
+    #[test]
+    fn api_secrets_are_one_line_and_bearer_tokens_one_word() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = file_with(&dir, "pw", "pass word\n", 0o600);
+        assert_eq!(ApiSecret::load(&p, false).unwrap().expose(), "pass word");
+        assert!(ApiSecret::load(&p, true).is_err());
+        let p = file_with(&dir, "two", "a\nb\n", 0o600);
+        assert!(ApiSecret::load(&p, false).is_err());
+        let p = file_with(&dir, "open", "tok\n", 0o604);
+        let e = ApiSecret::load(&p, true).unwrap_err().to_string();
+        assert!(
+            e.contains("readable by every user") && !e.contains("tok\n"),
+            "{e}"
+        );
     }
 }

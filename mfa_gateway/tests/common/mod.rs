@@ -1,8 +1,9 @@
 //! The gateway's test bench, all in one process: a fake mfad on a Unix
 //! socket in a temporary folder (it runs as the test's uid, so the root
 //! check passes only when the tests run as root, as CI does), a loopback
-//! stand-in for an ntfy server or a webhook receiver, and the gateway
-//! itself, started from a TOML text like the binary.
+//! stand-in for an ntfy server, a webhook receiver or an SMS or voice API,
+//! and the gateway itself, started from a TOML text like the binary (or
+//! as the binary, when its log is looked at).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
 
@@ -13,6 +14,7 @@ use axum::Router;
 use mfa_gateway::config::Config;
 use mfa_gateway::Gateway;
 use mfa_proto::codec::tokio::{read_frame, write_frame};
+use mfa_proto::phone::PhoneDelivery;
 use mfa_proto::push::{Decided, Decision, Delivery, PushView};
 use mfa_proto::{ErrorCode, Request, Response, PROTOCOL_VERSION};
 use std::collections::{HashMap, VecDeque};
@@ -42,7 +44,8 @@ struct Pending {
 #[derive(Default)]
 struct FakeState {
     seen: Mutex<Vec<Request>>,
-    queue: Mutex<VecDeque<Delivery>>,
+    /// Answers to polls: a `Delivery` or a `PhoneDelivery`.
+    queue: Mutex<VecDeque<Response>>,
     queued: Notify,
     pending: Mutex<HashMap<String, Pending>>,
     /// While true, views are held unanswered.
@@ -74,7 +77,16 @@ impl FakeMfad {
     }
 
     pub fn queue(&self, d: Delivery) {
-        self.state.queue.lock().unwrap().push_back(d);
+        self.queue_answer(Response::Delivery(Box::new(d)));
+    }
+
+    /// Hand the gateway a code to send, as mfad will for `sms` and `call`.
+    pub fn queue_phone(&self, d: PhoneDelivery) {
+        self.queue_answer(Response::PhoneDelivery(Box::new(d)));
+    }
+
+    fn queue_answer(&self, answer: Response) {
+        self.state.queue.lock().unwrap().push_back(answer);
         self.state.queued.notify_one();
     }
 
@@ -163,8 +175,8 @@ async fn answer(req: Request, st: &FakeState) -> Response {
         Request::GatewayPoll { .. } => {
             // Held briefly, not the 25 s asked for, so tests stay short.
             for _ in 0..2 {
-                if let Some(d) = st.queue.lock().unwrap().pop_front() {
-                    return Response::Delivery(Box::new(d));
+                if let Some(answer) = st.queue.lock().unwrap().pop_front() {
+                    return answer;
                 }
                 let _ =
                     tokio::time::timeout(Duration::from_millis(200), st.queued.notified()).await;
@@ -209,14 +221,15 @@ pub struct Received {
     pub body: Bytes,
 }
 
-#[derive(Default)]
 struct StandInState {
     got: Mutex<Vec<Received>>,
     fail_first: AtomicUsize,
+    fail_with: StatusCode,
 }
 
-/// A loopback HTTP server standing in for ntfy or a webhook receiver: it
-/// records every request and answers 200, or 503 to the first `fail_first`.
+/// A loopback HTTP server standing in for ntfy, a webhook receiver or an
+/// SMS or voice API: it records every request and answers 200, or
+/// `fail_with` (503 unless told) to the first `fail_first`.
 pub struct StandIn {
     pub url: String,
     state: Arc<StandInState>,
@@ -225,8 +238,16 @@ pub struct StandIn {
 
 impl StandIn {
     pub async fn start(fail_first: usize) -> StandIn {
-        let state = Arc::new(StandInState::default());
-        state.fail_first.store(fail_first, Ordering::SeqCst);
+        StandIn::failing(503, fail_first).await
+    }
+
+    /// Answers `status` to the first `count` requests (`usize::MAX`: all).
+    pub async fn failing(status: u16, count: usize) -> StandIn {
+        let state = Arc::new(StandInState {
+            got: Mutex::default(),
+            fail_first: AtomicUsize::new(count),
+            fail_with: StatusCode::from_u16(status).unwrap(),
+        });
         let app = Router::new().fallback(record).with_state(state.clone());
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
@@ -271,7 +292,7 @@ async fn record(
         .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
         .is_ok();
     if fail {
-        (StatusCode::SERVICE_UNAVAILABLE, "busy")
+        (st.fail_with, "busy")
     } else {
         (StatusCode::OK, "{}")
     }
@@ -372,4 +393,127 @@ pub async fn post_form(
         .send()
         .await
         .unwrap()
+}
+
+/// The gateway as a process (the built binary), its stderr collected, so
+/// a test can read its log as an operator would.
+pub struct GatewayProcess {
+    child: Option<std::process::Child>,
+    log: Arc<Mutex<String>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl GatewayProcess {
+    /// Run `mfa-gateway` for mfad at `socket` with `body` after the
+    /// `socket`, `listen` and `public_url` lines; the config file goes in
+    /// `dir`.
+    pub fn start(dir: &Path, socket: &Path, body: &str) -> GatewayProcess {
+        use std::io::BufRead;
+        let cfg = dir.join("gateway.toml");
+        std::fs::write(
+            &cfg,
+            format!(
+                "socket = {socket:?}\nlisten = \"127.0.0.1:0\"\n\
+                 public_url = \"http://127.0.0.1\"\n{body}"
+            ),
+        )
+        .unwrap();
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_mfa-gateway"))
+            .arg("--config")
+            .arg(&cfg)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let log = Arc::new(Mutex::new(String::new()));
+        let stderr = child.stderr.take().unwrap();
+        let sink = log.clone();
+        let reader = std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr).lines() {
+                let Ok(line) = line else { return };
+                let mut l = sink.lock().unwrap();
+                l.push_str(&line);
+                l.push('\n');
+            }
+        });
+        GatewayProcess {
+            child: Some(child),
+            log,
+            reader: Some(reader),
+        }
+    }
+
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Wait until the log holds `text`, up to `within`.
+    pub async fn wait_log(&self, text: &str, within: Duration) -> String {
+        let deadline = Instant::now() + within;
+        loop {
+            let log = self.log();
+            if log.contains(text) {
+                return log;
+            }
+            assert!(Instant::now() < deadline, "no {text:?} in the log:\n{log}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// SIGTERM, then the whole log once it has exited (0, checked).
+    pub async fn stop(mut self) -> String {
+        let mut child = self.child.take().unwrap();
+        let pid = child.id().to_string();
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(8);
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the gateway did not stop in time"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        if let Some(r) = self.reader.take() {
+            r.join().unwrap();
+        }
+        let log = self.log();
+        assert!(status.success(), "exit status {status}; log:\n{log}");
+        log
+    }
+
+    /// Wait for it to exit by itself (a refused start): status and log.
+    pub fn refused(mut self) -> (std::process::ExitStatus, String) {
+        let mut child = self.child.take().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("the gateway started: {}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        if let Some(r) = self.reader.take() {
+            r.join().unwrap();
+        }
+        (status, self.log())
+    }
+}
+
+impl Drop for GatewayProcess {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
 }
