@@ -28,6 +28,8 @@ pub struct Providers<'a> {
     pub ntfy: Option<(&'a str, &'a str)>,
     /// webhook receiver url and its whsec_ secret.
     pub webhook: Option<(&'a str, &'a str)>,
+    /// SMS stand-in url and its basic-auth password (user "lab").
+    pub sms: Option<(&'a str, &'a str)>,
 }
 
 /// Write `value` to `path`, 0600, owned by `nobody`, as a secret file.
@@ -67,6 +69,14 @@ impl GatewayProcess {
             secret_for_nobody(&f, secret)?;
             text.push_str(&format!(
                 "[webhook]\nurl = \"{hook}/hook\"\nsecret_file = {f:?}\n"
+            ));
+        }
+        if let Some((sms, password)) = providers.sms {
+            let f = dir.path().join("sms-password");
+            secret_for_nobody(&f, password)?;
+            text.push_str(&format!(
+                "[sms]\nkind = \"http\"\nurl = \"{sms}/send\"\nmethod = \"POST\"\ncontent_type = \"form\"\n\
+                 body = \"to={{to}}&text={{message}}\"\nbasic_user = \"lab\"\nbasic_password_file = {f:?}\n"
             ));
         }
         text.push_str("[delivery]\ntimeout_secs = 2\nretries = 1\n");

@@ -23,7 +23,9 @@ pub use google_auth::{google_authenticator, oathtool_step, GaSecret};
 pub use pam::{build_pam_host, finish, PamRun, Stack};
 pub use pam_live::LiveLogin;
 pub use process::{mfa_cli, MfadProcess};
-pub use providers::{NtfyPublish, NtfyStandIn, WebhookDelivery, WebhookReceiver};
+pub use providers::{
+    NtfyPublish, NtfyStandIn, SmsMessage, SmsStandIn, WebhookDelivery, WebhookReceiver,
+};
 pub use qr::decode_terminal_qr;
 pub use system::{LocalUsers, SyslogCapture};
 pub use web::Browser;

@@ -6,9 +6,11 @@
 //! drop. Tests read what arrived with blocking, time-limited calls.
 
 mod ntfy;
+mod sms;
 mod webhook;
 
 pub use ntfy::{NtfyPublish, NtfyStandIn};
+pub use sms::{SmsMessage, SmsStandIn};
 pub use webhook::{
     verify_standard_webhook, WebhookDelivery, WebhookReceiver, WEBHOOK_TOLERANCE_SECS,
 };

@@ -49,6 +49,7 @@ impl Lab {
             Providers {
                 ntfy: Some((&ntfy.url(), &token)),
                 webhook: Some((&webhook.url(), &whsec)),
+                sms: None,
             },
             "",
         )?;
