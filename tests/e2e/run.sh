@@ -39,6 +39,7 @@ mfad_pid=
 gateway_pid=
 ntfy_pid=
 phone_pid=
+sms_pid=
 
 passed=0
 failed=0
@@ -72,15 +73,15 @@ cleanup() {
     set +e
     # One PidFile per sshd, named after it (sshd, mfa-e2e-key, ...).
     for pid in "$WORK"/*.pid; do [ -f "$pid" ] && kill "$(cat "$pid")" 2>/dev/null; done
-    for pid in "$phone_pid" "$ntfy_pid"; do [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; done
-    phone_pid= ntfy_pid=
+    for pid in "$phone_pid" "$ntfy_pid" "$sms_pid"; do [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; done
+    phone_pid= ntfy_pid= sms_pid=
     stop_gateway
     stop_mfad
     if dpkg -s libpam-mfa >/dev/null 2>&1; then pam-auth-update --disable mfa; fi
     # The token file is the test's, not the package's: gone first, so the
     # purge can remove /etc/mfa-gateway. Purging mfad removes the
     # mfad.toml written below (a conffile, even when changed).
-    rm -f /etc/mfa-gateway/ntfy-token
+    rm -f /etc/mfa-gateway/ntfy-token /etc/mfa-gateway/sms-password
     DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq libpam-mfa mfad mfa-gateway >/dev/null 2>&1
     # The purge removes the gateway's user; a run killed before it did not.
     id mfa-gateway >/dev/null 2>&1 && userdel -f mfa-gateway 2>/dev/null
@@ -285,6 +286,7 @@ judge "pamtester login: password alone fails" '! grep -q "successfully authentic
 
 . tests/e2e/push.sh
 . tests/e2e/first_login.sh
+. tests/e2e/sms.sh
 
 echo "== mfad stopped"
 stop_mfad
