@@ -30,6 +30,8 @@ pub struct Providers<'a> {
     pub webhook: Option<(&'a str, &'a str)>,
     /// SMS stand-in url and its basic-auth password (user "lab").
     pub sms: Option<(&'a str, &'a str)>,
+    /// Voice-call stand-in url (the same kind of API, at `/call`).
+    pub voice: Option<(&'a str, &'a str)>,
 }
 
 /// Write `value` to `path`, 0600, owned by `nobody`, as a secret file.
@@ -71,11 +73,17 @@ impl GatewayProcess {
                 "[webhook]\nurl = \"{hook}/hook\"\nsecret_file = {f:?}\n"
             ));
         }
-        if let Some((sms, password)) = providers.sms {
-            let f = dir.path().join("sms-password");
+        for (table, path, provider) in [
+            ("sms", "send", providers.sms),
+            ("voice", "call", providers.voice),
+        ] {
+            let Some((api, password)) = provider else {
+                continue;
+            };
+            let f = dir.path().join(format!("{table}-password"));
             secret_for_nobody(&f, password)?;
             text.push_str(&format!(
-                "[sms]\nkind = \"http\"\nurl = \"{sms}/send\"\nmethod = \"POST\"\ncontent_type = \"form\"\n\
+                "[{table}]\nkind = \"http\"\nurl = \"{api}/{path}\"\nmethod = \"POST\"\ncontent_type = \"form\"\n\
                  body = \"to={{to}}&text={{message}}\"\nbasic_user = \"lab\"\nbasic_password_file = {f:?}\n"
             ));
         }

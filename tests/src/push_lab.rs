@@ -50,6 +50,7 @@ impl Lab {
                 ntfy: Some((&ntfy.url(), &token)),
                 webhook: Some((&webhook.url(), &whsec)),
                 sms: None,
+                voice: None,
             },
             "",
         )?;

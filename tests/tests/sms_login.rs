@@ -163,3 +163,75 @@ fn a_reused_code_and_sends_over_the_limits_are_refused() -> Result<()> {
     drop(live);
     Ok(())
 }
+
+#[test]
+fn a_voice_number_gets_its_code_read_out_slowly_twice_and_call_logs_in() -> Result<()> {
+    let d = Daemon::start_with(|c| c.push.gateway_user = mfa_tests::gateway::GATEWAY_USER.into())?;
+    let voice = SmsStandIn::start()?;
+    let _gateway = GatewayProcess::start(
+        &d.socket,
+        Providers {
+            voice: Some((&voice.url(), "voice-api-password")),
+            ..Default::default()
+        },
+        "",
+    )?;
+    std::thread::sleep(Duration::from_millis(500));
+    d.enroll("ann")?;
+    let (code, out, err) = mfa_tests::mfa_cli(
+        &d.socket,
+        &[
+            "phone",
+            "add",
+            "--user",
+            "ann",
+            "--voice",
+            "+44 20 7946 0958",
+        ],
+        "",
+    )?;
+    // Standard input was empty: the code went out, and --confirm finishes.
+    ensure!(
+        code != 0 && out.contains("by a voice call to the number ending 58"),
+        "{out}{err}"
+    );
+    let call = voice.next(WAIT)?;
+    ensure!(
+        call.path == "/call" && call.to == "+442079460958",
+        "{call:?}"
+    );
+    let spoken = call.spoken_code()?;
+    ensure!(
+        call.text
+            .matches(
+                &spoken
+                    .chars()
+                    .map(String::from)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+            .count()
+            == 2,
+        "{call:?}"
+    );
+    let (code, out, err) = mfa_tests::mfa_cli(
+        &d.socket,
+        &["phone", "add", "--user", "ann", "--confirm", &spoken],
+        "",
+    )?;
+    ensure!(
+        code == 0 && out.contains("Added voice ending 58"),
+        "{out}{err}"
+    );
+
+    let stack = Stack::new(&d.socket, "tries=1", &[])?;
+    let mut live = LiveLogin::start(&stack, "ann", None)?;
+    live.expect("(or type: call)", WAIT)?;
+    live.answer("call")?;
+    live.expect("Code read out by a call to the number ending 58", WAIT)?;
+    let code = voice.next(WAIT)?.spoken_code()?;
+    live.answer(&code)?;
+    let run = live.finish(WAIT)?;
+    ensure!(run.rc == rc::SUCCESS, "{}", run.transcript);
+    Ok(())
+}

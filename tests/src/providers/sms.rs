@@ -20,6 +20,23 @@ pub struct SmsMessage {
 }
 
 impl SmsMessage {
+    /// The code a call reads out digit by digit ("4, 8, 2, ..."), from
+    /// the first reading (before "Again").
+    pub fn spoken_code(&self) -> Result<String> {
+        let first = self.text.split("Again").next().unwrap_or("");
+        let digits: String = first
+            .rsplit(':')
+            .next()
+            .unwrap_or("")
+            .chars()
+            .filter(char::is_ascii_digit)
+            .collect();
+        match digits.len() {
+            6..=8 => Ok(digits),
+            _ => Err(anyhow!("no spoken code in {:?}", self.text)),
+        }
+    }
+
     /// The code in the text: the first run of 6 to 8 digits.
     pub fn code(&self) -> Result<String> {
         self.text
