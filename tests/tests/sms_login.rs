@@ -23,9 +23,14 @@ struct Lab {
 }
 
 fn lab(max_per_user: u32) -> Result<Lab> {
+    lab_with(max_per_user, 5)
+}
+
+fn lab_with(max_per_user: u32, max_per_number: u32) -> Result<Lab> {
     let d = Daemon::start_with(|c| {
         c.push.gateway_user = mfa_tests::gateway::GATEWAY_USER.into();
         c.phone.max_per_user = max_per_user;
+        c.phone.max_per_number = max_per_number;
     })?;
     let sms = SmsStandIn::start()?;
     let gateway = GatewayProcess::start(
@@ -233,5 +238,35 @@ fn a_voice_number_gets_its_code_read_out_slowly_twice_and_call_logs_in() -> Resu
     live.answer(&code)?;
     let run = live.finish(WAIT)?;
     ensure!(run.rc == rc::SUCCESS, "{}", run.transcript);
+    Ok(())
+}
+
+#[test]
+fn the_limit_per_number_holds_across_accounts() -> Result<()> {
+    let l = lab_with(10, 3)?;
+    l.d.enroll("ann")?;
+    l.d.enroll("bob")?;
+    // Two accounts, one number (a shared family phone, or someone else's
+    // number typed on purpose): its sends are counted together.
+    let (code, out) = phone_add(&l, "ann", NUMBER)?;
+    ensure!(code == 0, "{out}");
+    let (code, out) = phone_add(&l, "bob", NUMBER)?;
+    ensure!(code == 0, "{out}");
+    // tries=2: the refused send uses one try, the prompt shows why.
+    let stack = Stack::new(&l.d.socket, "tries=2", &[])?;
+    let (rc_, t, _) = sms_login(&l, &stack, "ann", |c| c.to_string())?;
+    ensure!(rc_ == rc::SUCCESS, "{t}");
+    let mut live = LiveLogin::start(&stack, "bob", None)?;
+    live.expect("(or type: sms)", WAIT)?;
+    live.answer("sms")?;
+    live.expect(
+        "No code sent: too many codes were sent to that number",
+        WAIT,
+    )?;
+    ensure!(
+        l.sms.nothing_within(Duration::from_secs(1)),
+        "a text went out over the limit"
+    );
+    drop(live);
     Ok(())
 }
