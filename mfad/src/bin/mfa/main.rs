@@ -173,10 +173,17 @@ pub(crate) fn call(socket: &Path, req: &Request) -> Result<Response, Fail> {
         .call(req)
         .map_err(|e| Fail(3, e.to_string()))?;
     match resp {
-        Response::Error { code, message } => {
-            Err(Fail(2, format!("{message} [{}]", code_name(code))))
-        }
+        r @ Response::Error { .. } => Err(failed(r)),
         r => Ok(r),
+    }
+}
+
+/// A refusal from mfad with its reason and stable code (exit status 2),
+/// or any other answer the command did not expect.
+pub(crate) fn failed(resp: Response) -> Fail {
+    match resp {
+        Response::Error { code, message } => Fail(2, format!("{message} [{}]", code_name(code))),
+        other => unexpected(other),
     }
 }
 

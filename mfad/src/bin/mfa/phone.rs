@@ -3,7 +3,7 @@
 //! only once that code is typed back (read from standard input, asked on
 //! a terminal), so nobody adds a number they do not have.
 
-use crate::{code_name, connect, current_user, read_line, unexpected, CmdResult, Fail};
+use crate::{connect, current_user, failed, read_line, unexpected, CmdResult, Fail};
 use clap::Subcommand;
 use mfa_proto::phone::Channel;
 use mfa_proto::{ErrorCode, Request, Response, Sensitive};
@@ -45,13 +45,6 @@ pub enum PhoneCmd {
         user: Option<String>,
         label: String,
     },
-}
-
-fn failed(resp: Response) -> Fail {
-    match resp {
-        Response::Error { code, message } => Fail(2, format!("{message} [{}]", code_name(code))),
-        other => unexpected(other),
-    }
 }
 
 pub fn run(socket: &Path, cmd: PhoneCmd) -> CmdResult {

@@ -4,7 +4,7 @@
 //! notification with the number shown here; the target is saved only
 //! once that approval arrives.
 
-use crate::{code_name, connect, current_user, read_line, unexpected, CmdResult, Fail};
+use crate::{connect, current_user, failed, read_line, unexpected, CmdResult, Fail};
 use clap::Subcommand;
 use mfa_proto::push::{Provider, PushEnd, PushEnrollment};
 use mfa_proto::{ErrorCode, Request, Response, Sensitive};
@@ -41,13 +41,6 @@ pub enum PushCmd {
         user: Option<String>,
         label: String,
     },
-}
-
-fn failed(resp: Response) -> Fail {
-    match resp {
-        Response::Error { code, message } => Fail(2, format!("{message} [{}]", code_name(code))),
-        other => unexpected(other),
-    }
 }
 
 pub fn run(socket: &Path, cmd: PushCmd) -> CmdResult {
