@@ -255,6 +255,7 @@ fn enroll_one(client: &mut Client, pool: &Pool, i: usize) -> Result<()> {
             user: user.clone(),
             code: Sensitive::new(otp::code_at_step(&pool.totps[i], step)),
             current_code: None,
+            name: None,
         };
         match client.call(&confirm)? {
             Response::Enrolled { .. } => {

@@ -7,7 +7,7 @@ use crate::at_login::EnrollOffer;
 pub use crate::enroll::{Algorithm, EnrollParams};
 use crate::import::{Import, Imported};
 pub use crate::methods::StatusInfo;
-use crate::methods::{AccountInfo, MethodInfo};
+use crate::methods::{AccountInfo, MethodChange, MethodInfo, MethodKind};
 use crate::phone::{Channel, PhoneDelivery, PhoneInfo, PhoneSent};
 use crate::push::{
     Decided, Decision, Delivery, GatewayInfo, Provider, PushEnd, PushEnrollment, PushMode,
@@ -56,6 +56,11 @@ pub enum Request {
         code: Sensitive,
         #[serde(default)]
         current_code: Option<Sensitive>,
+        /// Add the new authenticator under this name beside the others
+        /// (which needs `current_code` from one of them), instead of
+        /// replacing them all.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
     },
     Status {
         user: String,
@@ -73,6 +78,15 @@ pub enum Request {
     /// group on others).
     Methods {
         user: String,
+    },
+    /// Remove, rename or prefer one method of `user` by its name (and
+    /// kind, when two kinds share the name).
+    MethodChange {
+        user: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        kind: Option<MethodKind>,
+        label: String,
+        change: MethodChange,
     },
     /// The help desk (root or the admin group, never on its own account):
     /// one temporary code for `user`, valid once for `minutes`.
@@ -336,10 +350,14 @@ pub enum Response {
     Push(PushOffer),
     /// Answer to `phone_start` and `phone_add`.
     PhoneSent(PhoneSent),
-    /// Answer to `phone_list`.
+    /// Answer to `phone_list` and `phone_confirm`.
     Phones {
         user: String,
         phones: Vec<PhoneInfo>,
+        /// For a phone confirmed as an account's first method: its
+        /// recovery codes, shown once.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        recovery_codes: Vec<Sensitive>,
     },
     /// A push ended without an approval; `message` says why, for the user.
     PushEnded {

@@ -27,6 +27,34 @@ pub struct MethodInfo {
     /// For recovery codes: how many are left.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub left: Option<u32>,
+    /// The first of its kind (a push or a text goes to the default).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub default: bool,
+}
+
+/// What `method_change` does to the method it names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum MethodChange {
+    /// Not the account's last way to log in (`mfa remove` removes all).
+    Remove,
+    Rename {
+        new_label: String,
+    },
+    /// Make it the first of its kind.
+    Default,
+}
+
+impl MethodKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MethodKind::Totp => "totp",
+            MethodKind::Push => "push",
+            MethodKind::Sms => "sms",
+            MethodKind::Voice => "voice",
+            MethodKind::Recovery => "recovery",
+        }
+    }
 }
 
 /// One account as the help desk sees it.

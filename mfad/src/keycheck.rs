@@ -61,9 +61,12 @@ pub async fn load_keys<S: Store>(
         Some(_) => return Err(KeyCheckError::Wrong { path: p }),
         None => {
             if let Some(user) = first {
+                // An account with no authenticator has nothing to try.
                 let opens = store.summary(&user).await?.is_some_and(|s| {
-                    keys.open(&sealed_context("totp", &user), &s.enrollment.sealed_secret)
-                        .is_ok()
+                    s.first().is_none_or(|a| {
+                        keys.open(&sealed_context("totp", &user), &a.totp.sealed_secret)
+                            .is_ok()
+                    })
                 });
                 if !opens {
                     return Err(KeyCheckError::Wrong { path: p });

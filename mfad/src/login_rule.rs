@@ -9,7 +9,7 @@ use crate::config::LimitsConfig;
 use crate::crypto::{ct_eq, Keys};
 use crate::otp::{self, Params};
 use crate::recovery;
-use crate::store::{AttemptState, Counters, Effect, Enrollment};
+use crate::store::{AttemptState, Authenticator, Counters, Effect, Enrollment};
 use mfa_proto::Method;
 
 pub fn sealed_context(kind: &str, user: &str) -> String {
@@ -60,15 +60,17 @@ impl LoginRule {
         backoff::combine(backoff::user_gate(l, &st.user, now), host)
     }
 
-    /// What a typed code is checked as for enrollment `e`: a TOTP code, a
-    /// recovery code, or both when it has the shape of each (a legacy
-    /// 8-digit scratch code and an 8-digit TOTP enrollment).
-    pub fn tried(e: Option<&Enrollment>, code: &str, recovery: Option<&str>) -> Tried {
+    /// What a typed code is checked as for authenticators `auths`: a
+    /// TOTP code, a recovery code, or both when it has the shape of each
+    /// (a legacy 8-digit scratch code and an 8-digit authenticator).
+    pub fn tried(auths: &[Authenticator], code: &str, recovery: Option<&str>) -> Tried {
         match recovery {
             None => Tried::Totp,
             Some(rc)
                 if recovery::is_legacy(rc)
-                    && e.is_some_and(|e| usize::from(e.digits) == code.len()) =>
+                    && auths
+                        .iter()
+                        .any(|a| usize::from(a.totp.digits) == code.len()) =>
             {
                 Tried::Either
             }
@@ -87,9 +89,9 @@ impl LoginRule {
         recovery: Option<&str>,
         now: i64,
     ) -> (Verdict, Vec<Effect>) {
-        let Some(e) = &st.enrollment else {
+        if !st.enrolled {
             return (Verdict::NotEnrolled, vec![]);
-        };
+        }
         let gate = self.gate(st, now);
         if gate != Gate::Open {
             return (Verdict::Limited(gate), vec![]);
@@ -114,16 +116,23 @@ impl LoginRule {
             .collect();
             (v, effects)
         };
-        let tried = Self::tried(Some(e), code, recovery);
+        let tried = Self::tried(&st.authenticators, code, recovery);
         let mut replayed = false;
-        if matches!(tried, Tried::Totp | Tried::Either) {
+        // Every authenticator of the account is tried: a code from any of
+        // them logs in, and spends only that one's step.
+        for a in st
+            .authenticators
+            .iter()
+            .filter(|_| tried != Tried::Recovery)
+        {
             let secret = match self
                 .keys
-                .open(&sealed_context("totp", user), &e.sealed_secret)
+                .open(&sealed_context("totp", user), &a.totp.sealed_secret)
             {
                 Ok(s) => s,
                 Err(err) => return (Verdict::Broken(err.to_string()), vec![]),
             };
+            let e = &a.totp;
             let steps = otp::matching_steps(&secret, self.params(e), code, now);
             // The earliest step the code is valid for that is not spent
             // yet; a code shared by a spent step and a later one is the
@@ -135,10 +144,10 @@ impl LoginRule {
             if let Some(step) = unspent {
                 return success(
                     Verdict::Ok(Method::Totp, Some(st.recovery_left)),
-                    Effect::AcceptStep(step),
+                    Effect::AcceptStep { id: a.id, step },
                 );
             }
-            replayed = !steps.is_empty();
+            replayed |= !steps.is_empty();
         }
         if let Some(rc) = recovery.filter(|_| tried != Tried::Totp) {
             let hash = self.keys.recovery_hash(user, rc);
@@ -209,14 +218,19 @@ mod tests {
             .seal(&sealed_context("totp", "ann"), &secret)
             .unwrap_or_default();
         AttemptState {
-            enrollment: Some(Enrollment {
-                sealed_secret: sealed,
-                algorithm: Algorithm::Sha1,
-                digits: 6,
-                period: 30,
-                last_step: Some(last_step),
-                created_at: 0,
-            }),
+            enrolled: true,
+            authenticators: vec![Authenticator {
+                id: 1,
+                label: "app".into(),
+                totp: Enrollment {
+                    sealed_secret: sealed,
+                    algorithm: Algorithm::Sha1,
+                    digits: 6,
+                    period: 30,
+                    last_step: Some(last_step),
+                    created_at: 0,
+                },
+            }],
             ..Default::default()
         }
     }
@@ -233,9 +247,9 @@ mod tests {
     /// spent), and the legacy scratch code 51500679 as recovery code 7.
     fn with_scratch(policy: &LoginRule, digits: u8) -> AttemptState {
         let mut st = state(policy, 0);
-        if let Some(e) = st.enrollment.as_mut() {
-            e.digits = digits;
-            e.last_step = None;
+        for a in st.authenticators.iter_mut() {
+            a.totp.digits = digits;
+            a.totp.last_step = None;
         }
         st.recovery = vec![crate::store::RecoveryCode {
             id: 7,
@@ -266,14 +280,14 @@ mod tests {
         let st = with_scratch(&policy, 8);
         let totp = code_at(8, now);
         assert_eq!(
-            LoginRule::tried(st.enrollment.as_ref(), &totp, Some(&totp)),
+            LoginRule::tried(&st.authenticators, &totp, Some(&totp)),
             Tried::Either
         );
         let (v, effects) = policy.decide("ann", &st, &totp, Some(&totp), now);
         assert!(matches!(v, Verdict::Ok(Method::Totp, Some(1))));
         assert!(matches!(
             effects.as_slice(),
-            [Effect::AcceptStep(_), Effect::LoggedIn(_)]
+            [Effect::AcceptStep { .. }, Effect::LoggedIn(_)]
         ));
 
         let (v, effects) = policy.decide("ann", &st, "51500679", Some("51500679"), now);
@@ -300,7 +314,7 @@ mod tests {
         let now = 2_000_000_010;
         let st = with_scratch(&policy, 6);
         assert_eq!(
-            LoginRule::tried(st.enrollment.as_ref(), "51500679", Some("51500679")),
+            LoginRule::tried(&st.authenticators, "51500679", Some("51500679")),
             Tried::Recovery
         );
         let (v, _) = policy.decide("ann", &st, "51500679", Some("51500679"), now);
@@ -308,7 +322,7 @@ mod tests {
         // A six-digit code never reaches the recovery codes.
         let six = code_at(6, now);
         assert_eq!(
-            LoginRule::tried(st.enrollment.as_ref(), &six, None),
+            LoginRule::tried(&st.authenticators, &six, None),
             Tried::Totp
         );
         let (v, _) = policy.decide("ann", &st, &six, None, now);
@@ -327,7 +341,13 @@ mod tests {
         assert!(matches!(v, Verdict::Ok(Method::Totp, Some(0))));
         assert_eq!(
             effects,
-            vec![Effect::AcceptStep(67_504_916), Effect::LoggedIn(now)]
+            vec![
+                Effect::AcceptStep {
+                    id: 1,
+                    step: 67_504_916
+                },
+                Effect::LoggedIn(now)
+            ]
         );
         // Once both are spent, the same digits are a replay.
         let (v, effects) = policy.decide("ann", &state(&policy, 67_504_916), "771631", None, now);

@@ -28,7 +28,7 @@ impl LoginRule {
         let Some(pc) = &st.phone else {
             return self.decide(user, st, code, recovery, now);
         };
-        if st.enrollment.is_some() && self.gate(st, now) == Gate::Open {
+        if st.enrolled && self.gate(st, now) == Gate::Open {
             let hash = code_hash(&self.keys, user, &pc.id, code);
             if ct_eq(&hash, &pc.code_hash) {
                 let mut effects = vec![Effect::UsePhoneCode(pc.id.clone())];

@@ -97,6 +97,7 @@ fn an_admin_replacing_their_own_enrollment_proves_the_current_one_like_anyone() 
             user: "adm1".into(),
             code: code_with(&fresh, T0),
             current_code: Some(code_at(T0)),
+            name: None,
         };
         let done = svc.handle(&adm1, proved).await;
         assert!(matches!(done, Response::Enrolled { .. }), "{done:?}");

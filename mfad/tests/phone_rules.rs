@@ -5,106 +5,10 @@
 //! stranger in a loop.
 
 mod common;
+use common::phone::*;
 use common::*;
-use mfa_proto::phone::{Channel, PhoneDelivery, PhonePurpose};
-use mfa_proto::push::GatewayInfo;
+use mfa_proto::phone::{Channel, PhonePurpose};
 use mfa_proto::Method;
-
-fn poll(wait_secs: u64) -> Request {
-    Request::GatewayPoll {
-        info: GatewayInfo {
-            phone: vec![Channel::Sms],
-            ..Default::default()
-        },
-        wait_secs,
-    }
-}
-
-fn ctx() -> LoginContext {
-    LoginContext {
-        service: "sshd".into(),
-        ..Default::default()
-    }
-}
-
-struct World {
-    svc: Svc,
-    root: Caller,
-    gw: Caller,
-    clock: ManualClock,
-}
-
-async fn world(dir: &std::path::Path, change: impl FnOnce(&mut Config)) -> Result<World, String> {
-    let clock = ManualClock::new(T0);
-    let (svc, _) = service_at(dir, clock.clone(), |c| {
-        c.push.gateway_user = "mfagw".into();
-        change(c)
-    })
-    .map_err(|e| e.to_string())?;
-    let root = caller(&svc, 0).await?;
-    let gw = caller(&svc, 990).await?;
-    for u in ["ann", "student"] {
-        let e = enroll(&svc, &root, u).await;
-        assert!(matches!(e, Response::Enrolled { .. }), "{e:?}");
-    }
-    // The gateway has polled, so mfad knows it delivers text messages.
-    assert_eq!(svc.handle(&gw, poll(0)).await, Response::Idle);
-    Ok(World {
-        svc,
-        root,
-        gw,
-        clock,
-    })
-}
-
-async fn delivered(w: &World) -> Result<Box<PhoneDelivery>, String> {
-    match w.svc.handle(&w.gw, poll(1)).await {
-        Response::PhoneDelivery(d) => {
-            let report = Request::GatewayReport {
-                id: d.id.clone(),
-                delivered: true,
-                error: None,
-            };
-            w.svc.handle(&w.gw, report).await;
-            Ok(d)
-        }
-        other => Err(format!("no phone delivery: {other:?}")),
-    }
-}
-
-fn add(user: &str, number: &str, current: Option<Sensitive>) -> Request {
-    Request::PhoneAdd {
-        user: user.into(),
-        number: number.into(),
-        channel: Channel::Sms,
-        label: None,
-        current_code: current,
-    }
-}
-
-fn start(user: &str) -> Request {
-    Request::PhoneStart {
-        user: user.into(),
-        context: ctx(),
-        channel: Channel::Sms,
-    }
-}
-
-fn verify(user: &str, id: &str, code: &str) -> Request {
-    Request::PhoneVerify {
-        user: user.into(),
-        id: id.into(),
-        code: Sensitive::new(code),
-        context: ctx(),
-    }
-}
-
-fn sent_id(r: &Response) -> Result<String, String> {
-    match r {
-        Response::PhoneSent(s) => Ok(s.id.clone()),
-        other => Err(format!("{other:?}")),
-    }
-}
 
 /// ann adds +1 555 123 4567 the way `mfa phone add` does.
 async fn add_number(w: &World) -> Res {
@@ -191,7 +95,7 @@ fn a_number_is_added_by_its_code_and_a_login_code_works_once_in_time() -> Res {
         );
         let ok = w
             .svc
-            .handle(&w.root, verify("ann", &id, d.code.expose()))
+            .handle(&w.root, phone_verify("ann", &id, d.code.expose()))
             .await;
         assert!(
             matches!(
@@ -205,7 +109,7 @@ fn a_number_is_added_by_its_code_and_a_login_code_works_once_in_time() -> Res {
         );
         let again = w
             .svc
-            .handle(&w.root, verify("ann", &id, d.code.expose()))
+            .handle(&w.root, phone_verify("ann", &id, d.code.expose()))
             .await;
         assert!(matches!(again, Response::WrongCode { .. }), "{again:?}");
 
@@ -215,7 +119,7 @@ fn a_number_is_added_by_its_code_and_a_login_code_works_once_in_time() -> Res {
         w.clock.advance(301);
         let late = w
             .svc
-            .handle(&w.root, verify("ann", &id, d.code.expose()))
+            .handle(&w.root, phone_verify("ann", &id, d.code.expose()))
             .await;
         assert!(matches!(late, Response::WrongCode { .. }), "{late:?}");
         // A code for one account is not one for another.
@@ -238,10 +142,10 @@ fn three_wrong_tries_burn_a_code_and_the_limits_per_account_and_number_hold() ->
         let id = sent_id(&w.svc.handle(&w.root, start("ann")).await)?;
         let d = delivered(&w).await?;
         for wrong in ["000001", "000002", "000003"] {
-            let r = w.svc.handle(&w.root, verify("ann", &id, wrong)).await;
+            let r = w.svc.handle(&w.root, phone_verify("ann", &id, wrong)).await;
             assert!(matches!(r, Response::WrongCode { .. }), "{r:?}");
         }
-        let burned = w.svc.handle(&w.root, verify("ann", &id, d.code.expose())).await;
+        let burned = w.svc.handle(&w.root, phone_verify("ann", &id, d.code.expose())).await;
         assert!(matches!(burned, Response::WrongCode { .. }), "{burned:?}");
 
         // ann has had 2 of her 3 sends; the third goes, the fourth not.

@@ -232,6 +232,7 @@ impl Daemon {
             user: user.into(),
             code: Sensitive::new(code),
             current_code: None,
+            name: None,
         };
         match self.call(&confirm)? {
             Response::Enrolled { recovery_codes } => Ok(Enrolled {
@@ -369,6 +370,7 @@ pub fn import_secret(socket: &Path, user: &str, secret_b32: &str) -> Result<()> 
         user: user.into(),
         code: Sensitive::new(totp_at(secret_b32, unix_now())?),
         current_code: None,
+        name: None,
     })? {
         Response::Enrolled { .. } => Ok(()),
         other => bail!("enroll_confirm {user}: {other:?}"),

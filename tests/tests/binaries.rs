@@ -316,6 +316,7 @@ fn list_pages_through_every_enrolled_account_in_order() -> Result<()> {
             user: name.clone(),
             code: mfa_proto::Sensitive::new(code),
             current_code: None,
+            name: None,
         };
         assert!(matches!(
             d.call(&confirm)?,

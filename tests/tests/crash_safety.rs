@@ -99,6 +99,7 @@ fn work(socket: PathBuf, ledger: Arc<Mutex<Ledger>>, stop: Arc<AtomicBool>, seed
                     user: user.clone(),
                     code: Sensitive::new(code),
                     current_code: None,
+                    name: None,
                 };
                 if let Response::Enrolled { recovery_codes } = call(&socket, &confirm)? {
                     let codes = recovery_codes

@@ -335,6 +335,7 @@ fn codes_from_oathtool_for_an_imported_secret_pass_the_whole_stack() -> Result<(
         user: "dave".into(),
         code: Sensitive::new(code),
         current_code: None,
+        name: None,
     };
     assert!(matches!(d.call(&confirm)?, Response::Enrolled { .. }));
     let stack = Stack::new(&d.socket, "tries=1", &[])?;

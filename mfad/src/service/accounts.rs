@@ -70,12 +70,13 @@ impl<S: Store, C: Clock> Service<S, C> {
             }),
             Ok(Some(s)) => {
                 let gate = backoff::user_gate(&self.cfg.limits, &s.counters, now);
+                let first = s.first().map(|a| &a.totp);
                 Response::Status(StatusInfo {
                     user: user.into(),
                     enrolled: true,
-                    algorithm: Some(s.enrollment.algorithm),
-                    digits: Some(s.enrollment.digits),
-                    period: Some(s.enrollment.period),
+                    algorithm: first.map(|e| e.algorithm),
+                    digits: first.map(|e| e.digits),
+                    period: first.map(|e| e.period),
                     recovery_codes_left: s.recovery_left,
                     consecutive_failures: s.counters.failures,
                     locked: s.counters.locked,
@@ -83,7 +84,7 @@ impl<S: Store, C: Clock> Service<S, C> {
                         Gate::Wait(n) => Some(n),
                         _ => None,
                     },
-                    enrolled_at: Some(s.enrollment.created_at),
+                    enrolled_at: Some(s.created_at),
                     last_login: s.last_login,
                 })
             }

@@ -144,7 +144,10 @@ impl<S: Store, C: Clock> Service<S, C> {
         };
         // Replaces nothing: an enrollment made meanwhile (by 'mfa enroll',
         // another login) makes this one fail instead of replacing it.
-        match self.finish(user, &pending, code, None).await {
+        match self
+            .finish(user, &pending, code, super::enroll::Joins::Replace(None))
+            .await
+        {
             Ok(codes) => {
                 audit::at_login(user, ctx, &caller.peer, "enrolled");
                 Response::Enrolled {

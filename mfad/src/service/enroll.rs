@@ -1,7 +1,8 @@
 //! Enrollment: `enroll_begin` makes (or, for root, imports) a secret and
 //! keeps it pending, sealed; `enroll_confirm` makes it live once a code
-//! from the new authenticator is right, with ten fresh recovery codes. A
-//! user replacing their own enrollment proves the old one first.
+//! from the new authenticator is right: replacing every authenticator,
+//! with ten fresh recovery codes, or (`name`) as one more beside them. A
+//! user changing their own enrollment proves a current method first.
 
 use super::login::clean_code;
 use super::subject::{Need, Subject};
@@ -12,7 +13,7 @@ use crate::clock::Clock;
 use crate::login_rule::sealed_context;
 use crate::otp::{self, Params};
 use crate::recovery;
-use crate::store::{Enrollment, Expect, Pending, Store, StoreError};
+use crate::store::{Confirm, Enrollment, Expect, Pending, Store, StoreError, FIRST_LABEL};
 use mfa_proto::{EnrollParams, ErrorCode, Response, Sensitive};
 use std::sync::Arc;
 use zeroize::Zeroizing;
@@ -133,6 +134,7 @@ impl<S: Store, C: Clock> Service<S, C> {
         user: &str,
         code: &Sensitive,
         current: Option<&Sensitive>,
+        name: Option<&str>,
     ) -> Response {
         let sub = match self.enrollable(caller, user).await {
             Ok(s) => s,
@@ -143,19 +145,44 @@ impl<S: Store, C: Clock> Service<S, C> {
             Ok(p) => p,
             Err(resp) => return resp,
         };
-        let replaces = match self.store.summary(user).await {
-            Ok(s) => s.map(|s| s.enrollment.sealed_secret),
+        let summary = match self.store.summary(user).await {
+            Ok(s) => s,
             Err(e) => return internal(e),
         };
-        let existing = replaces.is_some();
-        // Anyone but root replacing their own enrollment proves the old one
-        // first (an admin too), so a borrowed unlocked session cannot
-        // silently move the factor.
+        let existing = summary.is_some();
+        let into = match (name, &summary) {
+            (None, s) => Joins::Replace(s.as_ref().map(|s| s.shape())),
+            (Some(_), None) => {
+                return Response::error(
+                    ErrorCode::NotEnrolled,
+                    "this account has nothing to add an authenticator beside: enroll without --name first",
+                )
+            }
+            (Some(label), Some(s)) => {
+                if let Err(resp) = check_label(label) {
+                    return resp;
+                }
+                if s.authenticators.iter().any(|a| a.label == label) {
+                    return Response::error(
+                        ErrorCode::InvalidArgument,
+                        format!("this account already has an authenticator named {label:?}: choose another name, or rename or remove that one ('mfa methods')"),
+                    );
+                }
+                Joins::Beside(label.to_string())
+            }
+        };
+        // Anyone but root changing their own enrollment proves a current
+        // method first (an admin too), so a borrowed unlocked session
+        // cannot silently move or add a factor.
         if existing && sub.needs_proof_from(caller) {
             let Some(current) = current else {
+                let what = match &into {
+                    Joins::Beside(_) => "add an authenticator to it",
+                    Joins::Replace(_) => "replace it (or --name LABEL to add one beside it)",
+                };
                 return Response::error(
                     ErrorCode::AlreadyEnrolled,
-                    "this account is already enrolled: give a current code (or a recovery code) to replace it",
+                    format!("this account is already enrolled: give a current code (or a recovery code) to {what}"),
                 );
             };
             match self.prove(caller, user, current).await {
@@ -163,13 +190,14 @@ impl<S: Store, C: Clock> Service<S, C> {
                 other => return other,
             }
         }
-        match self.finish(user, &pending, code, replaces).await {
+        let action = match &into {
+            Joins::Beside(label) => format!("add_authenticator label={label:?}"),
+            Joins::Replace(_) if existing => "re-enroll".into(),
+            Joins::Replace(_) => "enroll".into(),
+        };
+        match self.finish(user, &pending, code, into).await {
             Ok(codes) => {
-                audit::admin(
-                    &caller.peer,
-                    if existing { "re-enroll" } else { "enroll" },
-                    user,
-                );
+                audit::admin(&caller.peer, &action, user);
                 Response::Enrolled {
                     recovery_codes: codes,
                 }
@@ -190,16 +218,15 @@ impl<S: Store, C: Clock> Service<S, C> {
         }
     }
 
-    /// Check `code` against `pending` and make it the live enrollment of
-    /// `user`, with fresh recovery codes (returned, to show once), but
-    /// only if the account is still as `replaces` says: the enrollment it
-    /// replaces, or None for an account that must have none.
+    /// Check `code` against `pending` and make it live as `into` says:
+    /// replacing every authenticator, with fresh recovery codes (returned,
+    /// to show once), or beside them (no codes).
     pub(super) async fn finish(
         &self,
         user: &str,
         pending: &Pending,
         code: &Sensitive,
-        replaces: Option<Vec<u8>>,
+        into: Joins,
     ) -> Result<Vec<Sensitive>, Response> {
         let now = self.clock.now();
         let secret = match self
@@ -226,9 +253,13 @@ impl<S: Store, C: Clock> Service<S, C> {
             Ok(s) => s,
             Err(e) => return Err(internal(e)),
         };
-        let (codes, hashes) = match self.new_recovery_codes(user) {
-            Ok(c) => c,
-            Err(resp) => return Err(resp),
+        let (codes, change, label) = match into {
+            Joins::Replace(replaces) => {
+                let (codes, recovery) = self.new_recovery_codes(user)?;
+                let change = Confirm::Replace { replaces, recovery };
+                (codes, change, FIRST_LABEL.to_string())
+            }
+            Joins::Beside(label) => (vec![], Confirm::Add, label),
         };
         let enrollment = Enrollment {
             sealed_secret: sealed,
@@ -241,15 +272,15 @@ impl<S: Store, C: Clock> Service<S, C> {
         };
         let expect = Expect {
             pending: pending.sealed_secret.clone(),
-            replaces,
+            change,
         };
-        match self.store.confirm(user, &enrollment, &hashes, &expect).await {
+        match self.store.confirm(user, &label, &enrollment, &expect).await {
             Ok(()) => {}
             // What the proof above was checked against changed meanwhile.
             Err(StoreError::Conflict) => {
                 return Err(Response::error(
                     ErrorCode::Conflict,
-                    "the enrollment was replaced, removed or expired while being confirmed, so nothing changed (a code given as proof of the old enrollment was used up): start again",
+                    "the enrollment was replaced, removed or expired while being confirmed, or the name was taken meanwhile, so nothing changed (a code given as proof was used up): start again",
                 ))
             }
             Err(e) => return Err(internal(e)),
@@ -274,6 +305,26 @@ impl<S: Store, C: Clock> Service<S, C> {
         }
         Ok((codes, hashes))
     }
+}
+
+/// How a confirmed enrollment joins the account.
+pub(super) enum Joins {
+    /// Replacing every authenticator and the recovery codes, if the
+    /// account's authenticators still are these (None: no account).
+    Replace(Option<Vec<Vec<u8>>>),
+    /// One more authenticator, under this name.
+    Beside(String),
+}
+
+/// A method's name: what `mfa methods` shows and takes.
+pub(super) fn check_label(label: &str) -> Result<(), Response> {
+    if label.trim().is_empty() || label.len() > 64 || label.chars().any(char::is_control) {
+        return Err(Response::error(
+            ErrorCode::InvalidArgument,
+            "the name must be 1 to 64 printable characters",
+        ));
+    }
+    Ok(())
 }
 
 /// Digits and period an enrollment may have, as an answer when not.

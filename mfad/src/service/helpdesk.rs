@@ -1,5 +1,4 @@
-//! What an account can log in with (`methods`, the own account or the
-//! help desk's), the help desk's overview (`list` with details) and its
+//! The help desk's overview (`list` with details) and its
 //! temporary code (`bypass`): one code, valid once for a short time, for
 //! a student who lost the phone and the recovery codes. Every bypass is
 //! audited; nobody but root may give one to their own account.
@@ -11,7 +10,6 @@ use crate::authz::{Caller, Role};
 use crate::clock::Clock;
 use crate::recovery;
 use crate::store::Store;
-use mfa_proto::methods::{AccountInfo, MethodInfo, MethodKind};
 use mfa_proto::{ErrorCode, Response, Sensitive};
 use std::sync::Arc;
 
@@ -21,64 +19,6 @@ const BYPASS_DEFAULT_MINUTES: u32 = 30;
 const BYPASS_MAX_MINUTES: u32 = 24 * 60;
 
 impl<S: Store, C: Clock> Service<S, C> {
-    /// The methods of `user` and the account's state; None when it has none.
-    async fn account_info(&self, user: &str) -> Result<Option<AccountInfo>, Response> {
-        let Some(s) = self.store.summary(user).await.map_err(internal)? else {
-            return Ok(None);
-        };
-        let mut methods = vec![MethodInfo {
-            kind: MethodKind::Totp,
-            label: "authenticator app".into(),
-            created_at: Some(s.enrollment.created_at),
-            left: None,
-        }];
-        for t in self.store.push_targets(user).await.map_err(internal)? {
-            methods.push(MethodInfo {
-                kind: MethodKind::Push,
-                label: t.label,
-                created_at: Some(t.created_at),
-                left: None,
-            });
-        }
-        for p in self.store.phones(user).await.map_err(internal)? {
-            methods.push(MethodInfo {
-                kind: match p.channel {
-                    mfa_proto::phone::Channel::Sms => MethodKind::Sms,
-                    mfa_proto::phone::Channel::Voice => MethodKind::Voice,
-                },
-                label: p.label,
-                created_at: Some(p.created_at),
-                left: None,
-            });
-        }
-        methods.push(MethodInfo {
-            kind: MethodKind::Recovery,
-            label: "recovery codes".into(),
-            created_at: None,
-            left: Some(s.recovery_left),
-        });
-        Ok(Some(AccountInfo {
-            user: user.to_string(),
-            methods,
-            last_login: s.last_login,
-            locked: s.counters.locked,
-        }))
-    }
-
-    pub(super) async fn methods(self: &Arc<Self>, caller: &Caller, user: &str) -> Response {
-        let user = match self.subject(caller, user, Need::OwnOrAdmin).await {
-            Ok(s) => s.user,
-            Err(resp) => return resp,
-        };
-        match self.account_info(&user).await {
-            Ok(info) => Response::Methods {
-                user,
-                methods: info.map(|i| i.methods).unwrap_or_default(),
-            },
-            Err(resp) => resp,
-        }
-    }
-
     /// One page of accounts with their methods (root and the admin group).
     pub(super) async fn list_details(self: &Arc<Self>, caller: &Caller, after: &str) -> Response {
         // Each account costs a few rows: a smaller page than names alone.

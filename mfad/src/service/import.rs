@@ -14,7 +14,7 @@ use crate::authz::{Caller, Role};
 use crate::clock::Clock;
 use crate::login_rule::sealed_context;
 use crate::recovery;
-use crate::store::{Enrollment, Expect, Pending, Store, StoreError};
+use crate::store::{Confirm, Enrollment, Expect, Pending, Store, StoreError, FIRST_LABEL};
 use mfa_proto::import::{Import, Imported};
 use mfa_proto::{ErrorCode, Response};
 use std::sync::Arc;
@@ -51,7 +51,7 @@ impl<S: Store, C: Clock> Service<S, C> {
             Err(resp) => return resp,
         };
         let replaces = match self.store.summary(user).await {
-            Ok(s) => s.map(|s| s.enrollment.sealed_secret),
+            Ok(s) => s.map(|s| s.shape()),
             Err(e) => return internal(e),
         };
         let replaced = replaces.is_some();
@@ -90,9 +90,12 @@ impl<S: Store, C: Clock> Service<S, C> {
         };
         let expect = Expect {
             pending: p.sealed_secret,
-            replaces,
+            change: Confirm::Replace {
+                replaces,
+                recovery: hashes.clone(),
+            },
         };
-        match self.store.confirm(user, &enrollment, &hashes, &expect).await {
+        match self.store.confirm(user, FIRST_LABEL, &enrollment, &expect).await {
             Ok(()) => {}
             Err(StoreError::Conflict) => {
                 return Response::error(

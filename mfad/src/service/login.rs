@@ -154,17 +154,17 @@ impl<S: Store, C: Clock> Service<S, C> {
             Step::Challenge => (
                 false,
                 Box::new(move |st| {
-                    let r = match (&st.enrollment, rule.gate(st, now)) {
-                        (None, _) => Response::Challenge {
+                    let r = match (st.enrolled, rule.gate(st, now)) {
+                        (false, _) => Response::Challenge {
                             state: Challenge::NotEnrolled,
                             push: None,
                             phone: vec![],
                         },
-                        (Some(_), Gate::Locked) => Response::Locked,
-                        (Some(_), Gate::Wait(n)) => Response::RateLimited {
+                        (true, Gate::Locked) => Response::Locked,
+                        (true, Gate::Wait(n)) => Response::RateLimited {
                             retry_after_secs: n,
                         },
-                        (Some(_), Gate::Open) => Response::Challenge {
+                        (true, Gate::Open) => Response::Challenge {
                             state: Challenge::Ready,
                             push: None,
                             phone: vec![],
@@ -181,7 +181,7 @@ impl<S: Store, C: Clock> Service<S, C> {
                     Box::new(move |st| {
                         let recovery = recovery.as_deref().map(String::as_str);
                         let (v, effects) = rule.decide_phone(&owner, st, &code, recovery, now);
-                        let tried = LoginRule::tried(st.enrollment.as_ref(), &code, recovery);
+                        let tried = LoginRule::tried(&st.authenticators, &code, recovery);
                         (Decided::Verify(v, tried), effects)
                     }),
                 )

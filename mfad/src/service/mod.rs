@@ -16,6 +16,7 @@ mod enroll;
 mod helpdesk;
 mod import;
 mod login;
+mod methods;
 mod phone;
 mod push;
 mod push_gateway;
@@ -240,8 +241,18 @@ impl<S: Store, C: Clock> Service<S, C> {
                 user,
                 code,
                 current_code,
+                name,
             } => {
-                self.enroll_confirm(caller, &user, &code, current_code.as_ref())
+                self.enroll_confirm(caller, &user, &code, current_code.as_ref(), name.as_deref())
+                    .await
+            }
+            Request::MethodChange {
+                user,
+                kind,
+                label,
+                change,
+            } => {
+                self.method_change(caller, &user, kind, &label, change)
                     .await
             }
             Request::Import(req) => self.import(caller, req).await,

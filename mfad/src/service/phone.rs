@@ -15,7 +15,9 @@ use crate::authz::Caller;
 use crate::clock::Clock;
 use crate::phone_number::{normalize_e164, random_code};
 use crate::phone_rule::code_hash;
-use crate::store::{CodeState, Confirmed, Phone, PhoneCode, SendLimits, SendOpened, Store};
+use crate::store::{
+    CodeState, Confirmed, MethodRef, Phone, PhoneCode, SendLimits, SendOpened, Store,
+};
 use mfa_proto::phone::{self, Channel, PhoneInfo, PhonePurpose, PhoneSent};
 use mfa_proto::{Challenge, ErrorCode, LoginContext, Response, Sensitive};
 use std::sync::Arc;
@@ -227,17 +229,19 @@ impl<S: Store, C: Clock> Service<S, C> {
             Ok(n) => n,
             Err(msg) => return Response::error(ErrorCode::InvalidArgument, msg),
         };
-        match self.store.summary(&sub.user).await {
-            Ok(Some(_)) => {}
-            Ok(None) => {
-                return Response::error(
-                    ErrorCode::NotEnrolled,
-                    "set up an authenticator first (mfa enroll); a phone is added beside it",
-                )
-            }
+        // A first method (an account that logs in by phone only) is like a
+        // first enrollment: only for a name the name service knows, but
+        // with nothing to prove.
+        let enrolled = match self.store.summary(&sub.user).await {
+            Ok(s) => s.is_some(),
             Err(e) => return internal(e),
+        };
+        if !enrolled && !sub.known && caller.role != crate::authz::Role::Root {
+            return denied(
+                "no such user: only root may set up a name the name service does not know",
+            );
         }
-        if sub.needs_proof_from(caller) {
+        if enrolled && sub.needs_proof_from(caller) {
             let Some(current) = current else {
                 return Response::error(
                     ErrorCode::AlreadyEnrolled,
@@ -274,12 +278,24 @@ impl<S: Store, C: Clock> Service<S, C> {
         };
         let (rule, owner, typed) = (self.rule.clone(), sub.user.clone(), clean_code(code));
         let hash_of = move |pc: &PhoneCode| code_hash(&rule.keys, &owner, &pc.id, &typed);
-        match self.store.confirm_phone(&sub.user, hash_of, self.clock.now()).await {
-            Ok(Confirmed::Added(p)) => {
-                audit::admin(&caller.peer, &format!("phone_add label={:?} channel={}", p.label, p.channel.as_str()), &sub.user);
+        // Used only if the number turns out to be the account's first
+        // method: an account with no codes is locked out by a lost phone.
+        let (mut codes, hashes) = match self.new_recovery_codes(&sub.user) {
+            Ok(c) => c,
+            Err(resp) => return resp,
+        };
+        let now = self.clock.now();
+        match self.store.confirm_phone(&sub.user, hash_of, hashes, now).await {
+            Ok(Confirmed::Added { phone: p, created }) => {
+                let what = format!("phone_add label={:?} channel={}", p.label, p.channel.as_str());
+                audit::admin(&caller.peer, &what, &sub.user);
+                if !created {
+                    codes.clear();
+                }
                 Response::Phones {
                     user: sub.user,
                     phones: vec![info(&p)],
+                    recovery_codes: codes,
                 }
             }
             Ok(Confirmed::Wrong) => Response::WrongCode {
@@ -302,6 +318,7 @@ impl<S: Store, C: Clock> Service<S, C> {
             Ok(p) => Response::Phones {
                 user,
                 phones: p.iter().map(info).collect(),
+                recovery_codes: vec![],
             },
             Err(e) => internal(e),
         }
@@ -317,17 +334,7 @@ impl<S: Store, C: Clock> Service<S, C> {
             Ok(s) => s.user,
             Err(resp) => return resp,
         };
-        match self.store.remove_phone(&user, label).await {
-            Ok(true) => {
-                audit::admin(
-                    &caller.peer,
-                    &format!("phone_remove label={label:?}"),
-                    &user,
-                );
-                Response::Done
-            }
-            Ok(false) => denied(format!("{user} has no phone named {label:?}")),
-            Err(e) => internal(e),
-        }
+        self.remove_one(caller, &user, MethodRef::Phone, label)
+            .await
     }
 }

@@ -13,7 +13,7 @@ use crate::audit;
 use crate::authz::Caller;
 use crate::clock::Clock;
 use crate::crypto::random_bytes;
-use crate::store::{PushTarget, Store};
+use crate::store::{MethodRef, PushTarget, Store};
 use mfa_proto::push::{Provider, PushEnrollment, PushKind, PushOffer, PushTargetInfo};
 use mfa_proto::{ErrorCode, LoginContext, Response, Sensitive};
 use std::sync::Arc;
@@ -195,16 +195,6 @@ impl<S: Store, C: Clock> Service<S, C> {
             Ok(s) => s.user,
             Err(resp) => return resp,
         };
-        match self.store.remove_push_target(&user, label).await {
-            Ok(true) => {
-                audit::admin(&caller.peer, "push_remove", &user);
-                Response::Done
-            }
-            Ok(false) => Response::error(
-                ErrorCode::NotFound,
-                format!("{user} has no push target named {label:?}"),
-            ),
-            Err(e) => internal(e),
-        }
+        self.remove_one(caller, &user, MethodRef::Push, label).await
     }
 }

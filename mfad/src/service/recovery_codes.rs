@@ -26,7 +26,7 @@ impl<S: Store, C: Clock> Service<S, C> {
         };
         let user = sub.user.as_str();
         let secret = match self.store.summary(user).await {
-            Ok(Some(s)) => s.enrollment.sealed_secret,
+            Ok(Some(s)) => s.shape(),
             Ok(None) => return Response::NotEnrolled,
             Err(e) => return internal(e),
         };

@@ -9,18 +9,22 @@
 
 pub mod backup;
 mod checkpointer;
+pub mod methods;
 pub mod phone;
 pub mod push;
 mod sqlite;
 mod sqlite_attempt;
+mod sqlite_methods;
 mod sqlite_phone;
 mod sqlite_push;
 mod sqlite_schema;
 mod writer;
 
+pub use methods::{Authenticator, Confirm, MethodRef, Removal, Renamed};
 pub use phone::{CodeState, Confirmed, Phone, PhoneCode, SendLimits, SendOpened};
 pub use push::{Fatigue, Opened, PushRecord, PushState, PushTarget, PushVerdict};
 pub use sqlite::SqliteStore;
+pub use sqlite_methods::FIRST_LABEL;
 
 use mfa_proto::Algorithm;
 use std::future::Future;
@@ -55,7 +59,7 @@ pub enum StoreError {
     WriterGone,
 }
 
-/// A confirmed TOTP enrollment.
+/// A confirmed TOTP enrollment (one authenticator's secret and state).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Enrollment {
     /// The secret, sealed by [`crate::crypto::Keys::seal`].
@@ -80,13 +84,13 @@ pub struct Pending {
 }
 
 /// What a confirmation was decided on: the pending enrollment it checked
-/// the code against and the enrollment (if any) it replaces, each named by
-/// its sealed secret, which is unique (random nonce). A confirmation that
-/// raced with another enrollment or a removal must not apply.
+/// the code against (named by its sealed secret, which is unique: random
+/// nonce) and how it changes the account. A confirmation that raced with
+/// another enrollment or a removal must not apply.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Expect {
     pub pending: Vec<u8>,
-    pub replaces: Option<Vec<u8>>,
+    pub change: Confirm,
 }
 
 /// Failure counters of an account or a remote host.
@@ -142,7 +146,10 @@ pub struct AttemptFor {
 /// Everything one attempt may look at.
 #[derive(Debug, Clone, Default)]
 pub struct AttemptState {
-    pub enrollment: Option<Enrollment>,
+    /// The account exists (it may log in by phone only).
+    pub enrolled: bool,
+    /// Its TOTP authenticators, the default first.
+    pub authenticators: Vec<Authenticator>,
     pub user: Counters,
     /// Present when the attempt named a remote host.
     pub host: Option<HostFailures>,
@@ -158,8 +165,12 @@ pub struct AttemptState {
 /// decided on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
-    /// Record a TOTP step as used (must be above the stored one).
-    AcceptStep(u64),
+    /// Record a TOTP step of authenticator `id` as used (it must be above
+    /// the stored one).
+    AcceptStep {
+        id: i64,
+        step: u64,
+    },
     /// Mark a recovery code used (it must still be unused).
     UseRecovery(i64),
     SetUserCounters(Counters),
@@ -179,7 +190,11 @@ pub enum Effect {
 /// What `status` shows.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccountSummary {
-    pub enrollment: Enrollment,
+    /// The TOTP authenticators, the default first (none for an account
+    /// that logs in by phone).
+    pub authenticators: Vec<Authenticator>,
+    /// When the account was first set up.
+    pub created_at: i64,
     pub counters: Counters,
     pub recovery_left: u32,
     /// Unix time of the last successful login, if any.
@@ -219,22 +234,48 @@ pub trait Store: Send + Sync + 'static {
     /// The pending enrollment of `user`, if any (expired or not).
     fn pending(&self, user: &str) -> impl Done<Option<Pending>>;
 
-    /// Make an enrollment live: replaces the old one, its recovery codes and
-    /// its counters, and drops the pending entry, in one transaction, but
-    /// only if the account still is as `expect` says (else
-    /// [`StoreError::Conflict`] and nothing changes).
+    /// Make an enrollment live as authenticator `label`, as `expect.change`
+    /// says, and drop the pending entry, in one transaction, but only if
+    /// the account still is as `expect` says (else [`StoreError::Conflict`]
+    /// and nothing changes).
     fn confirm(
         &self,
         user: &str,
+        label: &str,
         enrollment: &Enrollment,
-        recovery: &[[u8; 32]],
         expect: &Expect,
     ) -> impl Done<()>;
 
     /// Replace the recovery codes of `user` with `recovery`, but only if
-    /// the account is still enrolled with the sealed secret `expect`
-    /// (else [`StoreError::Conflict`] and nothing changes).
-    fn replace_recovery(&self, user: &str, recovery: &[[u8; 32]], expect: &[u8]) -> impl Done<()>;
+    /// the account still exists with the authenticators `expect` (their
+    /// sealed secrets, in id order; else [`StoreError::Conflict`] and
+    /// nothing changes).
+    fn replace_recovery(
+        &self,
+        user: &str,
+        recovery: &[[u8; 32]],
+        expect: &[Vec<u8>],
+    ) -> impl Done<()>;
+
+    /// Remove method `label` of `kind`; with `keep_one`, not when it is
+    /// the account's last authenticator, push target or phone.
+    fn remove_method(
+        &self,
+        user: &str,
+        kind: MethodRef,
+        label: &str,
+        keep_one: bool,
+    ) -> impl Done<Removal>;
+    fn rename_method(
+        &self,
+        user: &str,
+        kind: MethodRef,
+        label: &str,
+        new: &str,
+    ) -> impl Done<Renamed>;
+    /// Make method `label` the first of its kind (the one a push or a
+    /// text goes to). False when there is none of that name.
+    fn prefer_method(&self, user: &str, kind: MethodRef, label: &str) -> impl Done<bool>;
 
     /// Give an enrolled `user` one temporary code (its keyed hash),
     /// valid once until `expires_at`, replacing an earlier unused one.
@@ -255,10 +296,8 @@ pub trait Store: Send + Sync + 'static {
     /// longer matter (pushes created before `pushes_before`).
     fn prune(&self, hosts_before: i64, pushes_before: i64, now: i64) -> impl Done<usize>;
 
-    /// The saved push targets of `user`, oldest first.
+    /// The saved push targets of `user`, the default first.
     fn push_targets(&self, user: &str) -> impl Done<Vec<PushTarget>>;
-    /// False when `user` has no target of that name.
-    fn remove_push_target(&self, user: &str, label: &str) -> impl Done<bool>;
     /// Queue `push` unless the account is blocked or over `fatigue`,
     /// decided and inserted in one transaction, so racing logins cannot
     /// both slip under the limit.
@@ -280,10 +319,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> impl Done<Option<R>>;
     /// End push `id` in `state` if it is still pending; false otherwise.
     fn end_push(&self, id: &str, state: PushState) -> impl Done<bool>;
-    /// The saved phone numbers of `user`, oldest first.
+    /// The saved phone numbers of `user`, the default first.
     fn phones(&self, user: &str) -> impl Done<Vec<Phone>>;
-    /// False when `user` has no number of that name.
-    fn remove_phone(&self, user: &str, label: &str) -> impl Done<bool>;
     /// Queue `code` unless its account or its number is over `limits`,
     /// decided and inserted in one transaction.
     fn open_phone_code(&self, code: PhoneCode, limits: SendLimits) -> impl Done<SendOpened>;
@@ -293,11 +330,14 @@ pub trait Store: Send + Sync + 'static {
     fn phone_delivery_result(&self, id: &str, delivered: bool) -> impl Done<bool>;
     /// Confirm the latest live `AddNumber` code of `user`: `hash_of`
     /// gives the keyed hash of what was typed for a code (its id is part
-    /// of the hash); right saves the number, wrong counts a try.
+    /// of the hash); right saves the number, wrong counts a try. An
+    /// account that did not exist is created with the recovery codes
+    /// `recovery` (it logs in by phone).
     fn confirm_phone(
         &self,
         user: &str,
         hash_of: impl Fn(&PhoneCode) -> [u8; 32] + Send + 'static,
+        recovery: Vec<[u8; 32]>,
         now: i64,
     ) -> impl Done<Confirmed>;
 

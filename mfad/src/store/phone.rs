@@ -86,8 +86,12 @@ pub enum SendOpened {
 /// What a confirmation of an `AddNumber` code decided.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Confirmed {
-    /// Right: the number is saved as this.
-    Added(Phone),
+    /// Right: the number is saved as this; `created` when the account
+    /// was made for it (and given the recovery codes passed in).
+    Added {
+        phone: Phone,
+        created: bool,
+    },
     Wrong,
     /// No live code to confirm (none, expired, used, burned).
     NoCode,

@@ -5,9 +5,8 @@
 //! schema migrations by `user_version`, and an integrity check at open.
 
 use super::checkpointer::{Checkpointer, BACKSTOP_PAGES, LOG_LIMIT_BYTES};
-use super::sqlite_attempt::{
-    alg_from_str, alg_to_str, apply, load_state, read_account, ACCOUNT_COLUMNS,
-};
+use super::sqlite_attempt::{alg_from_str, alg_to_str, apply, load_state, read_counters};
+use super::sqlite_methods as methods_sql;
 use super::sqlite_phone as phone_sql;
 use super::sqlite_push as push_sql;
 use super::sqlite_schema::migrate;
@@ -104,23 +103,21 @@ impl Store for SqliteStore {
     fn summary(&self, user: &str) -> impl Done<Option<AccountSummary>> {
         let user = user.to_string();
         self.writer.run(move |conn| {
-            let Some((enrollment, counters)) = conn
-                .prepare_cached(&format!(
-                    "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE user = ?1"
-                ))?
-                .query_row([&user], read_account)
+            let Some((counters, created_at, last_login)) = conn
+                .prepare_cached(
+                    "SELECT failures, last_failure, locked, created_at, last_login \
+                     FROM accounts WHERE user = ?1",
+                )?
+                .query_row([&user], |r| Ok((read_counters(r)?, r.get(3)?, r.get(4)?)))
                 .optional()?
             else {
                 return Ok(None);
             };
-            let recovery_left = sqlite_attempt::count_recovery(conn, &user)?;
-            let last_login: Option<i64> = conn
-                .prepare_cached("SELECT last_login FROM accounts WHERE user = ?1")?
-                .query_row([&user], |r| r.get(0))?;
             Ok(Some(AccountSummary {
-                enrollment,
+                authenticators: methods_sql::authenticators(conn, &user)?,
+                created_at,
                 counters,
-                recovery_left,
+                recovery_left: sqlite_attempt::count_recovery(conn, &user)?,
                 last_login,
             }))
         })
@@ -173,73 +170,60 @@ impl Store for SqliteStore {
         })
     }
 
-    fn confirm(
+    fn confirm(&self, user: &str, label: &str, e: &Enrollment, expect: &Expect) -> impl Done<()> {
+        let (user, label, e, expect) = (
+            user.to_string(),
+            label.to_string(),
+            e.clone(),
+            expect.clone(),
+        );
+        self.writer
+            .run(move |conn| methods_sql::confirm(conn, &user, &label, &e, &expect))
+    }
+
+    fn replace_recovery(
         &self,
         user: &str,
-        e: &Enrollment,
         recovery: &[[u8; 32]],
-        expect: &Expect,
+        expect: &[Vec<u8>],
     ) -> impl Done<()> {
-        let user = user.to_string();
-        let e = e.clone();
-        let recovery = recovery.to_vec();
-        let expect = expect.clone();
+        let (user, recovery, expect) = (user.to_string(), recovery.to_vec(), expect.to_vec());
         self.writer.run(move |conn| {
-            let pending: Option<Vec<u8>> = conn
-                .prepare_cached("SELECT secret FROM pending WHERE user = ?1")?
-                .query_row([&user], |r| r.get(0))
-                .optional()?;
-            let current: Option<Vec<u8>> = conn
-                .prepare_cached("SELECT secret FROM accounts WHERE user = ?1")?
-                .query_row([&user], |r| r.get(0))
-                .optional()?;
-            if pending.as_ref() != Some(&expect.pending) || current != expect.replaces {
+            if methods_sql::shape(conn, &user)?.as_ref() != Some(&expect) {
                 return Err(StoreError::Conflict);
             }
-            conn.execute("DELETE FROM accounts WHERE user = ?1", [&user])?;
-            conn.execute(
-                "INSERT INTO accounts (user, secret, algorithm, digits, period, last_step, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![
-                    user,
-                    e.sealed_secret,
-                    alg_to_str(e.algorithm),
-                    e.digits,
-                    e.period as i64,
-                    e.last_step.map(|s| s as i64),
-                    e.created_at
-                ],
-            )?;
-            for (id, hash) in recovery.iter().enumerate() {
-                conn.execute(
-                    "INSERT INTO recovery_codes (user, id, hash) VALUES (?1, ?2, ?3)",
-                    params![user, id as i64, &hash[..]],
-                )?;
-            }
-            conn.execute("DELETE FROM pending WHERE user = ?1", [&user])?;
-            Ok(())
+            methods_sql::put_recovery(conn, &user, &recovery)
         })
     }
 
-    fn replace_recovery(&self, user: &str, recovery: &[[u8; 32]], expect: &[u8]) -> impl Done<()> {
-        let (user, recovery, expect) = (user.to_string(), recovery.to_vec(), expect.to_vec());
-        self.writer.run(move |conn| {
-            let current: Option<Vec<u8>> = conn
-                .prepare_cached("SELECT secret FROM accounts WHERE user = ?1")?
-                .query_row([&user], |r| r.get(0))
-                .optional()?;
-            if current.as_deref() != Some(&expect[..]) {
-                return Err(StoreError::Conflict);
-            }
-            conn.execute("DELETE FROM recovery_codes WHERE user = ?1", [&user])?;
-            for (id, hash) in recovery.iter().enumerate() {
-                conn.execute(
-                    "INSERT INTO recovery_codes (user, id, hash) VALUES (?1, ?2, ?3)",
-                    params![user, id as i64, &hash[..]],
-                )?;
-            }
-            Ok(())
-        })
+    fn remove_method(
+        &self,
+        user: &str,
+        kind: MethodRef,
+        label: &str,
+        keep_one: bool,
+    ) -> impl Done<Removal> {
+        let (user, label) = (user.to_string(), label.to_string());
+        self.writer
+            .run(move |conn| methods_sql::remove(conn, &user, kind, &label, keep_one))
+    }
+
+    fn rename_method(
+        &self,
+        user: &str,
+        kind: MethodRef,
+        label: &str,
+        new: &str,
+    ) -> impl Done<Renamed> {
+        let (user, label, new) = (user.to_string(), label.to_string(), new.to_string());
+        self.writer
+            .run(move |conn| methods_sql::rename(conn, &user, kind, &label, &new))
+    }
+
+    fn prefer_method(&self, user: &str, kind: MethodRef, label: &str) -> impl Done<bool> {
+        let (user, label) = (user.to_string(), label.to_string());
+        self.writer
+            .run(move |conn| methods_sql::prefer(conn, &user, kind, &label))
     }
 
     fn remove(&self, user: &str) -> impl Done<bool> {
@@ -320,12 +304,6 @@ impl Store for SqliteStore {
         self.writer.run(move |conn| phone_sql::phones(conn, &user))
     }
 
-    fn remove_phone(&self, user: &str, label: &str) -> impl Done<bool> {
-        let (user, label) = (user.to_string(), label.to_string());
-        self.writer
-            .run(move |conn| phone_sql::remove_phone(conn, &user, &label))
-    }
-
     fn open_phone_code(&self, code: PhoneCode, limits: SendLimits) -> impl Done<SendOpened> {
         self.writer
             .run(move |conn| phone_sql::open(conn, &code, limits))
@@ -346,22 +324,17 @@ impl Store for SqliteStore {
         &self,
         user: &str,
         hash_of: impl Fn(&PhoneCode) -> [u8; 32] + Send + 'static,
+        recovery: Vec<[u8; 32]>,
         now: i64,
     ) -> impl Done<Confirmed> {
         let user = user.to_string();
         self.writer
-            .run(move |conn| phone_sql::confirm(conn, &user, &hash_of, now))
+            .run(move |conn| phone_sql::confirm(conn, &user, &hash_of, &recovery, now))
     }
 
     fn push_targets(&self, user: &str) -> impl Done<Vec<PushTarget>> {
         let user = user.to_string();
         self.writer.run(move |conn| push_sql::targets(conn, &user))
-    }
-
-    fn remove_push_target(&self, user: &str, label: &str) -> impl Done<bool> {
-        let (user, label) = (user.to_string(), label.to_string());
-        self.writer
-            .run(move |conn| push_sql::remove_target(conn, &user, &label))
     }
 
     fn open_push(&self, push: PushRecord, fatigue: Fatigue) -> impl Done<Opened> {
@@ -412,3 +385,7 @@ impl Store for SqliteStore {
 #[cfg(test)]
 #[path = "sqlite_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "sqlite_methods_tests.rs"]
+mod methods_tests;

@@ -35,18 +35,12 @@ pub(super) fn read_enrollment(row: &rusqlite::Row<'_>) -> rusqlite::Result<Enrol
     })
 }
 
-pub(super) const ACCOUNT_COLUMNS: &str =
-    "secret, algorithm, digits, period, last_step, created_at, failures, last_failure, locked";
-
-pub(super) fn read_account(row: &rusqlite::Row<'_>) -> rusqlite::Result<(Enrollment, Counters)> {
-    Ok((
-        read_enrollment(row)?,
-        Counters {
-            failures: row.get(6)?,
-            last_failure: row.get(7)?,
-            locked: row.get(8)?,
-        },
-    ))
+pub(super) fn read_counters(row: &rusqlite::Row<'_>) -> rusqlite::Result<Counters> {
+    Ok(Counters {
+        failures: row.get(0)?,
+        last_failure: row.get(1)?,
+        locked: row.get(2)?,
+    })
 }
 
 pub(super) fn load_state(
@@ -55,15 +49,14 @@ pub(super) fn load_state(
 ) -> Result<AttemptState, StoreError> {
     let user = about.user.as_str();
     let mut state = AttemptState::default();
-    if let Some((e, c)) = conn
-        .prepare_cached(&format!(
-            "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE user = ?1"
-        ))?
-        .query_row([user], read_account)
+    if let Some(c) = conn
+        .prepare_cached("SELECT failures, last_failure, locked FROM accounts WHERE user = ?1")?
+        .query_row([user], read_counters)
         .optional()?
     {
-        state.enrollment = Some(e);
+        state.enrolled = true;
         state.user = c;
+        state.authenticators = super::sqlite_methods::authenticators(conn, user)?;
     }
     if let Some(h) = &about.rhost {
         state.host = Some(
@@ -80,7 +73,7 @@ pub(super) fn load_state(
             })?,
         );
     }
-    if about.want_recovery && state.enrollment.is_some() {
+    if about.want_recovery && state.enrolled {
         let mut stmt = conn.prepare_cached(
             "SELECT id, hash, expires_at FROM recovery_codes WHERE user = ?1 AND used_at IS NULL",
         )?;
@@ -103,7 +96,7 @@ pub(super) fn load_state(
     if let Some(id) = about.phone_code.as_deref() {
         state.phone = super::sqlite_phone::live_login_code(conn, user, id, about.now)?;
     }
-    if about.count_recovery && state.enrollment.is_some() {
+    if about.count_recovery && state.enrolled {
         state.recovery_left = count_recovery(conn, user)?;
     }
     Ok(state)
@@ -127,11 +120,12 @@ pub(super) fn apply(
 ) -> Result<(), StoreError> {
     for effect in effects {
         let changed = match effect {
-            Effect::AcceptStep(step) => conn
+            Effect::AcceptStep { id, step } => conn
                 .prepare_cached(
-                    "UPDATE accounts SET last_step = ?2 WHERE user = ?1 AND (last_step IS NULL OR last_step < ?2)",
+                    "UPDATE authenticators SET last_step = ?3 \
+                     WHERE user = ?1 AND id = ?2 AND (last_step IS NULL OR last_step < ?3)",
                 )?
-                .execute(params![user, step as i64])?,
+                .execute(params![user, id, step as i64])?,
             Effect::UseRecovery(id) => conn
                 .prepare_cached(
                     "UPDATE recovery_codes SET used_at = strftime('%s','now') \

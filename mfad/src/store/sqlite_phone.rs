@@ -103,7 +103,8 @@ fn read_code(r: &Row<'_>) -> rusqlite::Result<PhoneCode> {
 
 pub(super) fn phones(conn: &Connection, user: &str) -> Result<Vec<Phone>, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT label, number, channel, created_at FROM phones WHERE user = ?1 ORDER BY created_at, label",
+        "SELECT label, number, channel, created_at FROM phones WHERE user = ?1 \
+         ORDER BY preferred DESC, created_at, label",
     )?;
     let rows = stmt.query_map([user], |r| {
         Ok(Phone {
@@ -114,13 +115,6 @@ pub(super) fn phones(conn: &Connection, user: &str) -> Result<Vec<Phone>, StoreE
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
-}
-
-pub(super) fn remove_phone(conn: &Connection, user: &str, label: &str) -> Result<bool, StoreError> {
-    Ok(conn.execute(
-        "DELETE FROM phones WHERE user = ?1 AND label = ?2",
-        [user, label],
-    )? > 0)
 }
 
 /// Count, then queue `code` unless over a limit, in one transaction.
@@ -242,6 +236,7 @@ pub(super) fn confirm(
     conn: &Connection,
     user: &str,
     hash_of: &dyn Fn(&PhoneCode) -> [u8; 32],
+    recovery: &[[u8; 32]],
     now: i64,
 ) -> Result<Confirmed, StoreError> {
     let Some(code) = conn
@@ -271,7 +266,16 @@ pub(super) fn confirm(
         "INSERT OR REPLACE INTO phones (user, label, number, channel, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![user, phone.label, phone.number, phone.channel.as_str(), now],
     )?;
-    Ok(Confirmed::Added(phone))
+    // A first method: the account is made here, with recovery codes, and
+    // logs in by phone.
+    let created = conn.execute(
+        "INSERT INTO accounts (user, created_at) VALUES (?1, ?2) ON CONFLICT (user) DO NOTHING",
+        params![user, now],
+    )? > 0;
+    if created {
+        super::sqlite_methods::put_recovery(conn, user, recovery)?;
+    }
+    Ok(Confirmed::Added { phone, created })
 }
 
 pub(super) fn forget_user(conn: &Connection, user: &str) -> Result<(), StoreError> {

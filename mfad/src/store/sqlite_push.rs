@@ -99,7 +99,7 @@ fn read_push(r: &Row<'_>) -> rusqlite::Result<PushRecord> {
 pub(super) fn targets(conn: &Connection, user: &str) -> Result<Vec<PushTarget>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT label, provider, sealed_topic, created_at FROM push_targets
-         WHERE user = ?1 ORDER BY created_at, label",
+         WHERE user = ?1 ORDER BY preferred DESC, created_at, label",
     )?;
     let rows = stmt.query_map([user], |r| {
         Ok(PushTarget {
@@ -110,17 +110,6 @@ pub(super) fn targets(conn: &Connection, user: &str) -> Result<Vec<PushTarget>, 
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
-}
-
-pub(super) fn remove_target(
-    conn: &Connection,
-    user: &str,
-    label: &str,
-) -> Result<bool, StoreError> {
-    Ok(conn.execute(
-        "DELETE FROM push_targets WHERE user = ?1 AND label = ?2",
-        [user, label],
-    )? > 0)
 }
 
 pub(super) fn open(conn: &Connection, p: &PushRecord, f: Fatigue) -> Result<Opened, StoreError> {

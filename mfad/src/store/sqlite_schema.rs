@@ -61,6 +61,9 @@ pub(super) const MIGRATIONS: &[&str] = &[
      ALTER TABLE accounts ADD COLUMN last_login INTEGER;",
     // 6: phone numbers and the one-time codes sent to them.
     super::sqlite_phone::MIGRATION,
+    // 7: several named authenticators per account, and a default push
+    // target and phone.
+    super::sqlite_methods::MIGRATION,
 ];
 
 pub(super) fn migrate(conn: &Connection) -> Result<(), StoreError> {

@@ -5,7 +5,7 @@ use super::*;
 use crate::store::sqlite_schema::MIGRATIONS;
 
 /// Wait for a store operation from a test thread.
-fn wait<T>(op: impl std::future::Future<Output = T>) -> T {
+pub(super) fn wait<T>(op: impl std::future::Future<Output = T>) -> T {
     match tokio::runtime::Builder::new_current_thread().build() {
         Ok(rt) => rt.block_on(op),
         Err(e) => unreachable_runtime(e),
@@ -18,7 +18,7 @@ fn unreachable_runtime(e: std::io::Error) -> ! {
 }
 
 /// [`Store::attempt`] on `user`, waiting for the result.
-fn attempt<R: Send + 'static>(
+pub(super) fn attempt<R: Send + 'static>(
     s: &SqliteStore,
     user: &str,
     want_recovery: bool,
@@ -32,7 +32,7 @@ fn attempt<R: Send + 'static>(
     wait(s.attempt(about, decide))
 }
 
-fn enrollment(last_step: Option<u64>) -> Enrollment {
+pub(super) fn enrollment(last_step: Option<u64>) -> Enrollment {
     Enrollment {
         sealed_secret: vec![1, 2, 3],
         algorithm: Algorithm::Sha256,
@@ -45,7 +45,7 @@ fn enrollment(last_step: Option<u64>) -> Enrollment {
 
 /// Enroll `user` the way the service does: a pending entry, then the
 /// confirmation, expecting what is there.
-fn enroll(
+pub(super) fn enroll(
     s: &SqliteStore,
     user: &str,
     e: &Enrollment,
@@ -59,16 +59,32 @@ fn enroll(
         expires_at: e.created_at + 600,
     };
     wait(s.put_pending(user, &p))?;
-    let replaces = wait(s.summary(user))?.map(|x| x.enrollment.sealed_secret);
-    wait(s.confirm(
-        user,
-        e,
-        recovery,
-        &Expect {
-            pending: p.sealed_secret,
-            replaces,
-        },
-    ))
+    let replaces = wait(s.summary(user))?.map(|x| x.shape());
+    let change = Confirm::Replace {
+        replaces,
+        recovery: recovery.to_vec(),
+    };
+    let expect = Expect {
+        pending: p.sealed_secret,
+        change,
+    };
+    wait(s.confirm(user, FIRST_LABEL, e, &expect))
+}
+
+/// The default authenticator's enrollment.
+pub(super) fn first(sum: Option<AccountSummary>) -> Option<Enrollment> {
+    sum?.authenticators.first().map(|a| a.totp.clone())
+}
+
+fn replace(replaces: Option<Vec<Vec<u8>>>) -> Confirm {
+    Confirm::Replace {
+        replaces,
+        recovery: vec![],
+    }
+}
+
+fn first_of(s: &SqliteStore) -> Result<Enrollment, Box<dyn std::error::Error>> {
+    Ok(first(wait(s.summary("ann"))?).ok_or("gone")?)
 }
 
 #[test]
@@ -90,15 +106,15 @@ fn a_confirmation_that_raced_with_another_change_does_not_apply(
     wait(s.put_pending("ann", &pending))?;
     let seen = Expect {
         pending: pending.sealed_secret.clone(),
-        replaces: Some(first.sealed_secret.clone()),
+        change: replace(Some(vec![first.sealed_secret.clone()])),
     };
     // Decided on while not enrolled, but ann is enrolled by now.
     let stale = Expect {
-        replaces: None,
+        change: replace(None),
         ..seen.clone()
     };
     assert!(matches!(
-        wait(s.confirm("ann", &second, &[], &stale)),
+        wait(s.confirm("ann", FIRST_LABEL, &second, &stale)),
         Err(StoreError::Conflict)
     ));
     // Another enroll_begin replaced the pending secret meanwhile.
@@ -107,24 +123,24 @@ fn a_confirmation_that_raced_with_another_change_does_not_apply(
         ..seen.clone()
     };
     assert!(matches!(
-        wait(s.confirm("ann", &second, &[], &other)),
+        wait(s.confirm("ann", FIRST_LABEL, &second, &other)),
         Err(StoreError::Conflict)
     ));
-    assert_eq!(wait(s.summary("ann"))?.ok_or("gone")?.enrollment, first);
+    assert_eq!(first_of(&s)?, first);
     assert!(wait(s.pending("ann"))?.is_some());
-    wait(s.confirm("ann", &second, &[], &seen))?;
-    assert_eq!(wait(s.summary("ann"))?.ok_or("gone")?.enrollment, second);
+    wait(s.confirm("ann", FIRST_LABEL, &second, &seen))?;
+    assert_eq!(first_of(&s)?, second);
     assert!(wait(s.pending("ann"))?.is_none());
     // Removed between the check and the confirmation (the pending
     // entry being there again, so only the enrollment differs).
     let seen = Expect {
-        replaces: Some(second.sealed_secret.clone()),
+        change: replace(Some(vec![second.sealed_secret.clone()])),
         ..seen
     };
     assert!(wait(s.remove("ann"))?);
     wait(s.put_pending("ann", &pending))?;
     assert!(matches!(
-        wait(s.confirm("ann", &second, &[], &seen)),
+        wait(s.confirm("ann", FIRST_LABEL, &second, &seen)),
         Err(StoreError::Conflict)
     ));
     assert!(wait(s.summary("ann"))?.is_none());
@@ -180,8 +196,8 @@ fn enrollment_survives_reopen_and_schema_is_current() -> Result<(), Box<dyn std:
     }
     let s = SqliteStore::open(dir.path())?;
     let sum = wait(s.summary("ann"))?.ok_or("missing")?;
-    assert_eq!(sum.enrollment, enrollment(Some(5)));
     assert_eq!(sum.recovery_left, 10);
+    assert_eq!(first(Some(sum)), Some(enrollment(Some(5))));
     let v: i64 = wait(
         s.writer
             .run(|c| Ok(c.query_row("PRAGMA user_version", [], |r| r.get(0))?)),
@@ -212,18 +228,23 @@ fn second_store_on_same_directory_is_refused() -> Result<(), Box<dyn std::error:
     Ok(())
 }
 
+/// Spend `n` of the first authenticator.
+fn step(n: u64) -> Effect {
+    Effect::AcceptStep { id: 1, step: n }
+}
+
 #[test]
 fn accepting_a_step_at_or_below_the_last_is_a_conflict() -> Result<(), Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
     let s = SqliteStore::open(dir.path())?;
     enroll(&s, "ann", &enrollment(Some(5)), &[])?;
     assert!(matches!(
-        attempt(&s, "ann", false, |_| ((), vec![Effect::AcceptStep(5)])),
+        attempt(&s, "ann", false, |_| ((), vec![step(5)])),
         Err(StoreError::Conflict)
     ));
-    attempt(&s, "ann", false, |_| ((), vec![Effect::AcceptStep(6)]))?;
-    let st = attempt(&s, "ann", false, |st| (st.enrollment.clone(), vec![]))?;
-    assert_eq!(st.and_then(|e| e.last_step), Some(6));
+    attempt(&s, "ann", false, |_| ((), vec![step(6)]))?;
+    let st = attempt(&s, "ann", false, |st| (st.authenticators.clone(), vec![]))?;
+    assert_eq!(st.first().and_then(|a| a.totp.last_step), Some(6));
     Ok(())
 }
 
@@ -243,19 +264,19 @@ fn concurrent_attempts_are_serialized_and_a_failing_one_is_undone_alone(
             std::thread::spawn(move || {
                 attempt(&s, "ann", false, move |st| {
                     let last = st
-                        .enrollment
-                        .as_ref()
-                        .and_then(|e| e.last_step)
+                        .authenticators
+                        .first()
+                        .and_then(|a| a.totp.last_step)
                         .unwrap_or(0);
                     let effects = if i % 2 == 0 {
-                        vec![Effect::AcceptStep(last + 1)]
+                        vec![step(last + 1)]
                     } else {
                         let bumped = Counters {
                             failures: 99,
                             last_failure: 1,
                             locked: true,
                         };
-                        vec![Effect::SetUserCounters(bumped), Effect::AcceptStep(last)]
+                        vec![Effect::SetUserCounters(bumped), step(last)]
                     };
                     ((), effects)
                 })
@@ -272,8 +293,8 @@ fn concurrent_attempts_are_serialized_and_a_failing_one_is_undone_alone(
         32
     );
     let sum = wait(s.summary("ann"))?.ok_or("missing")?;
-    assert_eq!(sum.enrollment.last_step, Some(32));
     assert_eq!(sum.counters, Counters::default());
+    assert_eq!(first(Some(sum)).and_then(|e| e.last_step), Some(32));
     Ok(())
 }
 
@@ -307,7 +328,7 @@ fn an_algorithm_this_build_does_not_know_is_an_error_not_sha1(
     enroll(&s, "ann", &enrollment(Some(5)), &[])?;
     wait(s.writer.run(|c| {
         c.execute(
-            "UPDATE accounts SET algorithm = 'SHA3-256' WHERE user = 'ann'",
+            "UPDATE authenticators SET algorithm = 'SHA3-256' WHERE user = 'ann'",
             [],
         )?;
         Ok(())
@@ -317,7 +338,7 @@ fn an_algorithm_this_build_does_not_know_is_an_error_not_sha1(
         .map(|e| e.to_string())
         .unwrap_or_default();
     assert!(err.contains("unknown TOTP algorithm \"SHA3-256\""), "{err}");
-    let login = attempt(&s, "ann", false, |st| (st.enrollment.clone(), vec![]));
+    let login = attempt(&s, "ann", false, |st| (st.authenticators.clone(), vec![]));
     assert!(login.is_err(), "{login:?}");
     Ok(())
 }
@@ -372,48 +393,5 @@ fn a_dead_writer_is_reported_as_dead_and_healthy_one_as_answering(
     assert!(ended.is_ok(), "the watch goes on with a dead writer");
     let after = attempt(&s, "ann", false, |_| ((), vec![]));
     assert!(after.is_err(), "{after:?}");
-    Ok(())
-}
-
-#[test]
-fn a_version_1_database_with_accounts_migrates_to_the_current_schema_keeping_them(
-) -> Result<(), Box<dyn std::error::Error>> {
-    let dir = tempfile::tempdir()?;
-    {
-        let c = Connection::open(dir.path().join("mfad.db"))?;
-        c.execute_batch(MIGRATIONS[0])?;
-        c.pragma_update(None, "user_version", 1)?;
-        c.execute(
-            "INSERT INTO accounts (user, secret, algorithm, digits, period, last_step, created_at, failures) \
-             VALUES ('ann', x'010203', 'SHA256', 8, 30, 5, 1000, 2)",
-            [],
-        )?;
-        c.execute(
-            "INSERT INTO recovery_codes (user, id, hash) VALUES ('ann', 0, ?1)",
-            [vec![9u8; 32]],
-        )?;
-        c.execute(
-            "INSERT INTO host_limits (rhost, failures, last_failure) VALUES ('10.0.0.1', 4, 900)",
-            [],
-        )?;
-    }
-    let s = SqliteStore::open(dir.path())?;
-    let sum = wait(s.summary("ann"))?.ok_or("ann was lost")?;
-    assert_eq!(sum.enrollment, enrollment(Some(5)));
-    assert_eq!((sum.counters.failures, sum.recovery_left), (2, 1));
-    let v: i64 = wait(
-        s.writer
-            .run(|c| Ok(c.query_row("PRAGMA user_version", [], |r| r.get(0))?)),
-    )?;
-    assert_eq!(v, MIGRATIONS.len() as i64);
-    // The per-host counters start over, counted by account now.
-    let about = AttemptFor {
-        user: "ann".into(),
-        rhost: Some("10.0.0.1".into()),
-        ..Default::default()
-    };
-    let host = wait(s.attempt(about, |st| (st.host, vec![])))?;
-    assert_eq!(host, Some(HostFailures::default()));
-    assert_eq!(wait(s.key_check())?, None);
     Ok(())
 }

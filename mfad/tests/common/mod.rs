@@ -2,6 +2,8 @@
 //! from a table and counts every question, a service on it, and requests.
 #![allow(dead_code, unused_imports)] // each test binary uses its own part
 
+pub mod phone;
+
 pub use mfa_proto::{
     Algorithm, Challenge, EnrollParams, ErrorCode, LoginContext, Request, Response, Sensitive,
 };
@@ -158,6 +160,7 @@ pub fn confirm(user: &str, code: Sensitive) -> Request {
         user: user.into(),
         code,
         current_code: None,
+        name: None,
     }
 }
 

@@ -13,6 +13,7 @@ pub fn enroll(
     params: EnrollParams,
     confirm: Option<String>,
     current_code: Option<String>,
+    name: Option<String>,
 ) -> CmdResult {
     let importing = params.secret.is_some();
     // `--confirm` alone finishes an enrollment begun earlier; otherwise begin one now.
@@ -65,6 +66,7 @@ pub fn enroll(
         user: user.into(),
         code: Sensitive::new(code),
         current_code: current_code.map(Sensitive::new),
+        name: name.clone(),
     };
     let mut resp = connect(socket)?
         .call(&req)
@@ -86,6 +88,12 @@ pub fn enroll(
         }
     }
     match resp {
+        Response::Enrolled { .. } if name.is_some() => {
+            let name = name.unwrap_or_default();
+            println!("Added the authenticator {name:?} to {user}, beside the others; a code from any of them logs in.");
+            println!("The recovery codes are unchanged.");
+            Ok(())
+        }
         Response::Enrolled { recovery_codes } => {
             println!("Enrolled {user}. From now on a login asks for the code from the app.\n");
             println!("Recovery codes: each works once, in place of a code, if the phone is lost.");

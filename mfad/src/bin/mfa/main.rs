@@ -8,6 +8,7 @@ mod enroll;
 mod ga_file;
 mod helpdesk;
 mod import;
+mod methods;
 mod phone;
 mod push;
 mod text;
@@ -46,9 +47,15 @@ enum Cmd {
         /// confirms the enrollment started by an earlier `mfa enroll`.
         #[arg(long)]
         confirm: Option<String>,
-        /// A code from the current authenticator, to replace an existing enrollment.
+        /// A code from the current authenticator, to replace an existing
+        /// enrollment or add one beside it.
         #[arg(long)]
         current_code: Option<String>,
+        /// Add this authenticator under NAME beside the existing ones
+        /// (which keeps them and the recovery codes) instead of replacing
+        /// them.
+        #[arg(long, value_name = "NAME")]
+        name: Option<String>,
         #[arg(long, value_parser = ["SHA1", "SHA256", "SHA512"])]
         algorithm: Option<String>,
         #[arg(long)]
@@ -73,12 +80,15 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
-    /// What an account can log in with (yours by default); never a secret.
+    /// What an account can log in with (yours by default); never a
+    /// secret. With a subcommand, remove, rename or prefer one of them.
     Methods {
         #[arg(long)]
         user: Option<String>,
         #[arg(long)]
         json: bool,
+        #[command(subcommand)]
+        change: Option<methods::MethodsCmd>,
     },
     /// Help desk: print one temporary code for an account, valid once
     /// (root or admin, not for your own account; audited).
@@ -214,6 +224,7 @@ fn run(socket: &Path, cmd: Cmd) -> CmdResult {
             secret,
             confirm,
             current_code,
+            name,
             algorithm,
             digits,
             period,
@@ -237,7 +248,7 @@ fn run(socket: &Path, cmd: Cmd) -> CmdResult {
                 digits,
                 period,
             };
-            enroll::enroll(socket, &user, params, confirm, current_code)
+            enroll::enroll(socket, &user, params, confirm, current_code, name)
         }
         Cmd::Status { user, json } => {
             let user = match user {
@@ -284,9 +295,13 @@ fn run(socket: &Path, cmd: Cmd) -> CmdResult {
             }
         }
         Cmd::List { json } => helpdesk::list(socket, json),
-        Cmd::Methods { user, json } => {
+        Cmd::Methods { user, json, change } => {
+            let user = change.as_ref().and_then(|c| c.user()).cloned().or(user);
             let user = user.map_or_else(current_user, Ok)?;
-            helpdesk::methods(socket, &user, json)
+            match change {
+                Some(cmd) => methods::change(socket, &user, cmd),
+                None => helpdesk::methods(socket, &user, json),
+            }
         }
         Cmd::Bypass { user, minutes } => helpdesk::bypass(socket, &user, minutes),
         Cmd::Remove { user } => match call(socket, &Request::Remove { user: user.clone() })? {

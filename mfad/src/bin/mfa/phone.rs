@@ -68,7 +68,7 @@ pub fn run(socket: &Path, cmd: PhoneCmd) -> CmdResult {
         PhoneCmd::List { user, json } => {
             let user = user.map_or_else(current_user, Ok)?;
             match crate::call(socket, &Request::PhoneList { user })? {
-                Response::Phones { user, phones } => {
+                Response::Phones { user, phones, .. } => {
                     if json {
                         println!(
                             "{}",
@@ -155,9 +155,23 @@ fn finish(socket: &Path, user: &str, code: &str) -> CmdResult {
         code: Sensitive::new(code),
     };
     match crate::call(socket, &req)? {
-        Response::Phones { phones, .. } => {
+        Response::Phones {
+            phones,
+            recovery_codes,
+            ..
+        } => {
             for p in &phones {
                 println!("Added {} ({}, {}).", p.label, p.channel.as_str(), p.masked);
+            }
+            if !recovery_codes.is_empty() {
+                println!("\nThis number is how {user} logs in now: type 'sms' (or 'call') at the code prompt.");
+                println!(
+                    "Recovery codes: each works once, in place of a code, if the phone is lost."
+                );
+                println!("They are shown only now. Print them or keep them somewhere safe:\n");
+                for c in &recovery_codes {
+                    println!("    {}", c.expose());
+                }
             }
             Ok(())
         }
