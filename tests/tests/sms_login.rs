@@ -270,3 +270,23 @@ fn the_limit_per_number_holds_across_accounts() -> Result<()> {
     drop(live);
     Ok(())
 }
+
+#[test]
+fn an_account_with_only_a_phone_logs_in_by_text_and_gets_recovery_codes() -> Result<()> {
+    let l = lab(10)?;
+    // Not enrolled: the number is its first method, so no code is asked
+    // for first, and the recovery codes are shown once.
+    let (code, out) = phone_add(&l, "bob", NUMBER)?;
+    ensure!(
+        code == 0 && out.contains("This number is how bob logs in now"),
+        "{code}: {out}"
+    );
+    let codes: Vec<&str> = out.lines().filter_map(|l| l.strip_prefix("    ")).collect();
+    ensure!(codes.len() == 10, "{out}");
+    let stack = Stack::new(&l.d.socket, "tries=1", &[])?;
+    let (rc_, t, _) = sms_login(&l, &stack, "bob", |c| c.to_string())?;
+    ensure!(rc_ == rc::SUCCESS, "{t}");
+    let run = stack.login("bob", &[codes[0]])?;
+    ensure!(run.rc == rc::SUCCESS, "{}", run.transcript);
+    Ok(())
+}

@@ -162,7 +162,7 @@ impl<S: Store, C: Clock> Service<S, C> {
                         audit::admin(&caller.peer, &what, &user);
                         Response::Done
                     }
-                    Ok(Renamed::NotFound) => not_found(&user, label),
+                    Ok(Renamed::NotFound) => not_found(&user, which, label),
                     Ok(Renamed::Taken) => Response::error(
                         ErrorCode::InvalidArgument,
                         format!("{user} already has a method of that kind named {new_label:?}"),
@@ -179,7 +179,7 @@ impl<S: Store, C: Clock> Service<S, C> {
                     );
                     Response::Done
                 }
-                Ok(false) => not_found(&user, label),
+                Ok(false) => not_found(&user, which, label),
                 Err(e) => internal(e),
             },
         }
@@ -200,7 +200,7 @@ impl<S: Store, C: Clock> Service<S, C> {
                 audit::admin(&caller.peer, &format!("method_remove label={label:?}"), user);
                 Response::Done
             }
-            Ok(Removal::NotFound) => not_found(user, label),
+            Ok(Removal::NotFound) => not_found(user, which, label),
             Ok(Removal::Last) => Response::error(
                 ErrorCode::PermissionDenied,
                 format!("{label:?} is the last way {user} can log in, so it stays: add another method first (an administrator can remove everything with 'mfa remove --user {user}')"),
@@ -210,9 +210,14 @@ impl<S: Store, C: Clock> Service<S, C> {
     }
 }
 
-fn not_found(user: &str, label: &str) -> Response {
+fn not_found(user: &str, which: MethodRef, label: &str) -> Response {
+    let what = match which {
+        MethodRef::Totp => "authenticator",
+        MethodRef::Push => "push target",
+        MethodRef::Phone => "phone",
+    };
     Response::error(
         ErrorCode::NotFound,
-        format!("{user} has no method named {label:?} (see 'mfa methods')"),
+        format!("{user} has no {what} named {label:?} (see 'mfa methods')"),
     )
 }

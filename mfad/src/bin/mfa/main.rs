@@ -266,12 +266,16 @@ fn run(socket: &Path, cmd: Cmd) -> CmdResult {
                             Some(p) if p != 30 => format!(", {p} s steps"),
                             _ => String::new(),
                         };
+                        // An account that logs in by phone has no TOTP.
+                        let how = match (s.algorithm, s.digits) {
+                            (Some(a), Some(d)) => {
+                                format!("TOTP {}, {d} digits{period}", a.as_str())
+                            }
+                            _ => "by phone, no authenticator app".into(),
+                        };
                         let mut line = format!(
-                            "{}: enrolled (TOTP {}, {} digits{period}), {} recovery codes left",
-                            s.user,
-                            s.algorithm.unwrap_or_default().as_str(),
-                            s.digits.unwrap_or(6),
-                            s.recovery_codes_left
+                            "{}: enrolled ({how}), {} recovery codes left",
+                            s.user, s.recovery_codes_left
                         );
                         if s.locked {
                             line.push_str(", LOCKED (mfa unlock --user NAME)");
