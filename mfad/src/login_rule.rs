@@ -96,26 +96,7 @@ impl LoginRule {
         if gate != Gate::Open {
             return (Verdict::Limited(gate), vec![]);
         }
-        let reset = (st.user.failures > 0).then_some(Effect::SetUserCounters(Counters::default()));
-        // A success takes the account's failures off its host too, so ten
-        // students who each mistype once and then log in do not delay the
-        // lab's NAT.
-        let forgive = st
-            .host
-            .is_some_and(|h| h.includes_user)
-            .then_some(Effect::HostSuccess);
-        let success = |v: Verdict, used: Effect| {
-            let effects = [
-                Some(used),
-                reset.clone(),
-                forgive.clone(),
-                Some(Effect::LoggedIn(now)),
-            ]
-            .into_iter()
-            .flatten()
-            .collect();
-            (v, effects)
-        };
+        let success = |v: Verdict, used: Effect| (v, Self::success_effects(st, used, now));
         let tried = Self::tried(&st.authenticators, code, recovery);
         let mut replayed = false;
         // Every authenticator of the account is tried: a code from any of
@@ -169,6 +150,22 @@ impl LoginRule {
             }
         }
         self.failure(st, now, replayed)
+    }
+
+    /// What a successful attempt changes: the code or step `used` is
+    /// spent, the account's failures are reset, and they no longer count
+    /// against its host (so ten students who each mistype once and then
+    /// log in do not delay the lab's NAT).
+    pub fn success_effects(st: &AttemptState, used: Effect, now: i64) -> Vec<Effect> {
+        let reset = (st.user.failures > 0).then_some(Effect::SetUserCounters(Counters::default()));
+        let forgive = st
+            .host
+            .is_some_and(|h| h.includes_user)
+            .then_some(Effect::HostSuccess);
+        [Some(used), reset, forgive, Some(Effect::LoggedIn(now))]
+            .into_iter()
+            .flatten()
+            .collect()
     }
 
     /// Record a failed attempt against the account and the remote host.

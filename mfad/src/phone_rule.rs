@@ -6,7 +6,7 @@
 use crate::backoff::Gate;
 use crate::crypto::{ct_eq, Keys};
 use crate::login_rule::{LoginRule, Verdict};
-use crate::store::{AttemptState, Counters, Effect};
+use crate::store::{AttemptState, Effect};
 use mfa_proto::Method;
 
 /// The keyed hash of a phone code, bound to its account and to the code's
@@ -31,14 +31,8 @@ impl LoginRule {
         if st.enrolled && self.gate(st, now) == Gate::Open {
             let hash = code_hash(&self.keys, user, &pc.id, code);
             if ct_eq(&hash, &pc.code_hash) {
-                let mut effects = vec![Effect::UsePhoneCode(pc.id.clone())];
-                if st.user.failures > 0 {
-                    effects.push(Effect::SetUserCounters(Counters::default()));
-                }
-                if st.host.is_some_and(|h| h.includes_user) {
-                    effects.push(Effect::HostSuccess);
-                }
-                effects.push(Effect::LoggedIn(now));
+                let used = Effect::UsePhoneCode(pc.id.clone());
+                let effects = Self::success_effects(st, used, now);
                 return (Verdict::Ok(Method::Phone, Some(st.recovery_left)), effects);
             }
         }
