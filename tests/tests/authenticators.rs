@@ -2,7 +2,8 @@
 //! uid (so mfad asks for proof of a current code), and logins through
 //! real libpam: a second authenticator added with `mfa enroll --name`
 //! logs in beside the first, removing it leaves the first, and the last
-//! one cannot be removed. Needs root (useradd, setpriv); CI runs as root.
+//! one cannot be removed; and on a terminal the CLI asks for the current
+//! code itself. Needs root (useradd, setpriv); CI runs as root.
 
 use anyhow::{bail, ensure, Context, Result};
 use mfa_tests::{artifact, oathtool, rc, Daemon, LocalUsers, Stack};
@@ -163,5 +164,38 @@ fn a_second_authenticator_logs_in_and_removing_it_leaves_the_first() -> Result<(
     d.next_step();
     let still = stack.login(user, &[&d.code(&first)?])?;
     ensure!(still.rc == rc::SUCCESS, "{}", still.transcript);
+    Ok(())
+}
+
+#[test]
+fn on_a_terminal_the_cli_asks_for_the_current_code_once() -> Result<()> {
+    let _users = LocalUsers::create(41031, 1)?;
+    let user = "mfa-t41031";
+    let d = Daemon::start()?;
+    let first = d.enroll(user)?;
+    d.next_step();
+    // `script` gives the command a terminal; the code typed is read only
+    // when the command asks for it.
+    let inner = mfa_as(&d, user, &["recovery-codes"])?;
+    let line = std::iter::once(inner.get_program())
+        .chain(inner.get_args())
+        .map(|a| format!("'{}'", a.to_string_lossy()))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut child = Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    writeln!(child.stdin.take().context("stdin")?, "{}", d.code(&first)?)?;
+    let out = child.wait_with_output()?;
+    let shown = String::from_utf8_lossy(&out.stdout);
+    ensure!(out.status.success(), "{shown}");
+    ensure!(
+        shown.contains("Code from your current authenticator (or a recovery code): ")
+            && shown.contains("the old ones no longer work"),
+        "{shown}"
+    );
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! it with a code from the app, proving the current one where needed; and
 //! `mfa recovery-codes`, a new set of recovery codes for an enrollment.
 
+use crate::proof::call_proving;
 use crate::{call, code_name, connect, read_line, text, unexpected, CmdResult, Fail};
 use mfa_proto::{EnrollParams, Request, Response, Sensitive};
 use mfad::qr;
@@ -62,31 +63,13 @@ pub fn enroll(
         Some(c) => c,
         None => read_line("Enter the code shown by the app to confirm: ")?,
     };
-    let mut req = Request::EnrollConfirm {
+    let req = Request::EnrollConfirm {
         user: user.into(),
         code: Sensitive::new(code),
         current_code: current_code.map(Sensitive::new),
         name: name.clone(),
     };
-    let mut resp = connect(socket)?
-        .call(&req)
-        .map_err(|e| Fail(3, e.to_string()))?;
-    if let Response::Error {
-        code: mfa_proto::ErrorCode::AlreadyEnrolled,
-        message,
-    } = &resp
-    {
-        if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
-            println!("{}", text::wrap(message, 80, ""));
-            let current = read_line("Code from your current authenticator (or a recovery code): ")?;
-            if let Request::EnrollConfirm { current_code, .. } = &mut req {
-                *current_code = Some(Sensitive::new(current));
-            }
-            resp = connect(socket)?
-                .call(&req)
-                .map_err(|e| Fail(3, e.to_string()))?;
-        }
-    }
+    let resp = call_proving(&mut connect(socket)?, req)?;
     match resp {
         Response::Enrolled { .. } if name.is_some() => {
             let name = name.unwrap_or_default();
@@ -115,27 +98,11 @@ pub fn enroll(
 /// `mfa recovery-codes`: ask for a new set, proving the current factor
 /// when mfad says so (asked for on a terminal), and print it once.
 pub fn recovery_codes(socket: &Path, user: &str, current_code: Option<String>) -> CmdResult {
-    let mut client = connect(socket)?;
-    let mut req = Request::RecoveryCodes {
+    let req = Request::RecoveryCodes {
         user: user.into(),
         current_code: current_code.map(Sensitive::new),
     };
-    let mut resp = client.call(&req).map_err(|e| Fail(3, e.to_string()))?;
-    if let Response::Error {
-        code: mfa_proto::ErrorCode::PermissionDenied,
-        message,
-    } = &resp
-    {
-        if message.contains("current authenticator")
-            && std::io::IsTerminal::is_terminal(&std::io::stdin())
-        {
-            let current = read_line("Code from your current authenticator (or a recovery code): ")?;
-            if let Request::RecoveryCodes { current_code, .. } = &mut req {
-                *current_code = Some(Sensitive::new(current));
-            }
-            resp = client.call(&req).map_err(|e| Fail(3, e.to_string()))?;
-        }
-    }
+    let resp = call_proving(&mut connect(socket)?, req)?;
     match resp {
         Response::RecoveryCodes { recovery_codes } => {
             println!("New recovery codes for {user}; the old ones no longer work.");

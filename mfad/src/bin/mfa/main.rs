@@ -10,6 +10,7 @@ mod helpdesk;
 mod import;
 mod methods;
 mod phone;
+mod proof;
 mod push;
 mod text;
 

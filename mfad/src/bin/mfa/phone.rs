@@ -3,11 +3,11 @@
 //! only once that code is typed back (read from standard input, asked on
 //! a terminal), so nobody adds a number they do not have.
 
+use crate::proof::call_proving;
 use crate::{connect, current_user, failed, read_line, unexpected, CmdResult, Fail};
 use clap::Subcommand;
 use mfa_proto::phone::Channel;
-use mfa_proto::{ErrorCode, Request, Response, Sensitive};
-use std::io::IsTerminal;
+use mfa_proto::{Request, Response, Sensitive};
 use std::path::Path;
 
 #[derive(Subcommand)]
@@ -111,28 +111,14 @@ fn add(
     label: Option<String>,
     current_code: Option<String>,
 ) -> CmdResult {
-    let mut client = connect(socket)?;
-    let mut req = Request::PhoneAdd {
+    let req = Request::PhoneAdd {
         user: user.into(),
         number: number.into(),
         channel,
         label,
         current_code: current_code.map(Sensitive::new),
     };
-    let mut resp = client.call(&req).map_err(|e| Fail(3, e.to_string()))?;
-    if let Response::Error {
-        code: ErrorCode::AlreadyEnrolled,
-        ..
-    } = &resp
-    {
-        if std::io::stdin().is_terminal() {
-            let code = read_line("Code from your current authenticator: ")?;
-            if let Request::PhoneAdd { current_code, .. } = &mut req {
-                *current_code = Some(Sensitive::new(code));
-            }
-            resp = client.call(&req).map_err(|e| Fail(3, e.to_string()))?;
-        }
-    }
+    let resp = call_proving(&mut connect(socket)?, req)?;
     let Response::PhoneSent(sent) = resp else {
         return Err(failed(resp));
     };

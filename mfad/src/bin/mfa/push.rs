@@ -4,12 +4,12 @@
 //! notification with the number shown here; the target is saved only
 //! once that approval arrives.
 
-use crate::{connect, current_user, failed, read_line, unexpected, CmdResult, Fail};
+use crate::proof::call_proving;
+use crate::{connect, current_user, failed, unexpected, CmdResult, Fail};
 use clap::Subcommand;
 use mfa_proto::push::{Provider, PushEnd, PushEnrollment};
-use mfa_proto::{ErrorCode, Request, Response, Sensitive};
+use mfa_proto::{Request, Response, Sensitive};
 use mfad::qr;
-use std::io::IsTerminal;
 use std::path::Path;
 use std::time::Duration;
 
@@ -109,26 +109,13 @@ fn add(
     current_code: Option<String>,
 ) -> CmdResult {
     let mut client = connect(socket)?;
-    let mut req = Request::PushAdd {
+    let req = Request::PushAdd {
         user: user.clone(),
         provider,
         label,
         current_code: current_code.map(Sensitive::new),
     };
-    let mut resp = client.call(&req).map_err(|e| Fail(3, e.to_string()))?;
-    if let Response::Error {
-        code: ErrorCode::PermissionDenied,
-        message,
-    } = &resp
-    {
-        if message.contains("current authenticator") && std::io::stdin().is_terminal() {
-            let code = read_line("Code from your current authenticator: ")?;
-            if let Request::PushAdd { current_code, .. } = &mut req {
-                *current_code = Some(Sensitive::new(code));
-            }
-            resp = client.call(&req).map_err(|e| Fail(3, e.to_string()))?;
-        }
-    }
+    let resp = call_proving(&mut client, req)?;
     let Response::PushEnroll(enrollment) = resp else {
         return Err(failed(resp));
     };
