@@ -3,6 +3,7 @@
 //! their documentation cannot drift apart (a test parses one into the other).
 
 pub use crate::config_phone::PhoneConfig;
+pub use crate::config_store::{Backend, StoreConfig};
 pub use crate::site_policy::{EnrollmentConfig, PolicyConfig};
 use mfa_proto::Algorithm;
 use serde::Deserialize;
@@ -30,6 +31,7 @@ pub struct Config {
     pub enrollment: EnrollmentConfig,
     pub policy: PolicyConfig,
     pub phone: PhoneConfig,
+    pub store: StoreConfig,
 }
 
 /// Push approval. Off until `gateway_user` names the gateway's account.
@@ -113,6 +115,7 @@ impl Default for Config {
             enrollment: EnrollmentConfig::default(),
             policy: PolicyConfig::default(),
             phone: PhoneConfig::default(),
+            store: StoreConfig::default(),
         }
     }
 }
@@ -262,6 +265,7 @@ impl Config {
         self.validate_push()?;
         self.policy.validate()?;
         self.phone.validate()?;
+        self.store.validate()?;
         self.enrollment.deadline_unix()?;
         if self.issuer.is_empty() || self.issuer.contains(':') {
             return Err("issuer must be non-empty and contain no ':'".into());

@@ -7,6 +7,7 @@ pub mod backoff;
 pub mod clock;
 pub mod config;
 mod config_phone;
+mod config_store;
 pub mod crypto;
 pub mod directory;
 pub mod keycheck;

@@ -5,7 +5,7 @@ use anyhow::Context;
 use clap::Parser;
 use mfad::backoff::hosts_since;
 use mfad::clock::SystemClock;
-use mfad::config::{Config, DEFAULT_PATH};
+use mfad::config::{Backend, Config, DEFAULT_PATH};
 use mfad::keycheck::{load_keys, refuse_key_without_database};
 use mfad::store::{SqliteStore, Store};
 use mfad::{bind_root_socket, bind_socket, serve, systemd, Service};
@@ -66,10 +66,27 @@ fn main() -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    refuse_key_without_database(&SqliteStore::database_in(&cfg.state_dir), &cfg.key_path())
-        .context("refusing to start")?;
-    let store = SqliteStore::open(&cfg.state_dir)
-        .with_context(|| format!("cannot open the state in {}", cfg.state_dir.display()))?;
+    match cfg.store.backend {
+        Backend::Sqlite => {
+            refuse_key_without_database(&SqliteStore::database_in(&cfg.state_dir), &cfg.key_path())
+                .context("refusing to start")?;
+            let store = SqliteStore::open(&cfg.state_dir)
+                .with_context(|| format!("cannot open the state in {}", cfg.state_dir.display()))?;
+            run(rt, store, cfg, inherited)
+        }
+        Backend::Postgres => {
+            anyhow::bail!("store.backend = \"postgres\" is not supported by this build of mfad yet")
+        }
+    }
+}
+
+/// Serve on `store` until a signal says stop.
+fn run<S: Store>(
+    rt: tokio::runtime::Runtime,
+    store: S,
+    cfg: Config,
+    inherited: Vec<(UnixListener, Option<PathBuf>)>,
+) -> anyhow::Result<()> {
     let keys = rt
         .block_on(load_keys(
             &store,
@@ -162,7 +179,7 @@ fn pushes_since(cfg: &mfad::config::Config, now: i64) -> i64 {
 
 /// Forget stale host counters and expired enrollments every ten minutes,
 /// so those tables stay small however many hosts have failed.
-async fn prune_forever(service: Arc<Service<SqliteStore, SystemClock>>) {
+async fn prune_forever<S: Store>(service: Arc<Service<S, SystemClock>>) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
     loop {
         tick.tick().await;
@@ -178,7 +195,7 @@ async fn prune_forever(service: Arc<Service<SqliteStore, SystemClock>>) {
 /// Feed systemd's watchdog while the store answers, and stop mfad (exit
 /// 70, so systemd restarts it) if the store's writer has died: every
 /// login would fail until then anyway.
-async fn watch_store(service: Arc<Service<SqliteStore, SystemClock>>) {
+async fn watch_store<S: Store>(service: Arc<Service<S, SystemClock>>) {
     let every = systemd::watchdog_interval().unwrap_or(std::time::Duration::from_secs(5));
     mfad::watchdog::watch(service.store(), every, || systemd::notify("WATCHDOG=1")).await;
     eprintln!("mfad: the store's writer thread has died; exiting so that mfad is restarted");
