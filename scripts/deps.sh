@@ -13,6 +13,8 @@ command -v expect >/dev/null 2>&1 || need+=(expect)
 [ -x /usr/bin/python3 ] || need+=(python3)
 command -v setpriv >/dev/null 2>&1 || need+=(util-linux)
 command -v zbarimg >/dev/null 2>&1 || need+=(zbar-tools)
+# The fleet tests' certificate authority (tests/src/pki.rs).
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
 # Browser tests of the push gateway's approval page (tests/src/web.rs).
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)

@@ -11,6 +11,7 @@ mod google_auth;
 pub mod libpam;
 mod pam;
 pub mod pam_live;
+pub mod pki;
 mod process;
 pub mod providers;
 pub mod push_lab;
