@@ -360,6 +360,20 @@ fn a_text_goes_to_the_default_number() -> Res {
                 "{r:?}"
             );
         }
+        // Another number ending in 67 would take the first one's name: it
+        // is refused before anything is sent, instead of replacing it.
+        let r = w
+            .svc
+            .handle(&own, add("ann", "+1 555 000 0067", None))
+            .await;
+        assert!(
+            error(
+                &r,
+                ErrorCode::InvalidArgument,
+                "already has a phone named \"sms ending 67\""
+            ),
+            "{r:?}"
+        );
         let first_to = |w: &World| {
             let (svc, root) = (w.svc.clone(), w.root.clone());
             async move {

@@ -241,6 +241,23 @@ impl<S: Store, C: Clock> Service<S, C> {
                 "no such user: only root may set up a name the name service does not know",
             );
         }
+        let label = label.unwrap_or_else(|| {
+            format!("{} ending {}", channel.as_str(), phone::ending(&number, 2))
+        });
+        if let Err(resp) = super::enroll::check_label(&label) {
+            return resp;
+        }
+        // Checked before any proof is spent; the store refuses it too.
+        match self.store.phones(&sub.user).await {
+            Ok(p) if p.iter().any(|p| p.label == label) => {
+                return Response::error(
+                    ErrorCode::InvalidArgument,
+                    format!("{} already has a phone named {label:?}: remove it first ('mfa phone remove') or pick another --name", sub.user),
+                )
+            }
+            Ok(_) => {}
+            Err(e) => return internal(e),
+        }
         if enrolled && sub.needs_proof_from(caller) {
             let Some(current) = current else {
                 return Response::error(
@@ -252,15 +269,6 @@ impl<S: Store, C: Clock> Service<S, C> {
                 Response::Verified { .. } => {}
                 other => return other,
             }
-        }
-        let label = label.unwrap_or_else(|| {
-            format!("{} ending {}", channel.as_str(), phone::ending(&number, 2))
-        });
-        if label.is_empty() || label.len() > 64 || label.chars().any(char::is_control) {
-            return Response::error(
-                ErrorCode::InvalidArgument,
-                "the name must be 1 to 64 printable characters",
-            );
         }
         self.send_code(&sub.user, &number, channel, PhonePurpose::AddNumber, &label)
             .await
@@ -304,6 +312,10 @@ impl<S: Store, C: Clock> Service<S, C> {
             Ok(Confirmed::NoCode) => Response::error(
                 ErrorCode::NotFound,
                 "no phone number is being added to this account (or its code expired or was mistyped 3 times): run 'mfa phone add' again",
+            ),
+            Err(crate::store::StoreError::Conflict) => Response::error(
+                ErrorCode::Conflict,
+                "a phone of that name was added meanwhile, so nothing changed: run 'mfa phone add' again with another --name",
             ),
             Err(e) => internal(e),
         }

@@ -262,10 +262,16 @@ pub(super) fn confirm(
         channel: code.channel,
         created_at: now,
     };
-    conn.execute(
-        "INSERT OR REPLACE INTO phones (user, label, number, channel, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+    // A name taken since the code was sent: nothing changes, the code
+    // stays unused (the whole job is rolled back).
+    let added = conn.execute(
+        "INSERT INTO phones (user, label, number, channel, created_at) VALUES (?1, ?2, ?3, ?4, ?5) \
+         ON CONFLICT (user, label) DO NOTHING",
         params![user, phone.label, phone.number, phone.channel.as_str(), now],
     )?;
+    if added == 0 {
+        return Err(StoreError::Conflict);
+    }
     // A first method: the account is made here, with recovery codes, and
     // logs in by phone.
     let created = conn.execute(
