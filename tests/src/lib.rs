@@ -11,6 +11,7 @@ mod google_auth;
 pub mod libpam;
 mod pam;
 pub mod pam_live;
+pub mod postgres;
 mod process;
 pub mod providers;
 pub mod push_lab;
@@ -22,6 +23,7 @@ pub use gateway::{GatewayProcess, Providers};
 pub use google_auth::{google_authenticator, oathtool_step, GaSecret};
 pub use pam::{build_pam_host, finish, PamRun, Stack};
 pub use pam_live::LiveLogin;
+pub use postgres::TempCluster;
 pub use process::{mfa_cli, MfadProcess};
 pub use providers::{
     NtfyPublish, NtfyStandIn, SmsMessage, SmsStandIn, WebhookDelivery, WebhookReceiver,

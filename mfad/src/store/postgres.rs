@@ -1,0 +1,515 @@
+//! The PostgreSQL backend, for several mfads (a fleet of lab machines)
+//! sharing one database. Each operation is one transaction on a pooled
+//! connection, run as its own tokio task: it goes on to its commit even
+//! if the caller stops waiting, and a decision that panics fails alone
+//! (`NotRun`), as with SQLite's writer. Serializing what SQLite's single
+//! writer serialized is done with row and advisory locks (see
+//! `postgres_conn::Lock`), never by checking in one statement and setting
+//! in another without a lock.
+//!
+//! Not yet: TLS to the database (use a Unix socket or a trusted network),
+//! and LISTEN/NOTIFY to wake the push and phone senders of other hosts.
+
+use super::postgres_attempt::{alg_from_str, apply, count_recovery, lock_user, read_counters};
+use super::postgres_conn::{execute, finish, pool, query, query_opt};
+use super::postgres_methods as methods_pg;
+use super::postgres_phone as phone_pg;
+use super::postgres_push as push_pg;
+use super::postgres_schema::migrate;
+use super::*;
+use deadpool_postgres::Pool;
+use tokio_postgres::IsolationLevel;
+
+pub struct PostgresStore {
+    pool: Pool,
+    /// The mfad this store belongs to, as it names itself in the pushes it
+    /// creates: at start it cancels only its own.
+    host: String,
+}
+
+/// Run `$body` in a transaction of `$iso` on a connection from `$pool`:
+/// committed when it returns Ok, rolled back when it returns Err.
+macro_rules! in_tx {
+    ($pool:expr, $iso:expr, |$tx:ident| $body:expr) => {{
+        let mut client = $pool.get().await?;
+        let $tx = client
+            .build_transaction()
+            .isolation_level($iso)
+            .start()
+            .await?;
+        let result = async { $body }.await;
+        finish($tx, result).await
+    }};
+}
+
+/// The longest any operation may take, waits for locks included: a
+/// server that hangs (rather than refusing connections) must not hang
+/// logins with it.
+const OP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// A write (or a read that locks): READ COMMITTED, whose conditional
+/// updates re-check their WHERE after a concurrent commit.
+const WRITE: IsolationLevel = IsolationLevel::ReadCommitted;
+/// Reads of several statements that must agree with each other.
+const SNAPSHOT: IsolationLevel = IsolationLevel::RepeatableRead;
+
+impl PostgresStore {
+    /// Connect to the database at `url` (libpq's `host=… port=… user=…
+    /// dbname=…` or a `postgresql://` URL; no TLS yet), bring its schema up
+    /// to date and return the store. Fails within a few seconds when the
+    /// database cannot be reached.
+    pub async fn connect(url: &str) -> Result<PostgresStore, StoreError> {
+        let pool = pool(url)?;
+        let mut client = pool.get().await?;
+        migrate(&mut client).await?;
+        drop(client);
+        let host = nix::unistd::gethostname()
+            .map(|h| h.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        Ok(PostgresStore { pool, host })
+    }
+
+    /// Name this mfad as its configuration does (`hostname`), which is what
+    /// its pushes carry; the default is the machine's host name.
+    pub fn with_host(mut self, host: impl Into<String>) -> PostgresStore {
+        self.host = host.into();
+        self
+    }
+
+    /// The schema version the database is at.
+    pub fn schema_version() -> i64 {
+        super::postgres_schema::MIGRATIONS.len() as i64
+    }
+
+    /// Start `work` at once as its own task, or, outside a runtime, when
+    /// first polled.
+    fn run<T: Send + 'static>(
+        &self,
+        work: impl std::future::Future<Output = Result<T, StoreError>> + Send + 'static,
+    ) -> impl Done<T> {
+        let started = match tokio::runtime::Handle::try_current() {
+            Ok(rt) => Ok(rt.spawn(work)),
+            Err(_) => Err(work),
+        };
+        async move {
+            let task = match started {
+                Ok(task) => task,
+                Err(work) => tokio::spawn(work),
+            };
+            let mut task = task;
+            match tokio::time::timeout(OP_TIMEOUT, &mut task).await {
+                // A task that panicked rolled back with its dropped
+                // transaction.
+                Ok(done) => done.map_err(|_| StoreError::NotRun)?,
+                Err(_) => {
+                    // Never "done" for what may still commit: the caller
+                    // hears a failure, and the work is stopped.
+                    task.abort();
+                    Err(StoreError::TimedOut(OP_TIMEOUT.as_secs()))
+                }
+            }
+        }
+    }
+}
+
+impl Store for PostgresStore {
+    fn attempt<R: Send + 'static>(
+        &self,
+        about: AttemptFor,
+        decide: impl FnOnce(&AttemptState) -> (R, Vec<Effect>) + Send + 'static,
+    ) -> impl Done<R> {
+        let pool = self.pool.clone();
+        self.run(async move {
+            in_tx!(pool, WRITE, |tx| {
+                let state = super::postgres_attempt::load_state(&tx, &about).await?;
+                let (result, effects) = decide(&state);
+                apply(&tx, &about.user, about.rhost.as_deref(), effects).await?;
+                Ok(result)
+            })
+        })
+    }
+
+    fn ping(&self) -> impl Done<()> {
+        let pool = self.pool.clone();
+        self.run(async move {
+            pool.get().await?.execute("SELECT 1", &[]).await?;
+            Ok(())
+        })
+    }
+
+    fn summary(&self, user: &str) -> impl Done<Option<AccountSummary>> {
+        let (pool, user) = (self.pool.clone(), user.to_string());
+        self.run(async move {
+            in_tx!(pool, SNAPSHOT, |tx| {
+                let Some(row) = query_opt(
+                    &tx,
+                    r#"SELECT failures, last_failure, locked, created_at, last_login
+                       FROM accounts WHERE "user" = $1"#,
+                    &[&user],
+                )
+                .await?
+                else {
+                    return Ok(None);
+                };
+                Ok(Some(AccountSummary {
+                    authenticators: methods_pg::authenticators(&tx, &user).await?,
+                    created_at: row.try_get(3)?,
+                    counters: read_counters(&row)?,
+                    recovery_left: count_recovery(&tx, &user).await?,
+                    last_login: row.try_get(4)?,
+                }))
+            })
+        })
+    }
+
+    fn list(&self, after: &str, limit: usize) -> impl Done<Vec<String>> {
+        let (pool, after) = (self.pool.clone(), after.to_string());
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.run(async move {
+            in_tx!(pool, WRITE, |tx| {
+                let rows = query(
+                    &tx,
+                    r#"SELECT "user" FROM accounts WHERE "user" > $1 ORDER BY "user" LIMIT $2"#,
+                    &[&after, &limit],
+                )
+                .await?;
+                Ok(rows
+                    .iter()
+                    .map(|r| r.try_get(0))
+                    .collect::<Result<_, _>>()?)
+            })
+        })
+    }
+
+    fn put_pending(&self, user: &str, p: &Pending) -> impl Done<()> {
+        let (pool, user, p) = (self.pool.clone(), user.to_string(), p.clone());
+        self.run(async move {
+            in_tx!(pool, WRITE, |tx| {
+                execute(
+                    &tx,
+                    r#"INSERT INTO pending ("user", secret, algorithm, digits, period, expires_at)
+                       VALUES ($1, $2, $3, $4, $5, $6)
+                       ON CONFLICT ("user") DO UPDATE SET secret = excluded.secret,
+                          algorithm = excluded.algorithm, digits = excluded.digits,
+                          period = excluded.period, expires_at = excluded.expires_at"#,
+                    &[
+                        &user,
+                        &p.sealed_secret,
+                        &p.algorithm.as_str(),
+                        &i32::from(p.digits),
+                        &(p.period as i64),
+                        &p.expires_at,
+                    ],
+                )
+                .await?;
+                Ok(())
+            })
+        })
+    }
+
+    fn pending(&self, user: &str) -> impl Done<Option<Pending>> {
+        let (pool, user) = (self.pool.clone(), user.to_string());
+        self.run(async move {
+            in_tx!(pool, WRITE, |tx| {
+                let row = query_opt(
+                    &tx,
+                    r#"SELECT secret, algorithm, digits, period, expires_at FROM pending
+                       WHERE "user" = $1"#,
+                    &[&user],
+                )
+                .await?;
+                let Some(r) = row else { return Ok(None) };
+                Ok(Some(Pending {
+                    sealed_secret: r.try_get(0)?,
+                    algorithm: alg_from_str(r.try_get(1)?)?,
+                    digits: super::postgres_attempt::narrow(
+                        i64::from(r.try_get::<_, i32>(2)?),
+                        "digits",
+                    )?,
+                    period: r.try_get::<_, i64>(3)? as u64,
+                    expires_at: r.try_get(4)?,
+                }))
+            })
+        })
+    }
+
+    fn confirm(&self, user: &str, label: &str, e: &Enrollment, expect: &Expect) -> impl Done<()> {
+        let pool = self.pool.clone();
+        let (user, label, e, expect) = (
+            user.to_string(),
+            label.to_string(),
+            e.clone(),
+            expect.clone(),
+        );
+        self.run(async move {
+            in_tx!(pool, WRITE, |tx| methods_pg::confirm(
+                &tx, &user, &label, &e, &expect
+            )
+            .await)
+        })
+    }
+
+    fn replace_recovery(
+        &self,
+        user: &str,
+        recovery: &[[u8; 32]],
+        expect: &[Vec<u8>],
+    ) -> impl Done<()> {
+        let pool = self.pool.clone();
+        let (user, recovery, expect) = (user.to_string(), recovery.to_vec(), expect.to_vec());
+        self.run(async move {
+            in_tx!(pool, WRITE, |tx| methods_pg::replace_recovery(
+                &tx, &user, &recovery, &expect
+            )
+            .await)
+        })
+    }
+
+    fn remove_method(
+        &self,
+        user: &str,
+        kind: MethodRef,
+        label: &str,
+        keep_one: bool,
+    ) -> impl Done<Removal> {
+        let (pool, user, label) = (self.pool.clone(), user.to_string(), label.to_string());
+        self.run(async move {
+            in_tx!(pool, WRITE, |tx| methods_pg::remove(
+                &tx, &user, kind, &label, keep_one
+            )
+            .await)
+        })
+    }
+
+    fn rename_method(
+        &self,
+        user: &str,
+        kind: MethodRef,
+        label: &str,
+        new: &str,
+    ) -> impl Done<Renamed> {
+        let pool = self.pool.clone();
+        let (user, label, new) = (user.to_string(), label.to_string(), new.to_string());
+        self.run(async move {
+            in_tx!(pool, WRITE, |tx| methods_pg::rename(
+                &tx, &user, kind, &label, &new
+            )
+            .await)
+        })
+    }
+
+    fn prefer_method(&self, user: &str, kind: MethodRef, label: &str) -> impl Done<bool> {
+        let (pool, user, label) = (self.pool.clone(), user.to_string(), label.to_string());
+        self.run(async move {
+            in_tx!(pool, WRITE, |tx| methods_pg::prefer(
+                &tx, &user, kind, &label
+            )
+            .await)
+        })
+    }
+
+    fn add_bypass(&self, user: &str, hash: [u8; 32], expires_at: i64) -> impl Done<bool> {
+        let (pool, user) = (self.pool.clone(), user.to_string());
+        self.run(async move {
+            in_tx!(pool, WRITE, |tx| {
+                lock_user(&tx, &user).await?;
+                execute(
+                    &tx,
+                    r#"DELETE FROM recovery_codes WHERE "user" = $1 AND expires_at IS NOT NULL"#,
+                    &[&user],
+                )
+                .await?;
+                let n = execute(
+                    &tx,
+                    r#"INSERT INTO recovery_codes ("user", id, hash, expires_at)
+                       SELECT $1, (SELECT coalesce(max(id), -1) + 1 FROM recovery_codes
+                                   WHERE "user" = $1), $2, $3
+                       WHERE EXISTS (SELECT 1 FROM accounts WHERE "user" = $1)"#,
+                    &[&user, &&hash[..], &expires_at],
+                )
+                .await?;
+                Ok(n > 0)
+            })
+        })
+    }
+
+    fn remove(&self, user: &str) -> impl Done<bool> {
+        let (pool, user) = (self.pool.clone(), user.to_string());
+        self.run(async move {
+            in_tx!(pool, WRITE, |tx| {
+                lock_user(&tx, &user).await?;
+                let n = execute(&tx, r#"DELETE FROM accounts WHERE "user" = $1"#, &[&user]).await?;
+                execute(&tx, r#"DELETE FROM pending WHERE "user" = $1"#, &[&user]).await?;
+                push_pg::forget_user(&tx, &user).await?;
+                phone_pg::forget_user(&tx, &user).await?;
+                Ok(n > 0)
+            })
+        })
+    }
+
+    fn unlock(&self, user: &str) -> impl Done<bool> {
+        let (pool, user) = (self.pool.clone(), user.to_string());
+        self.run(async move {
+            in_tx!(pool, WRITE, |tx| {
+                let n = execute(
+                    &tx,
+                    r#"UPDATE accounts SET failures = 0, last_failure = 0, locked = FALSE
+                       WHERE "user" = $1"#,
+                    &[&user],
+                )
+                .await?;
+                Ok(n > 0)
+            })
+        })
+    }
+
+    fn key_check(&self) -> impl Done<Option<Vec<u8>>> {
+        let pool = self.pool.clone();
+        self.run(async move {
+            in_tx!(pool, WRITE, |tx| {
+                let row =
+                    query_opt(&tx, "SELECT value FROM meta WHERE name = 'key_check'", &[]).await?;
+                Ok(row.map(|r| r.try_get(0)).transpose()?)
+            })
+        })
+    }
+
+    fn set_key_check(&self, check: &[u8]) -> impl Done<()> {
+        let (pool, check) = (self.pool.clone(), check.to_vec());
+        self.run(async move {
+            in_tx!(pool, WRITE, |tx| {
+                execute(
+                    &tx,
+                    "INSERT INTO meta (name, value) VALUES ('key_check', $1)
+                     ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                    &[&check],
+                )
+                .await?;
+                Ok(())
+            })
+        })
+    }
+
+    fn prune(&self, hosts_before: i64, pushes_before: i64, now: i64) -> impl Done<usize> {
+        let pool = self.pool.clone();
+        self.run(async move {
+            in_tx!(pool, WRITE, |tx| {
+                let a = execute(
+                    &tx,
+                    "DELETE FROM host_failures WHERE last_failure < $1",
+                    &[&hosts_before],
+                )
+                .await?;
+                let b = execute(&tx, "DELETE FROM pending WHERE expires_at < $1", &[&now]).await?;
+                let c = phone_pg::prune(&tx, pushes_before).await?;
+                let d = push_pg::prune(&tx, pushes_before, now).await?;
+                Ok((a + b + c + d) as usize)
+            })
+        })
+    }
+
+    fn phones(&self, user: &str) -> impl Done<Vec<Phone>> {
+        let (pool, user) = (self.pool.clone(), user.to_string());
+        self.run(async move { in_tx!(pool, WRITE, |tx| phone_pg::phones(&tx, &user).await) })
+    }
+
+    fn open_phone_code(&self, code: PhoneCode, limits: SendLimits) -> impl Done<SendOpened> {
+        let pool = self.pool.clone();
+        self.run(async move { in_tx!(pool, WRITE, |tx| phone_pg::open(&tx, &code, limits).await) })
+    }
+
+    fn next_phone_delivery(&self, now: i64) -> impl Done<Option<PhoneCode>> {
+        let pool = self.pool.clone();
+        self.run(async move { in_tx!(pool, WRITE, |tx| phone_pg::next_delivery(&tx, now).await) })
+    }
+
+    fn phone_delivery_result(&self, id: &str, delivered: bool) -> impl Done<bool> {
+        let (pool, id) = (self.pool.clone(), id.to_string());
+        self.run(async move {
+            in_tx!(pool, WRITE, |tx| phone_pg::delivery_result(
+                &tx, &id, delivered
+            )
+            .await)
+        })
+    }
+
+    fn confirm_phone(
+        &self,
+        user: &str,
+        hash_of: impl Fn(&PhoneCode) -> [u8; 32] + Send + 'static,
+        recovery: Vec<[u8; 32]>,
+        now: i64,
+    ) -> impl Done<Confirmed> {
+        let (pool, user) = (self.pool.clone(), user.to_string());
+        self.run(async move {
+            in_tx!(pool, WRITE, |tx| phone_pg::confirm(
+                &tx, &user, hash_of, &recovery, now
+            )
+            .await)
+        })
+    }
+
+    fn push_targets(&self, user: &str) -> impl Done<Vec<PushTarget>> {
+        let (pool, user) = (self.pool.clone(), user.to_string());
+        self.run(async move { in_tx!(pool, WRITE, |tx| push_pg::targets(&tx, &user).await) })
+    }
+
+    fn open_push(&self, push: PushRecord, fatigue: Fatigue) -> impl Done<Opened> {
+        let pool = self.pool.clone();
+        self.run(async move { in_tx!(pool, WRITE, |tx| push_pg::open(&tx, &push, fatigue).await) })
+    }
+
+    fn next_delivery(&self, now: i64) -> impl Done<Option<PushRecord>> {
+        let pool = self.pool.clone();
+        self.run(async move { in_tx!(pool, WRITE, |tx| push_pg::next_delivery(&tx, now).await) })
+    }
+
+    fn delivery_result(&self, id: &str, delivered: bool) -> impl Done<bool> {
+        let (pool, id) = (self.pool.clone(), id.to_string());
+        self.run(async move {
+            in_tx!(pool, WRITE, |tx| push_pg::delivery_result(
+                &tx, &id, delivered
+            )
+            .await)
+        })
+    }
+
+    fn push(&self, id: &str) -> impl Done<Option<PushRecord>> {
+        let (pool, id) = (self.pool.clone(), id.to_string());
+        self.run(async move { in_tx!(pool, WRITE, |tx| push_pg::by_id(&tx, &id).await) })
+    }
+
+    fn push_by_token(&self, token_hash: [u8; 32]) -> impl Done<Option<PushRecord>> {
+        let pool = self.pool.clone();
+        self.run(async move { in_tx!(pool, WRITE, |tx| push_pg::by_token(&tx, &token_hash).await) })
+    }
+
+    fn decide_push<R: Send + 'static>(
+        &self,
+        token_hash: [u8; 32],
+        decide: impl FnOnce(&PushRecord) -> (R, PushVerdict) + Send + 'static,
+    ) -> impl Done<Option<R>> {
+        let pool = self.pool.clone();
+        self.run(async move {
+            in_tx!(pool, WRITE, |tx| push_pg::decide(&tx, &token_hash, decide)
+                .await)
+        })
+    }
+
+    fn end_push(&self, id: &str, state: PushState) -> impl Done<bool> {
+        let (pool, id) = (self.pool.clone(), id.to_string());
+        self.run(async move { in_tx!(pool, WRITE, |tx| push_pg::end(&tx, &id, state).await) })
+    }
+
+    /// Only this mfad's own pending pushes (by its `host` name): in a
+    /// shared database the others belong to logins still waiting on
+    /// other hosts.
+    fn cancel_pending_pushes(&self) -> impl Done<usize> {
+        let (pool, host) = (self.pool.clone(), self.host.clone());
+        self.run(async move {
+            in_tx!(pool, WRITE, |tx| Ok(
+                push_pg::cancel_pending(&tx, &host).await? as usize
+            ))
+        })
+    }
+}
