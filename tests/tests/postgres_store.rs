@@ -2,8 +2,8 @@
 //! cluster per test): migrations, the conditional updates and races the
 //! SQLite store's tests check, the same races between two stores (two
 //! pools, as two central mfads on one database), the send limits under
-//! concurrency, pushes, pruning, paging, and a database that goes away
-//! and comes back under a running store.
+//! concurrency, pushes, pruning, paging, a database that goes away and
+//! comes back under a running store, and a commit that was not replicated.
 
 use anyhow::{anyhow, bail, Result};
 use mfa_proto::phone::{Channel, PhonePurpose};
@@ -303,5 +303,7 @@ async fn a_recovery_code_is_used_once_however_many_race_for_it() -> Result<()> {
 
 #[path = "postgres_store/methods.rs"]
 mod methods;
+#[path = "postgres_store/outages.rs"]
+mod outages;
 #[path = "postgres_store/sends.rs"]
 mod sends;

@@ -12,6 +12,7 @@ mod checkpointer;
 pub mod methods;
 pub mod phone;
 mod postgres;
+mod postgres_accounts;
 mod postgres_attempt;
 mod postgres_conn;
 mod postgres_methods;

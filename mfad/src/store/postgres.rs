@@ -10,8 +10,9 @@
 //! Not yet: TLS to the database (use a Unix socket or a trusted network),
 //! and LISTEN/NOTIFY to wake the push and phone senders of other hosts.
 
-use super::postgres_attempt::{alg_from_str, apply, count_recovery, lock_user, read_counters};
-use super::postgres_conn::{execute, finish, pool, query, query_opt};
+use super::postgres_accounts as accounts_pg;
+use super::postgres_attempt::apply;
+use super::postgres_conn::{finish, pool};
 use super::postgres_methods as methods_pg;
 use super::postgres_phone as phone_pg;
 use super::postgres_push as push_pg;
@@ -139,98 +140,28 @@ impl Store for PostgresStore {
 
     fn summary(&self, user: &str) -> impl Done<Option<AccountSummary>> {
         let (pool, user) = (self.pool.clone(), user.to_string());
-        self.run(async move {
-            in_tx!(pool, SNAPSHOT, |tx| {
-                let Some(row) = query_opt(
-                    &tx,
-                    r#"SELECT failures, last_failure, locked, created_at, last_login
-                       FROM accounts WHERE "user" = $1"#,
-                    &[&user],
-                )
-                .await?
-                else {
-                    return Ok(None);
-                };
-                Ok(Some(AccountSummary {
-                    authenticators: methods_pg::authenticators(&tx, &user).await?,
-                    created_at: row.try_get(3)?,
-                    counters: read_counters(&row)?,
-                    recovery_left: count_recovery(&tx, &user).await?,
-                    last_login: row.try_get(4)?,
-                }))
-            })
-        })
+        self.run(async move { in_tx!(pool, SNAPSHOT, |tx| accounts_pg::summary(&tx, &user).await) })
     }
 
     fn list(&self, after: &str, limit: usize) -> impl Done<Vec<String>> {
         let (pool, after) = (self.pool.clone(), after.to_string());
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.run(async move {
-            in_tx!(pool, WRITE, |tx| {
-                let rows = query(
-                    &tx,
-                    r#"SELECT "user" FROM accounts WHERE "user" > $1 ORDER BY "user" LIMIT $2"#,
-                    &[&after, &limit],
-                )
-                .await?;
-                Ok(rows
-                    .iter()
-                    .map(|r| r.try_get(0))
-                    .collect::<Result<_, _>>()?)
-            })
+            in_tx!(pool, WRITE, |tx| accounts_pg::list(&tx, &after, limit)
+                .await)
         })
     }
 
     fn put_pending(&self, user: &str, p: &Pending) -> impl Done<()> {
         let (pool, user, p) = (self.pool.clone(), user.to_string(), p.clone());
         self.run(async move {
-            in_tx!(pool, WRITE, |tx| {
-                execute(
-                    &tx,
-                    r#"INSERT INTO pending ("user", secret, algorithm, digits, period, expires_at)
-                       VALUES ($1, $2, $3, $4, $5, $6)
-                       ON CONFLICT ("user") DO UPDATE SET secret = excluded.secret,
-                          algorithm = excluded.algorithm, digits = excluded.digits,
-                          period = excluded.period, expires_at = excluded.expires_at"#,
-                    &[
-                        &user,
-                        &p.sealed_secret,
-                        &p.algorithm.as_str(),
-                        &i32::from(p.digits),
-                        &(p.period as i64),
-                        &p.expires_at,
-                    ],
-                )
-                .await?;
-                Ok(())
-            })
+            in_tx!(pool, WRITE, |tx| accounts_pg::put_pending(&tx, &user, &p)
+                .await)
         })
     }
 
     fn pending(&self, user: &str) -> impl Done<Option<Pending>> {
         let (pool, user) = (self.pool.clone(), user.to_string());
-        self.run(async move {
-            in_tx!(pool, WRITE, |tx| {
-                let row = query_opt(
-                    &tx,
-                    r#"SELECT secret, algorithm, digits, period, expires_at FROM pending
-                       WHERE "user" = $1"#,
-                    &[&user],
-                )
-                .await?;
-                let Some(r) = row else { return Ok(None) };
-                Ok(Some(Pending {
-                    sealed_secret: r.try_get(0)?,
-                    algorithm: alg_from_str(r.try_get(1)?)?,
-                    digits: super::postgres_attempt::narrow(
-                        i64::from(r.try_get::<_, i32>(2)?),
-                        "digits",
-                    )?,
-                    period: r.try_get::<_, i64>(3)? as u64,
-                    expires_at: r.try_get(4)?,
-                }))
-            })
-        })
+        self.run(async move { in_tx!(pool, WRITE, |tx| accounts_pg::pending(&tx, &user).await) })
     }
 
     fn confirm(&self, user: &str, label: &str, e: &Enrollment, expect: &Expect) -> impl Done<()> {
@@ -311,100 +242,46 @@ impl Store for PostgresStore {
     fn add_bypass(&self, user: &str, hash: [u8; 32], expires_at: i64) -> impl Done<bool> {
         let (pool, user) = (self.pool.clone(), user.to_string());
         self.run(async move {
-            in_tx!(pool, WRITE, |tx| {
-                lock_user(&tx, &user).await?;
-                execute(
-                    &tx,
-                    r#"DELETE FROM recovery_codes WHERE "user" = $1 AND expires_at IS NOT NULL"#,
-                    &[&user],
-                )
-                .await?;
-                let n = execute(
-                    &tx,
-                    r#"INSERT INTO recovery_codes ("user", id, hash, expires_at)
-                       SELECT $1, (SELECT coalesce(max(id), -1) + 1 FROM recovery_codes
-                                   WHERE "user" = $1), $2, $3
-                       WHERE EXISTS (SELECT 1 FROM accounts WHERE "user" = $1)"#,
-                    &[&user, &&hash[..], &expires_at],
-                )
-                .await?;
-                Ok(n > 0)
-            })
+            in_tx!(pool, WRITE, |tx| accounts_pg::add_bypass(
+                &tx, &user, &hash, expires_at
+            )
+            .await)
         })
     }
 
     fn remove(&self, user: &str) -> impl Done<bool> {
         let (pool, user) = (self.pool.clone(), user.to_string());
-        self.run(async move {
-            in_tx!(pool, WRITE, |tx| {
-                lock_user(&tx, &user).await?;
-                let n = execute(&tx, r#"DELETE FROM accounts WHERE "user" = $1"#, &[&user]).await?;
-                execute(&tx, r#"DELETE FROM pending WHERE "user" = $1"#, &[&user]).await?;
-                push_pg::forget_user(&tx, &user).await?;
-                phone_pg::forget_user(&tx, &user).await?;
-                Ok(n > 0)
-            })
-        })
+        self.run(async move { in_tx!(pool, WRITE, |tx| accounts_pg::remove(&tx, &user).await) })
     }
 
     fn unlock(&self, user: &str) -> impl Done<bool> {
         let (pool, user) = (self.pool.clone(), user.to_string());
-        self.run(async move {
-            in_tx!(pool, WRITE, |tx| {
-                let n = execute(
-                    &tx,
-                    r#"UPDATE accounts SET failures = 0, last_failure = 0, locked = FALSE
-                       WHERE "user" = $1"#,
-                    &[&user],
-                )
-                .await?;
-                Ok(n > 0)
-            })
-        })
+        self.run(async move { in_tx!(pool, WRITE, |tx| accounts_pg::unlock(&tx, &user).await) })
     }
 
     fn key_check(&self) -> impl Done<Option<Vec<u8>>> {
         let pool = self.pool.clone();
-        self.run(async move {
-            in_tx!(pool, WRITE, |tx| {
-                let row =
-                    query_opt(&tx, "SELECT value FROM meta WHERE name = 'key_check'", &[]).await?;
-                Ok(row.map(|r| r.try_get(0)).transpose()?)
-            })
-        })
+        self.run(async move { in_tx!(pool, WRITE, |tx| accounts_pg::key_check(&tx).await) })
     }
 
     fn set_key_check(&self, check: &[u8]) -> impl Done<()> {
         let (pool, check) = (self.pool.clone(), check.to_vec());
         self.run(async move {
-            in_tx!(pool, WRITE, |tx| {
-                execute(
-                    &tx,
-                    "INSERT INTO meta (name, value) VALUES ('key_check', $1)
-                     ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-                    &[&check],
-                )
-                .await?;
-                Ok(())
-            })
+            in_tx!(pool, WRITE, |tx| accounts_pg::set_key_check(&tx, &check)
+                .await)
         })
     }
 
     fn prune(&self, hosts_before: i64, pushes_before: i64, now: i64) -> impl Done<usize> {
         let pool = self.pool.clone();
         self.run(async move {
-            in_tx!(pool, WRITE, |tx| {
-                let a = execute(
-                    &tx,
-                    "DELETE FROM host_failures WHERE last_failure < $1",
-                    &[&hosts_before],
-                )
-                .await?;
-                let b = execute(&tx, "DELETE FROM pending WHERE expires_at < $1", &[&now]).await?;
-                let c = phone_pg::prune(&tx, pushes_before).await?;
-                let d = push_pg::prune(&tx, pushes_before, now).await?;
-                Ok((a + b + c + d) as usize)
-            })
+            in_tx!(pool, WRITE, |tx| accounts_pg::prune(
+                &tx,
+                hosts_before,
+                pushes_before,
+                now
+            )
+            .await)
         })
     }
 
