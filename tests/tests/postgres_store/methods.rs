@@ -77,11 +77,41 @@ async fn authenticators_are_added_by_name_and_the_last_way_in_is_kept() -> Resul
         codes.iter().filter(|c| c.expires_at == Some(5000)).count(),
         1
     );
+    // Counters set by an attempt are cleared by unlock.
+    let locked = Counters {
+        failures: 7,
+        last_failure: 900,
+        locked: true,
+    };
+    s.attempt(about("ann"), move |_| {
+        ((), vec![Effect::SetUserCounters(locked)])
+    })
+    .await?;
+    let sum = s.summary("ann").await?.ok_or_else(|| anyhow!("gone"))?;
+    assert_eq!(sum.counters, locked);
+    assert!(s.unlock("ann").await?);
+    assert!(!s.unlock("nobody").await?);
+    let sum = s.summary("ann").await?.ok_or_else(|| anyhow!("gone"))?;
+    assert_eq!(sum.counters, Counters::default());
+    // An algorithm this build does not know is an error, never SHA1.
+    c.psql(
+        "postgres",
+        "UPDATE authenticators SET algorithm = 'SHA3-256'",
+    )?;
+    let err = s.summary("ann").await.err().map(|e| e.to_string());
+    let err = err.unwrap_or_default();
+    assert!(err.contains("unknown TOTP algorithm \"SHA3-256\""), "{err}");
+    let login = s.attempt(about("ann"), |_| ((), vec![])).await;
+    assert!(login.is_err(), "{login:?}");
+    c.psql("postgres", "UPDATE authenticators SET algorithm = 'SHA1'")?;
     let last = labels(&s, "ann").await?.remove(0);
     assert_eq!(
         s.remove_method("ann", t, &last, false).await?,
         Removal::Removed
     );
+    assert!(s.remove("ann").await?);
+    assert!(!s.remove("ann").await?);
+    assert!(s.summary("ann").await?.is_none());
     Ok(())
 }
 
