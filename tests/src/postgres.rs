@@ -17,6 +17,7 @@ pub struct TempCluster {
     dir: tempfile::TempDir,
     port: u16,
     running: bool,
+    frozen: bool,
 }
 
 impl TempCluster {
@@ -35,6 +36,7 @@ impl TempCluster {
             dir,
             port: free_port()?,
             running: false,
+            frozen: false,
         };
         std::fs::create_dir(cluster.socket_dir())?;
         chown_postgres(cluster.dir.path())?;
@@ -137,6 +139,42 @@ impl TempCluster {
         )
     }
 
+    /// Stop (SIGSTOP) or resume (SIGCONT) the server and all its
+    /// processes: a database that hangs rather than refusing connections.
+    pub fn freeze(&mut self, frozen: bool) -> Result<()> {
+        let pid_file = std::fs::read_to_string(self.data_dir().join("postmaster.pid"))?;
+        let postmaster: i32 = pid_file
+            .lines()
+            .next()
+            .and_then(|l| l.trim().parse().ok())
+            .ok_or_else(|| anyhow::anyhow!("odd postmaster.pid"))?;
+        let mut pids = vec![postmaster];
+        for entry in std::fs::read_dir("/proc")? {
+            let name = entry?.file_name();
+            let Some(pid) = name.to_str().and_then(|n| n.parse::<i32>().ok()) else {
+                continue;
+            };
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            // The parent pid is the second field after the ")" that ends
+            // the command name.
+            let ppid = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+                .and_then(|p| p.parse::<i32>().ok());
+            if ppid == Some(postmaster) {
+                pids.push(pid);
+            }
+        }
+        let signal = if frozen { libc::SIGSTOP } else { libc::SIGCONT };
+        for pid in pids {
+            // SAFETY: kill has no memory preconditions; these are the
+            // cluster's own processes, which this harness started.
+            unsafe { libc::kill(pid, signal) };
+        }
+        self.frozen = frozen;
+        Ok(())
+    }
+
     /// The server's log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.log_file()).unwrap_or_default()
@@ -145,6 +183,9 @@ impl TempCluster {
 
 impl Drop for TempCluster {
     fn drop(&mut self) {
+        if self.frozen {
+            let _ = self.freeze(false);
+        }
         if self.running {
             let _ = self.pg_ctl_stop("immediate");
         }

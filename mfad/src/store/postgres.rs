@@ -29,17 +29,29 @@ pub struct PostgresStore {
 }
 
 /// Run `$body` in a transaction of `$iso` on a connection from `$pool`:
-/// committed when it returns Ok, rolled back when it returns Err.
+/// committed when it returns Ok, rolled back when it returns Err. Past
+/// [`OP_TIMEOUT`] the work is dropped and so is its connection: a
+/// connection cut off mid-statement may be inside a transaction nobody
+/// will end, and must not go back to the pool.
 macro_rules! in_tx {
     ($pool:expr, $iso:expr, |$tx:ident| $body:expr) => {{
         let mut client = $pool.get().await?;
-        let $tx = client
-            .build_transaction()
-            .isolation_level($iso)
-            .start()
-            .await?;
-        let result = async { $body }.await;
-        finish($tx, result).await
+        let work = async {
+            let $tx = client
+                .build_transaction()
+                .isolation_level($iso)
+                .start()
+                .await?;
+            let result = async { $body }.await;
+            finish($tx, result).await
+        };
+        match tokio::time::timeout(OP_TIMEOUT, work).await {
+            Ok(done) => done,
+            Err(_) => {
+                drop(deadpool_postgres::Object::take(client));
+                Err(StoreError::TimedOut(OP_TIMEOUT.as_secs()))
+            }
+        }
     }};
 }
 
@@ -97,18 +109,9 @@ impl PostgresStore {
                 Ok(task) => task,
                 Err(work) => tokio::spawn(work),
             };
-            let mut task = task;
-            match tokio::time::timeout(OP_TIMEOUT, &mut task).await {
-                // A task that panicked rolled back with its dropped
-                // transaction.
-                Ok(done) => done.map_err(|_| StoreError::NotRun)?,
-                Err(_) => {
-                    // Never "done" for what may still commit: the caller
-                    // hears a failure, and the work is stopped.
-                    task.abort();
-                    Err(StoreError::TimedOut(OP_TIMEOUT.as_secs()))
-                }
-            }
+            // A task that panicked rolled back with its dropped
+            // transaction.
+            task.await.map_err(|_| StoreError::NotRun)?
         }
     }
 }
@@ -133,8 +136,10 @@ impl Store for PostgresStore {
     fn ping(&self) -> impl Done<()> {
         let pool = self.pool.clone();
         self.run(async move {
-            pool.get().await?.execute("SELECT 1", &[]).await?;
-            Ok(())
+            in_tx!(pool, WRITE, |tx| {
+                tx.execute("SELECT 1", &[]).await?;
+                Ok(())
+            })
         })
     }
 

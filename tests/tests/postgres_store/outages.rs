@@ -1,5 +1,5 @@
 //! A database that fails under a running store: one that goes away and
-//! comes back, and a commit the server could not replicate to its
+//! comes back, one that hangs, and a commit the server could not replicate to its
 //! synchronous standby, which must be answered as a failure.
 
 use super::*;
@@ -31,6 +31,27 @@ async fn a_database_that_goes_away_gives_errors_quickly_and_is_used_again_when_b
     s.attempt(about("ann"), |_| ((), vec![step(1, 2)])).await?;
     let sum = s.summary("ann").await?.ok_or_else(|| anyhow!("gone"))?;
     assert_eq!(sum.first().and_then(|a| a.totp.last_step), Some(2));
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_database_that_hangs_gives_an_error_not_a_hung_login() -> Result<()> {
+    let mut c = TempCluster::start_new()?;
+    let s = store(&c).await?;
+    enroll(&s, "ann", &enrollment(1, Some(1)), &[]).await?;
+    c.freeze(true)?;
+    let t = Instant::now();
+    let r = s.attempt(about("ann"), |_| ((), vec![step(1, 2)])).await;
+    let waited = t.elapsed();
+    c.freeze(false)?;
+    assert!(matches!(r, Err(StoreError::TimedOut(_))), "{r:?}");
+    assert!(waited < Duration::from_secs(15), "{waited:?}");
+    // Back to normal once the server runs again. The step may or may not
+    // have been spent (the commit's fate was unknown): either way it was
+    // not answered as a success, and the next one works.
+    s.attempt(about("ann"), |_| ((), vec![step(1, 3)])).await?;
+    let sum = s.summary("ann").await?.ok_or_else(|| anyhow!("gone"))?;
+    assert_eq!(sum.first().and_then(|a| a.totp.last_step), Some(3));
     Ok(())
 }
 
