@@ -18,6 +18,9 @@ command -v openssl >/dev/null 2>&1 || need+=(openssl)
 # Browser tests of the push gateway's approval page (tests/src/web.rs).
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
+# A throwaway PostgreSQL cluster for the PostgreSQL store's tests
+# (tests/src/postgres.rs).
+[ -x /usr/lib/postgresql/15/bin/initdb ] || need+=(postgresql-15)
 if [ "${#need[@]}" -gt 0 ]; then
     if [ "$(id -u)" -ne 0 ]; then
         echo "deps: missing ${need[*]}; run as root (or install them) first" >&2

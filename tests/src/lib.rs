@@ -12,6 +12,7 @@ pub mod libpam;
 mod pam;
 pub mod pam_live;
 pub mod pki;
+pub mod postgres;
 mod process;
 pub mod providers;
 pub mod push_lab;
@@ -23,6 +24,7 @@ pub use gateway::{GatewayProcess, Providers};
 pub use google_auth::{google_authenticator, oathtool_step, GaSecret};
 pub use pam::{build_pam_host, finish, PamRun, Stack};
 pub use pam_live::LiveLogin;
+pub use postgres::TempCluster;
 pub use process::{mfa_cli, MfadProcess};
 pub use providers::{
     NtfyPublish, NtfyStandIn, SmsMessage, SmsStandIn, WebhookDelivery, WebhookReceiver,

@@ -11,6 +11,14 @@ pub mod backup;
 mod checkpointer;
 pub mod methods;
 pub mod phone;
+mod postgres;
+mod postgres_accounts;
+mod postgres_attempt;
+mod postgres_conn;
+mod postgres_methods;
+mod postgres_phone;
+mod postgres_push;
+mod postgres_schema;
 pub mod push;
 mod sqlite;
 mod sqlite_attempt;
@@ -22,6 +30,7 @@ mod writer;
 
 pub use methods::{Authenticator, Confirm, MethodRef, Removal, Renamed};
 pub use phone::{CodeState, Confirmed, Phone, PhoneCode, SendLimits, SendOpened};
+pub use postgres::PostgresStore;
 pub use push::{Fatigue, Opened, PushRecord, PushState, PushTarget, PushVerdict};
 pub use sqlite::SqliteStore;
 pub use sqlite_methods::FIRST_LABEL;
@@ -57,6 +66,20 @@ pub enum StoreError {
     /// be run again until mfad is restarted.
     #[error("the store's writer thread has died")]
     WriterGone,
+    #[error("PostgreSQL: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
+    /// No connection to PostgreSQL could be had in time (the database is
+    /// down or unreachable, or every connection is busy).
+    #[error("PostgreSQL connection pool: {0}")]
+    Pool(#[from] deadpool_postgres::PoolError),
+    /// A stored value this build cannot read (written by a newer mfad, or
+    /// damage): an error, never a guess.
+    #[error("database error: {0}")]
+    BadValue(String),
+    /// The database took longer than this (seconds) to answer: it hangs,
+    /// or the network to it does. The operation is abandoned.
+    #[error("PostgreSQL did not answer within {0} s")]
+    TimedOut(u64),
 }
 
 /// A confirmed TOTP enrollment (one authenticator's secret and state).
