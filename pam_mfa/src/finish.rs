@@ -102,6 +102,18 @@ pub(crate) fn finish<C: Conversation>(
                 Outcome::NotEnrolled
             }
         }
+        // mfad runs but cannot decide now (its database is down): the
+        // same as a stopped mfad for the user and for PAM.
+        Response::Error {
+            code: ErrorCode::Unavailable,
+            message,
+        } => {
+            log(&format!(
+                "user {user:?}: mfad is unavailable: {message}; denying"
+            ));
+            notice(conv, UNAVAILABLE);
+            Outcome::Unavailable
+        }
         Response::Error {
             code: ErrorCode::PermissionDenied,
             message,

@@ -150,6 +150,22 @@ fn daemon_down_fails_closed_with_a_message() {
 }
 
 #[test]
+fn a_daemon_without_its_database_fails_closed_like_a_stopped_one() {
+    let down = || {
+        Ok(Response::error(
+            mfa_proto::ErrorCode::Unavailable,
+            "no database",
+        ))
+    };
+    // At the challenge, and at the code.
+    for answers in [vec![down()], vec![ready(), down()]] {
+        let (out, seen, _) = run("login", Options::default(), &["123456"], answers);
+        assert_eq!(out, Outcome::Unavailable);
+        assert_eq!(seen.last(), Some(&format!("error:{UNAVAILABLE}")));
+    }
+}
+
+#[test]
 fn conversation_failure_is_conv_error_and_sends_nothing() {
     let (out, _, sent) = run("login", Options::default(), &[], vec![ready()]);
     assert_eq!(out, Outcome::Conversation);

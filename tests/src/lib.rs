@@ -13,6 +13,7 @@ mod pam;
 pub mod pam_live;
 pub mod pki;
 pub mod postgres;
+pub mod postgres_shared;
 mod process;
 pub mod providers;
 pub mod push_lab;

@@ -7,7 +7,7 @@ use mfad::backoff::hosts_since;
 use mfad::clock::SystemClock;
 use mfad::config::{Backend, Config, DEFAULT_PATH};
 use mfad::keycheck::{load_keys, refuse_key_without_database};
-use mfad::store::{SqliteStore, Store};
+use mfad::store::{PostgresStore, SqliteStore, Store};
 use mfad::{bind_root_socket, bind_socket, serve, systemd, Service};
 use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
@@ -75,7 +75,20 @@ fn main() -> anyhow::Result<()> {
             run(rt, store, cfg, inherited)
         }
         Backend::Postgres => {
-            anyhow::bail!("store.backend = \"postgres\" is not supported by this build of mfad yet")
+            let url = cfg
+                .store
+                .postgres_url()
+                .map_err(anyhow::Error::msg)
+                .context("refusing to start")?;
+            let store = rt
+                .block_on(PostgresStore::connect(&url))
+                .context("cannot open the state in PostgreSQL (store.postgres_url)")?;
+            // At start it cancels only the pushes this mfad created.
+            let store = match cfg.hostname.is_empty() {
+                true => store,
+                false => store.with_host(cfg.hostname.clone()),
+            };
+            run(rt, store, cfg, inherited)
         }
     }
 }

@@ -11,7 +11,7 @@
 
 use super::at_login::is_not_enrolled;
 use super::subject::Need;
-use super::{internal, Service};
+use super::{internal, store_failed, Service};
 use crate::audit;
 use crate::authz::{Caller, Role};
 use crate::backoff::{self, Gate};
@@ -249,7 +249,7 @@ impl<S: Store, C: Clock> Service<S, C> {
                     r
                 }
                 Ok(Decided::Verify(..)) => internal("a challenge came back as a verify"),
-                Err(e) => internal(e),
+                Err(e) => store_failed(e),
             };
         };
         let shape = if recovery.is_some() {
@@ -266,6 +266,10 @@ impl<S: Store, C: Clock> Service<S, C> {
             // A lost race on the conditional update means another login
             // used this very step or code first.
             Err(StoreError::Conflict) => (Verdict::Replayed, shape),
+            Err(e) if e.is_unavailable() => {
+                audit::attempt(user, ctx, &caller.peer, shape.as_str(), "unavailable");
+                return store_failed(e);
+            }
             Err(e) => (Verdict::Broken(e.to_string()), shape),
         };
         let method = match &verdict {

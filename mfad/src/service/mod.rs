@@ -63,6 +63,20 @@ fn internal(e: impl std::fmt::Display) -> Response {
     Response::error(ErrorCode::Internal, "internal error in mfad; see its log")
 }
 
+/// The answer to a failed store operation. A database that is down or
+/// too slow makes the login "unavailable": the module fails closed with
+/// PAM_AUTHINFO_UNAVAIL and the same words as for a stopped mfad.
+fn store_failed(e: crate::store::StoreError) -> Response {
+    if e.is_unavailable() {
+        eprintln!("mfad: the database is unavailable: {e}");
+        return Response::error(
+            ErrorCode::Unavailable,
+            "mfad cannot reach its database; try again later",
+        );
+    }
+    internal(e)
+}
+
 fn denied(msg: impl Into<String>) -> Response {
     Response::error(ErrorCode::PermissionDenied, msg)
 }

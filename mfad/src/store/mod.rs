@@ -82,6 +82,20 @@ pub enum StoreError {
     TimedOut(u64),
 }
 
+impl StoreError {
+    /// The database could not be reached or refused the work (PostgreSQL
+    /// down, restarting, or out of connections): mfad itself is fine and
+    /// answers every login with a refusal until the database is back.
+    pub fn is_database_down(&self) -> bool {
+        matches!(self, StoreError::Pool(_) | StoreError::Postgres(_))
+    }
+
+    /// Down, or too slow to answer: a login cannot be decided now.
+    pub fn is_unavailable(&self) -> bool {
+        self.is_database_down() || matches!(self, StoreError::TimedOut(_))
+    }
+}
+
 /// A confirmed TOTP enrollment (one authenticator's secret and state).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Enrollment {
