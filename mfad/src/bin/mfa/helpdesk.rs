@@ -3,24 +3,14 @@
 //! and `mfa bypass`, which prints one temporary code.
 
 use crate::{call, unexpected, CmdResult, Fail};
-use mfa_proto::methods::{MethodInfo, MethodKind};
+use mfa_proto::methods::MethodInfo;
 use mfa_proto::{Request, Response};
 use std::path::Path;
 
-fn kind_name(k: MethodKind) -> &'static str {
-    match k {
-        MethodKind::Totp => "totp",
-        MethodKind::Push => "push",
-        MethodKind::Sms => "sms",
-        MethodKind::Voice => "voice",
-        MethodKind::Recovery => "recovery",
-    }
-}
-
 fn describe(m: &MethodInfo) -> String {
     match m.left {
-        Some(n) => format!("{:<9} {} ({n} left)", kind_name(m.kind), m.label),
-        None => format!("{:<9} {}", kind_name(m.kind), m.label),
+        Some(n) => format!("{:<9} {} ({n} left)", m.kind.as_str(), m.label),
+        None => format!("{:<9} {}", m.kind.as_str(), m.label),
     }
 }
 
