@@ -128,6 +128,23 @@ fn a_push_is_approved_only_with_the_number_the_login_showed_and_each_link_answer
         let w = world(dir.path(), |_| {}).await?;
         let list = w.svc.handle(&w.root, Request::PushList { user: "ann".into() }).await;
         assert!(matches!(&list, Response::PushTargets { targets, .. } if targets.len() == 1 && targets[0].label == "pixel"), "{list:?}");
+        // Renamed through 'mfa methods', a push target keeps its own rule
+        // for names (they go on the approval page).
+        let rename = |to: &str| Request::MethodChange {
+            user: "ann".into(),
+            kind: None,
+            label: "pixel".into(),
+            change: mfa_proto::methods::MethodChange::Rename { new_label: to.into() },
+        };
+        let r = w.svc.handle(&w.root, rename("<b>pixel</b>")).await;
+        assert!(matches!(&r, Response::Error { code: ErrorCode::InvalidArgument, message } if message.contains("push target's name")), "{r:?}");
+        assert_eq!(w.svc.handle(&w.root, rename("pixel-8")).await, Response::Done);
+        assert_eq!(w.svc.handle(&w.root, Request::MethodChange {
+            user: "ann".into(),
+            kind: None,
+            label: "pixel-8".into(),
+            change: mfa_proto::methods::MethodChange::Rename { new_label: "pixel".into() },
+        }).await, Response::Done);
 
         // Right number: the waiting login succeeds.
         let conn = ConnPushes::new(w.svc.clone());

@@ -152,6 +152,13 @@ impl<S: Store, C: Clock> Service<S, C> {
                 if let Err(resp) = check_label(&new_label) {
                     return resp;
                 }
+                // A push target's name goes on the approval page: its
+                // stricter rule holds for a rename too.
+                if which == MethodRef::Push {
+                    if let Err(resp) = super::push_targets::valid_label(&new_label) {
+                        return *resp;
+                    }
+                }
                 match self
                     .store
                     .rename_method(&user, which, label, &new_label)

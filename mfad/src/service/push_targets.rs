@@ -19,7 +19,7 @@ use mfa_proto::{ErrorCode, LoginContext, Response, Sensitive};
 use std::sync::Arc;
 
 /// A label is shown in lists and on the approval page.
-fn valid_label(l: &str) -> Result<(), Box<Response>> {
+pub(super) fn valid_label(l: &str) -> Result<(), Box<Response>> {
     let ok = (1..=64).contains(&l.len())
         && l.chars()
             .all(|c| c.is_alphanumeric() || matches!(c, ' ' | '.' | '_' | '-'));
