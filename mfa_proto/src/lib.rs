@@ -17,6 +17,7 @@ pub mod methods;
 mod paths;
 pub mod phone;
 pub mod push;
+pub mod relay;
 mod sensitive;
 
 #[cfg(feature = "blocking")]

@@ -1,7 +1,10 @@
 //! The audit trail: one line per attempt and per administrative change, on
 //! stderr (the journal under systemd). Values are written with Rust's
 //! string escaping, so a user name with a newline cannot forge a line.
-//! Codes and secrets are never passed here.
+//! Codes and secrets are never passed here. A line written while serving
+//! a lab machine's relayed connection ends with `via="HOST"`, the host its
+//! client certificate names ([`relayed_by`]), so the central log says
+//! which machine every request came from.
 
 use crate::authz::Peer;
 use mfa_proto::{LoginContext, Method};
@@ -10,10 +13,22 @@ use std::io::Write;
 /// One line, one write: eprintln! on unbuffered stderr would issue a
 /// write per formatted piece, which costs on the login path and lets
 /// lines from two threads interleave.
-fn line(text: String) {
+fn line(mut text: String) {
+    if let Ok(host) = VIA.try_with(|h| h.clone()) {
+        text.push_str(&format!(" via={host:?}"));
+    }
     let mut bytes = text.into_bytes();
     bytes.push(b'\n');
     let _ = std::io::stderr().lock().write_all(&bytes);
+}
+
+tokio::task_local! {
+    static VIA: std::sync::Arc<str>;
+}
+
+/// Run `fut` (a relayed connection) with its audit lines naming `host`.
+pub async fn relayed_by<F: std::future::Future>(host: std::sync::Arc<str>, fut: F) -> F::Output {
+    VIA.scope(host, fut).await
 }
 
 /// How a verification was made, as the audit line names it.

@@ -42,9 +42,35 @@ pub struct Caller {
     /// know (a subordinate uid of a container, say), and for root, which
     /// is never looked up.
     pub account: Option<Account>,
+    /// The lab machine a relayed connection comes from; None on the
+    /// local sockets.
+    pub via: Option<std::sync::Arc<Via>>,
+}
+
+/// A lab machine relaying a connection, named by its client certificate,
+/// and what the central configuration lets it do ([`crate::config::RemoteConfig`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Via {
+    pub host: String,
+    /// In `remote.admin_hosts`: its root and admin group keep their roles.
+    pub admin: bool,
+    /// Allowed to give an account its first enrollment (`remote.enroll_hosts`).
+    pub enroll: bool,
 }
 
 impl Caller {
+    /// This caller as relayed by `via`. Its admin group role holds only
+    /// from an admin host: elsewhere the uid is an ordinary user, since a
+    /// lab machine's root can claim any uid. (Root's own limits are the
+    /// service's, which sees `via`.)
+    pub fn relayed(mut self, via: std::sync::Arc<Via>) -> Caller {
+        if self.role == Role::Admin && !via.admin {
+            self.role = Role::User;
+        }
+        self.via = Some(via);
+        self
+    }
+
     /// The key a caller is paced and capped under: its uid, or one shared
     /// key for every uid the name service does not know, since one person
     /// with a subordinate uid range (rootless containers) is thousands of
@@ -71,6 +97,7 @@ pub fn resolve(dir: &dyn Directory, peer: Peer, admin_group: &str) -> Result<Cal
             peer,
             role: Role::Root,
             account: None,
+            via: None,
         });
     }
     let account = dir.user_by_uid(peer.uid)?;
@@ -89,6 +116,7 @@ pub fn resolve(dir: &dyn Directory, peer: Peer, admin_group: &str) -> Result<Cal
         peer,
         role: if admin { Role::Admin } else { Role::User },
         account,
+        via: None,
     })
 }
 

@@ -3,6 +3,7 @@
 //! their documentation cannot drift apart (a test parses one into the other).
 
 pub use crate::config_phone::PhoneConfig;
+pub use crate::config_remote::{RemoteConfig, UpstreamConfig};
 pub use crate::config_store::{Backend, StoreConfig};
 pub use crate::site_policy::{EnrollmentConfig, PolicyConfig};
 use mfa_proto::Algorithm;
@@ -32,6 +33,8 @@ pub struct Config {
     pub policy: PolicyConfig,
     pub phone: PhoneConfig,
     pub store: StoreConfig,
+    pub remote: RemoteConfig,
+    pub upstream: UpstreamConfig,
 }
 
 /// Push approval. Off until `gateway_user` names the gateway's account.
@@ -116,6 +119,8 @@ impl Default for Config {
             policy: PolicyConfig::default(),
             phone: PhoneConfig::default(),
             store: StoreConfig::default(),
+            remote: RemoteConfig::default(),
+            upstream: UpstreamConfig::default(),
         }
     }
 }
@@ -266,6 +271,16 @@ impl Config {
         self.policy.validate()?;
         self.phone.validate()?;
         self.store.validate()?;
+        self.remote.validate()?;
+        self.upstream.validate()?;
+        if self.upstream.enabled() && self.remote.enabled() {
+            return Err("a relay ([upstream]) cannot also serve lab machines ([remote]); chains of relays are not supported".into());
+        }
+        if self.upstream.enabled() && self.store.backend != Backend::Sqlite {
+            return Err(
+                "a relay ([upstream]) keeps no state: remove [store] from its configuration".into(),
+            );
+        }
         self.enrollment.deadline_unix()?;
         if self.issuer.is_empty() || self.issuer.contains(':') {
             return Err("issuer must be non-empty and contain no ':'".into());

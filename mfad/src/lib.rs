@@ -7,6 +7,7 @@ pub mod backoff;
 pub mod clock;
 pub mod config;
 mod config_phone;
+mod config_remote;
 mod config_store;
 pub mod crypto;
 pub mod directory;
@@ -23,7 +24,9 @@ pub mod service;
 pub mod site_policy;
 pub mod store;
 pub mod systemd;
+pub mod tls;
 pub mod watchdog;
+pub mod zero_on_free;
 
 pub use server::serve;
 pub use service::Service;

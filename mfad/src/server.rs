@@ -11,22 +11,25 @@
 //! person typing a code) and a short one for a frame that has started, so a
 //! client that sends half a frame and stalls is dropped.
 
+mod connection;
+mod relay;
+mod remote;
 mod slots;
 
-use crate::authz::{Caller, Peer};
+use crate::authz::Peer;
 use crate::clock::Clock;
 use crate::pacing::Pacer;
-use crate::service::{ConnPushes, Service};
+use crate::service::Service;
 use crate::store::Store;
-use mfa_proto::codec::tokio::{read_first_byte, read_rest, write_frame};
-use mfa_proto::{decode_body, ErrorCode, FrameError, Request, Response, PROTOCOL_VERSION};
+use connection::Connection;
+pub use relay::{serve_relay, Upstream};
+pub use remote::{RemoteError, RemoteListener};
 use slots::PerUid;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::{UnixListener, UnixStream};
+use tokio::net::UnixListener;
 use tokio::sync::{broadcast, mpsc, Semaphore};
-use tokio::time::timeout;
 
 /// Serve on every listener until `shutdown` completes, then wait for open
 /// connections to finish their current request. The listeners share every
@@ -35,6 +38,16 @@ use tokio::time::timeout;
 /// flood of connections on the public one.
 pub async fn serve<S: Store, C: Clock>(
     listeners: Vec<UnixListener>,
+    service: Arc<Service<S, C>>,
+    shutdown: impl Future<Output = ()>,
+) {
+    serve_with(listeners, None, service, shutdown).await
+}
+
+/// [`serve`], and with `remote` also lab machines' relays over TLS.
+pub async fn serve_with<S: Store, C: Clock>(
+    listeners: Vec<UnixListener>,
+    remote: Option<RemoteListener>,
     service: Arc<Service<S, C>>,
     shutdown: impl Future<Output = ()>,
 ) {
@@ -62,10 +75,13 @@ pub async fn serve<S: Store, C: Clock>(
     });
     // One task per listener, so a flood on one cannot take the others'
     // turn to accept.
-    let loops: Vec<_> = listeners
+    let mut loops: Vec<_> = listeners
         .into_iter()
         .map(|l| tokio::spawn(accept_loop(l, shared.clone())))
         .collect();
+    if let Some(remote) = remote {
+        loops.push(tokio::spawn(remote::accept_loop(remote, shared.clone())));
+    }
     drop(shared);
     shutdown.await;
     for l in &loops {
@@ -137,7 +153,9 @@ async fn accept_loop<S: Store, C: Clock>(listener: UnixListener, shared: Arc<Sha
             // mfad for page requests at a bounded rate, and deliveries are
             // bounded by the fatigue limits): pacing it like a user would
             // make a class approving at once fail.
-            if !service.is_gateway_hint(&peer) && admit(pacer, key, Paced::Connection).is_some() {
+            if !service.is_gateway_hint(&peer)
+                && admit(pacer, key, Paced::Connection, None).is_some()
+            {
                 continue;
             }
             let Some(uid_slot) = per_uid.take(key) else {
@@ -153,6 +171,7 @@ async fn accept_loop<S: Store, C: Clock>(listener: UnixListener, shared: Arc<Sha
             pacer: pacer.clone(),
             shutdown: notify.subscribe(),
             _done: done.clone(),
+            via: None,
         };
         let per_uid = per_uid.clone();
         tokio::spawn(async move {
@@ -166,7 +185,7 @@ async fn accept_loop<S: Store, C: Clock>(listener: UnixListener, shared: Arc<Sha
                 Some(s) if s.uid != caller.pace_key() => {
                     // Charged to the key it really belongs to, like any
                     // other connection of that key.
-                    if admit(&conn.pacer, caller.pace_key(), Paced::Connection).is_some() {
+                    if admit(&conn.pacer, caller.pace_key(), Paced::Connection, None).is_some() {
                         return;
                     }
                     match per_uid.take(caller.pace_key()) {
@@ -181,33 +200,13 @@ async fn accept_loop<S: Store, C: Clock>(listener: UnixListener, shared: Arc<Sha
     }
 }
 
-/// Requests that may wait a long time for something else to happen.
-fn waits(req: &Request) -> bool {
-    matches!(req, Request::PushWait { .. } | Request::GatewayPoll { .. })
-}
-
-/// Resolves when the client closes its end (or sends during a wait,
-/// which the protocol does not allow).
-async fn hangup(stream: &UnixStream) {
-    let mut byte = [0u8; 1];
-    loop {
-        if stream.readable().await.is_err() {
-            return;
-        }
-        match stream.try_read(&mut byte) {
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
-            _ => return,
-        }
-    }
-}
-
 /// Connection slots: root's and everyone else's.
 struct Pools {
     root: Arc<Semaphore>,
     users: Arc<Semaphore>,
 }
 
-/// What a non-root uid is paced for.
+/// What a non-root uid, or a lab machine, is paced for.
 #[derive(Clone, Copy)]
 enum Paced {
     Connection,
@@ -216,8 +215,14 @@ enum Paced {
 
 /// Charge `uid` (a pacing key, see `Caller::pace_key`) for a connection or
 /// a request arriving now: None if it is within the key's share, else when
-/// it would be. Says so in the log once a minute per key over its share.
-fn admit(pacer: &std::sync::Mutex<Pacer>, uid: u32, what: Paced) -> Option<std::time::Instant> {
+/// it would be. Says so in the log once a minute per key over its share,
+/// naming it as `who` (a lab machine) or else by its uid.
+fn admit(
+    pacer: &std::sync::Mutex<Pacer>,
+    uid: u32,
+    what: Paced,
+    who: Option<&str>,
+) -> Option<std::time::Instant> {
     let now = std::time::Instant::now();
     // The lock is not held while logging.
     let admission = {
@@ -232,134 +237,10 @@ fn admit(pacer: &std::sync::Mutex<Pacer>, uid: u32, what: Paced) -> Option<std::
             Paced::Connection => ("opens connections", "closing them"),
             Paced::Request => ("sends requests", "answering it more slowly"),
         };
-        eprintln!("mfad: uid {uid} {doing} faster than its share; {answer}");
+        match who {
+            Some(who) => eprintln!("mfad: {who} {doing} faster than its share; {answer}"),
+            None => eprintln!("mfad: uid {uid} {doing} faster than its share; {answer}"),
+        }
     }
     (admission.run_at > now).then_some(admission.run_at)
-}
-
-struct Connection<S, C> {
-    service: Arc<Service<S, C>>,
-    pacer: Arc<std::sync::Mutex<Pacer>>,
-    shutdown: broadcast::Receiver<()>,
-    _done: mpsc::Sender<()>,
-}
-
-impl<S: Store, C: Clock> Connection<S, C> {
-    async fn run(mut self, mut stream: UnixStream, caller: Caller) {
-        let peer = caller.peer;
-        let sc = self.service.config().server.clone();
-        let idle = Duration::from_secs(sc.idle_timeout_secs);
-        let frame = Duration::from_secs(sc.frame_timeout_secs);
-        let mut greeted = false;
-        // Dropped when this connection ends, which cancels its pushes.
-        let pushes = ConnPushes::new(self.service.clone());
-        loop {
-            let first = tokio::select! {
-                r = timeout(idle, read_first_byte(&mut stream)) => match r {
-                    Ok(Ok(b)) => b,
-                    _ => return,
-                },
-                _ = self.shutdown.recv() => return,
-            };
-            let body = match timeout(frame, read_rest(&mut stream, first)).await {
-                Ok(Ok(body)) => body,
-                Ok(Err(FrameError::TooLarge(n))) => {
-                    // The body cannot be skipped safely, so answer and close.
-                    let msg = format!(
-                        "frame of {n} bytes exceeds the {} byte limit",
-                        mfa_proto::MAX_FRAME
-                    );
-                    let _ = self
-                        .reply(
-                            &mut stream,
-                            frame,
-                            &Response::error(ErrorCode::FrameTooLarge, msg),
-                        )
-                        .await;
-                    return;
-                }
-                // Stalled half-frame, truncated frame or I/O error: drop it.
-                _ => return,
-            };
-            let paced = peer.uid != 0 && !self.service.is_gateway(&caller);
-            if paced && !self.pace(caller.pace_key()).await {
-                return;
-            }
-            let (resp, keep) = match decode_body::<Request>(&body) {
-                Err(e) => {
-                    eprintln!(
-                        "mfad: bad request from uid {} (pid {:?})",
-                        peer.uid, peer.pid
-                    );
-                    (Response::error(ErrorCode::BadRequest, e.to_string()), true)
-                }
-                Ok(Request::Hello { version, .. }) if !greeted => {
-                    if version == PROTOCOL_VERSION {
-                        greeted = true;
-                        let server = format!("mfad {}", env!("CARGO_PKG_VERSION"));
-                        (
-                            Response::Hello {
-                                version: PROTOCOL_VERSION,
-                                server,
-                            },
-                            true,
-                        )
-                    } else {
-                        let msg = format!("protocol version {version} is not supported; this mfad speaks {PROTOCOL_VERSION}");
-                        (Response::error(ErrorCode::VersionMismatch, msg), false)
-                    }
-                }
-                Ok(_) if !greeted => (
-                    Response::error(
-                        ErrorCode::VersionMismatch,
-                        "the first request must be hello",
-                    ),
-                    false,
-                ),
-                Ok(req) => {
-                    // Resolved again once the cached caller is stale, so a
-                    // connection kept open keeps no role its uid has lost.
-                    match self.service.caller(peer).await {
-                        Ok(now) if waits(&req) => {
-                            // A long wait ends early if the client hangs up
-                            // (ssh disconnected): then its push is cancelled.
-                            tokio::select! {
-                                resp = self.service.handle_in(&now, &pushes, req) => (resp, true),
-                                _ = hangup(&stream) => return,
-                                _ = self.shutdown.recv() => return,
-                            }
-                        }
-                        Ok(now) => (self.service.handle_in(&now, &pushes, req).await, true),
-                        Err(resp) => (resp, false),
-                    }
-                }
-            };
-            if self.reply(&mut stream, frame, &resp).await.is_err() || !keep {
-                return;
-            }
-        }
-    }
-
-    /// Wait until a request from `uid` may run; false if mfad is stopping.
-    async fn pace(&mut self, uid: u32) -> bool {
-        let Some(run_at) = admit(&self.pacer, uid, Paced::Request) else {
-            return true;
-        };
-        let at = tokio::time::Instant::from_std(run_at);
-        tokio::select! {
-            _ = tokio::time::sleep_until(at) => true,
-            _ = self.shutdown.recv() => false,
-        }
-    }
-
-    async fn reply(
-        &self,
-        stream: &mut UnixStream,
-        limit: Duration,
-        resp: &Response,
-    ) -> Result<(), FrameError> {
-        timeout(limit, write_frame(stream, resp))
-            .await
-            .map_err(|_| FrameError::TimedOut)?
-    }
 }

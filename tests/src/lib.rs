@@ -6,6 +6,7 @@
 //! The binaries under test come from `cargo build --workspace`, which the
 //! README's test command runs first.
 
+pub mod fleet;
 pub mod gateway;
 mod google_auth;
 pub mod libpam;
@@ -21,6 +22,7 @@ mod qr;
 mod system;
 pub mod web;
 
+pub use fleet::Fleet;
 pub use gateway::{GatewayProcess, Providers};
 pub use google_auth::{google_authenticator, oathtool_step, GaSecret};
 pub use pam::{build_pam_host, finish, PamRun, Stack};

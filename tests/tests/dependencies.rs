@@ -1,7 +1,8 @@
-//! What each process links, from `cargo tree`: mfad and the PAM module
-//! pull in no HTTP or TLS crate (only mfa-gateway talks to the network),
-//! and the module no async runtime, so a bug in a network stack can never
-//! reach the process that holds the secrets or sshd itself.
+//! What each process links, from `cargo tree`: the PAM module and the
+//! protocol crate pull in no HTTP or TLS crate, and the module no async
+//! runtime, so a bug in a network stack can never reach sshd itself; mfad
+//! links TLS (rustls, for the lab machines' connections to a central mfad)
+//! but no HTTP crate: only mfa-gateway speaks HTTP.
 
 use anyhow::{bail, Context, Result};
 use std::process::Command;
@@ -47,9 +48,27 @@ const NETWORK: &[&str] = &[
     "openssl",
 ];
 
+/// What mfad may link of [`NETWORK`]: TLS for `[remote]` and
+/// `[upstream]`, with the provider the gateway already uses.
+const MFAD_TLS: &[&str] = &["rustls", "tokio-rustls", "aws-lc-rs"];
+
 #[test]
-fn mfad_and_the_module_link_no_http_or_tls_crate() -> Result<()> {
-    for package in ["mfad", "pam_mfa", "mfa_proto"] {
+fn mfad_links_tls_but_no_http_crate() -> Result<()> {
+    let deps = tree("mfad")?;
+    for needed in ["rustls", "tokio-rustls"] {
+        assert!(deps.iter().any(|d| d == needed), "mfad without {needed}");
+    }
+    let found: Vec<_> = deps
+        .iter()
+        .filter(|d| NETWORK.contains(&d.as_str()) && !MFAD_TLS.contains(&d.as_str()))
+        .collect();
+    assert!(found.is_empty(), "mfad links {found:?}");
+    Ok(())
+}
+
+#[test]
+fn the_module_and_the_protocol_link_no_http_or_tls_crate() -> Result<()> {
+    for package in ["pam_mfa", "mfa_proto"] {
         let deps = tree(package)?;
         assert!(
             deps.iter().any(|d| d == "serde"),

@@ -1,5 +1,7 @@
 //! The mfad daemon: `mfad --socket PATH --state-dir DIR [--config FILE]`
-//! runs in the foreground until SIGTERM or SIGINT.
+//! runs in the foreground until SIGTERM or SIGINT: a single host (SQLite),
+//! a central mfad (PostgreSQL, and `[remote]` for lab machines), or with
+//! `[upstream]` a lab machine's relay that keeps no state at all.
 
 use anyhow::Context;
 use clap::Parser;
@@ -7,11 +9,16 @@ use mfad::backoff::hosts_since;
 use mfad::clock::SystemClock;
 use mfad::config::{Backend, Config, DEFAULT_PATH};
 use mfad::keycheck::{load_keys, refuse_key_without_database};
+use mfad::server::{serve_relay, serve_with, RemoteListener, Upstream};
 use mfad::store::{PostgresStore, SqliteStore, Store};
-use mfad::{bind_root_socket, bind_socket, serve, systemd, Service};
+use mfad::zero_on_free::ZeroOnFree;
+use mfad::{bind_root_socket, bind_socket, systemd, Service};
 use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
 use std::sync::Arc;
+
+#[global_allocator]
+static ALLOC: ZeroOnFree = ZeroOnFree;
 
 #[derive(Parser)]
 #[command(version, about = "Second-factor daemon for pam_mfa")]
@@ -66,6 +73,9 @@ fn main() -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
+    if cfg.upstream.enabled() {
+        return relay(rt, cfg, inherited);
+    }
     match cfg.store.backend {
         Backend::Sqlite => {
             refuse_key_without_database(&SqliteStore::database_in(&cfg.state_dir), &cfg.key_path())
@@ -114,6 +124,13 @@ fn run<S: Store>(
     for l in &std_listeners {
         l.set_nonblocking(true)?;
     }
+    let remote = match cfg.remote.enabled() {
+        true => Some(
+            rt.block_on(RemoteListener::bind(&cfg.remote))
+                .context("refusing to start ([remote])")?,
+        ),
+        false => None,
+    };
     let service = Arc::new(Service::new(store, keys, cfg, SystemClock));
 
     rt.block_on(async move {
@@ -121,11 +138,55 @@ fn run<S: Store>(
             .into_iter()
             .map(tokio::net::UnixListener::from_std)
             .collect::<Result<Vec<_>, _>>()?;
-        eprintln!("mfad {} listening on {names}", env!("CARGO_PKG_VERSION"));
+        let lab = match &remote {
+            Some(r) => format!(", and for lab machines on {} (TLS)", r.local_addr()?),
+            None => String::new(),
+        };
+        eprintln!(
+            "mfad {} listening on {names}{lab}",
+            env!("CARGO_PKG_VERSION")
+        );
         systemd::notify_ready();
         tokio::spawn(prune_forever(service.clone()));
         tokio::spawn(watch_store(service.clone()));
-        serve(listeners, service, shutdown_signal()).await;
+        serve_with(listeners, remote, service, shutdown_signal()).await;
+        eprintln!("mfad: stopped");
+        anyhow::Ok(())
+    })
+}
+
+/// A lab machine's relay: the local sockets, no store and no key.
+fn relay(
+    rt: tokio::runtime::Runtime,
+    cfg: Config,
+    inherited: Vec<(UnixListener, Option<PathBuf>)>,
+) -> anyhow::Result<()> {
+    let upstream =
+        Arc::new(Upstream::new(&cfg.upstream).context("refusing to start ([upstream])")?);
+    let (std_listeners, names) = listeners(&cfg.socket, inherited)?;
+    for l in &std_listeners {
+        l.set_nonblocking(true)?;
+    }
+    rt.block_on(async move {
+        let listeners = std_listeners
+            .into_iter()
+            .map(tokio::net::UnixListener::from_std)
+            .collect::<Result<Vec<_>, _>>()?;
+        eprintln!(
+            "mfad {} listening on {names}, relaying to {}",
+            env!("CARGO_PKG_VERSION"),
+            cfg.upstream.servers.join(", ")
+        );
+        systemd::notify_ready();
+        // Nothing here can wedge but the runtime itself.
+        tokio::spawn(async {
+            let every = systemd::watchdog_interval().unwrap_or(std::time::Duration::from_secs(5));
+            loop {
+                tokio::time::sleep(every).await;
+                systemd::notify("WATCHDOG=1");
+            }
+        });
+        serve_relay(listeners, upstream, cfg, shutdown_signal()).await;
         eprintln!("mfad: stopped");
         anyhow::Ok(())
     })

@@ -112,6 +112,7 @@ impl<S: Store, C: Clock> Service<S, C> {
                     return (resp, user.into());
                 }
             }
+            let ctx = super::relayed::counted(caller, ctx);
             return self.root_login(caller, user, &step, &ctx).await;
         }
         let sub = match self.subject(caller, user, Need::OwnOrAdmin).await {
@@ -129,6 +130,7 @@ impl<S: Store, C: Clock> Service<S, C> {
             },
             _ => ctx,
         };
+        let ctx = super::relayed::counted(caller, ctx);
         let res = self.attempt(&sub.user, &step, &ctx).await;
         let resp = self.answer(&sub.user, &step, &ctx, caller, res);
         (resp, sub.user)

@@ -23,6 +23,7 @@ mod push_gateway;
 mod push_hub;
 mod push_targets;
 mod recovery_codes;
+mod relayed;
 mod subject;
 
 pub use push_hub::ConnPushes;
@@ -169,7 +170,10 @@ impl<S: Store, C: Clock> Service<S, C> {
     /// Whether `caller` is the push gateway (`push.gateway_user`).
     pub fn is_gateway(&self, caller: &Caller) -> bool {
         let gw = &self.cfg.push.gateway_user;
-        !gw.is_empty() && caller.account.as_ref().is_some_and(|a| &a.name == gw)
+        // The gateway runs beside a central mfad, never behind a relay.
+        caller.via.is_none()
+            && !gw.is_empty()
+            && caller.account.as_ref().is_some_and(|a| &a.name == gw)
     }
 
     /// [`Service::is_gateway`] for a peer, as far as is known without
@@ -199,6 +203,9 @@ impl<S: Store, C: Clock> Service<S, C> {
         conn: &ConnPushes<S, C>,
         req: Request,
     ) -> Response {
+        if let Err(resp) = self.relay_allows(caller, &req).await {
+            return resp;
+        }
         match req {
             Request::Hello { .. } => {
                 Response::error(ErrorCode::BadRequest, "hello was already exchanged")
@@ -221,7 +228,7 @@ impl<S: Store, C: Clock> Service<S, C> {
                 let push = match push {
                     PushMode::Off => None,
                     mode => {
-                        self.push_offer(&user, &context, mode == PushMode::Auto, conn, &caller.peer)
+                        self.push_offer(&user, &context, mode == PushMode::Auto, conn, caller)
                             .await
                     }
                 };

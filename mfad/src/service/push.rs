@@ -10,7 +10,7 @@
 use super::push_hub::{ConnPushes, REREAD};
 use super::{internal, Service};
 use crate::audit;
-use crate::authz::{Caller, Peer};
+use crate::authz::Caller;
 use crate::clock::Clock;
 use crate::crypto::{ct_eq, random_bytes};
 use crate::store::{Fatigue, Opened, PushRecord, PushState, PushTarget, Store};
@@ -93,7 +93,7 @@ impl<S: Store, C: Clock> Service<S, C> {
         ctx: &LoginContext,
         send: bool,
         conn: &ConnPushes<S, C>,
-        by: &Peer,
+        by: &Caller,
     ) -> Option<PushOffer> {
         if !self.push_enabled() {
             return None;
@@ -122,10 +122,15 @@ impl<S: Store, C: Clock> Service<S, C> {
         kind: PushKind,
         target: PushTarget,
         conn: &ConnPushes<S, C>,
-        by: &Peer,
+        by: &Caller,
     ) -> PushOffer {
         if self.push_hub.gateway().is_none() {
-            audit::push(user, ctx, by, "unavailable reason=gateway_not_running");
+            audit::push(
+                user,
+                ctx,
+                &by.peer,
+                "unavailable reason=gateway_not_running",
+            );
             return unavailable("the push service is not running");
         }
         let p = &self.cfg.push;
@@ -164,7 +169,11 @@ impl<S: Store, C: Clock> Service<S, C> {
             kind,
             target,
             number: number.clone(),
-            host: self.hostname.clone(),
+            // What the phone shows: the lab machine the login is on.
+            host: match &by.via {
+                Some(via) => via.host.clone(),
+                None => self.hostname.clone(),
+            },
             service: ctx.service.clone(),
             rhost: ctx.rhost.clone(),
             created_at: now,
@@ -179,7 +188,7 @@ impl<S: Store, C: Clock> Service<S, C> {
         match self.store.open_push(record, fatigue).await {
             Ok(Opened::Opened) => {
                 conn.add(&id);
-                audit::push(user, ctx, by, &format!("sent id={id} kind={kind:?}"));
+                audit::push(user, ctx, &by.peer, &format!("sent id={id} kind={kind:?}"));
                 self.push_hub.deliveries.notify_one();
                 PushOffer::Sent {
                     id,
@@ -188,7 +197,12 @@ impl<S: Store, C: Clock> Service<S, C> {
                 }
             }
             Ok(Opened::Blocked { until, reason }) => {
-                audit::push(user, ctx, by, &format!("refused reason=blocked_{reason}"));
+                audit::push(
+                    user,
+                    ctx,
+                    &by.peer,
+                    &format!("refused reason=blocked_{reason}"),
+                );
                 let mins = (until - now).max(60) / 60;
                 let why = match reason.as_str() {
                     "reported" => "you reported a push as not yours",
@@ -198,7 +212,7 @@ impl<S: Store, C: Clock> Service<S, C> {
                 unavailable(&format!("pushes are paused for {mins} min because {why}"))
             }
             Ok(Opened::TooMany { oldest }) => {
-                audit::push(user, ctx, by, "refused reason=too_many");
+                audit::push(user, ctx, &by.peer, "refused reason=too_many");
                 let secs = (oldest + p.window_secs as i64 - now).max(1);
                 unavailable(&format!(
                     "too many pushes lately (try again in {} min)",
@@ -230,7 +244,7 @@ impl<S: Store, C: Clock> Service<S, C> {
             } => {}
             other => return other,
         }
-        match self.push_offer(&user, &ctx, true, conn, &caller.peer).await {
+        match self.push_offer(&user, &ctx, true, conn, caller).await {
             Some(offer) => Response::Push(offer),
             None => Response::error(ErrorCode::NotFound, "this account has no push target"),
         }

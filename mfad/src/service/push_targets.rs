@@ -143,7 +143,7 @@ impl<S: Store, C: Clock> Service<S, C> {
         };
         audit::admin(&caller.peer, "push_add_begin", &sub.user);
         match self
-            .open_push(&sub.user, &ctx, PushKind::Test, target, conn, &caller.peer)
+            .open_push(&sub.user, &ctx, PushKind::Test, target, conn, caller)
             .await
         {
             PushOffer::Sent {
