@@ -98,3 +98,48 @@ pub(super) fn counted(caller: &Caller, ctx: LoginContext) -> LoginContext {
         ..ctx
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::authz::{Peer, Via};
+
+    fn caller(via: Option<&str>) -> Caller {
+        Caller {
+            peer: Peer {
+                uid: 0,
+                gid: 0,
+                pid: None,
+            },
+            role: Role::Root,
+            account: None,
+            via: via.map(|h| {
+                Arc::new(Via {
+                    host: h.into(),
+                    admin: false,
+                    enroll: true,
+                })
+            }),
+        }
+    }
+
+    #[test]
+    fn failures_through_a_relay_are_counted_under_its_name() {
+        let ctx = |rhost: Option<&str>| LoginContext {
+            rhost: rhost.map(str::to_string),
+            ..Default::default()
+        };
+        let lab = caller(Some("lab-17"));
+        assert_eq!(
+            counted(&lab, ctx(Some("10.1.2.3"))).rhost.as_deref(),
+            Some("10.1.2.3@lab-17")
+        );
+        assert_eq!(counted(&lab, ctx(None)).rhost.as_deref(), Some("@lab-17"));
+        let local = caller(None);
+        assert_eq!(
+            counted(&local, ctx(Some("10.1.2.3"))).rhost.as_deref(),
+            Some("10.1.2.3")
+        );
+        assert_eq!(counted(&local, ctx(None)).rhost, None);
+    }
+}
