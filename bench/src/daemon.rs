@@ -334,11 +334,38 @@ pub enum Work<'a> {
 /// verification is timed from before `connect` (or, for `Work::Rate`, from
 /// when it was due) to the answer.
 pub fn run_verifies(mfad: &Mfad, pool: &Pool, work: Work<'_>, threads: usize) -> Result<VerifyRun> {
+    let targets = Targets {
+        sockets: vec![mfad.socket.clone()],
+        pids: vec![mfad.pid()],
+    };
+    run_verifies_on(&targets, pool, work, threads)
+}
+
+/// Where a run's verifications go: its sockets in turn (a fleet's relays),
+/// and the daemons whose CPU time it reports.
+pub struct Targets {
+    pub sockets: Vec<PathBuf>,
+    pub pids: Vec<u32>,
+}
+
+impl Targets {
+    fn cpu(&self) -> Result<Duration> {
+        self.pids.iter().map(|&p| proc_cpu(p)).sum()
+    }
+}
+
+/// [`run_verifies`] spread over `targets`.
+pub fn run_verifies_on(
+    targets: &Targets,
+    pool: &Pool,
+    work: Work<'_>,
+    threads: usize,
+) -> Result<VerifyRun> {
     let cursor = AtomicUsize::new(0);
     let stop = AtomicBool::new(false);
     let threads = threads.max(1);
     let results = Mutex::new(VerifyRun::default());
-    let cpu0 = mfad.cpu()?;
+    let cpu0 = targets.cpu()?;
     let own0 = proc_cpu(std::process::id())?;
     let machine0 = crate::report::machine_busy();
     // Every thread (and the clock of the run) starts at this instant.
@@ -391,7 +418,8 @@ pub fn run_verifies(mfad: &Mfad, pool: &Pool, work: Work<'_>, threads: usize) ->
                         }
                         let code = otp::code_at_step(&pool.totps[i], step);
                         let t = due.unwrap_or_else(Instant::now);
-                        let answer = verify_once(&mfad.socket, &pool.names[i], &code);
+                        let socket = &targets.sockets[k % targets.sockets.len()];
+                        let answer = verify_once(socket, &pool.names[i], &code);
                         let took = t.elapsed();
                         match answer {
                             Ok(Response::Verified { .. }) => {
@@ -434,7 +462,7 @@ pub fn run_verifies(mfad: &Mfad, pool: &Pool, work: Work<'_>, threads: usize) ->
     }
     let mut run = results.into_inner().map_err(|_| anyhow!("poisoned"))?;
     run.wall = wall;
-    run.daemon_cpu = mfad.cpu()?.saturating_sub(cpu0);
+    run.daemon_cpu = targets.cpu()?.saturating_sub(cpu0);
     run.client_cpu = proc_cpu(std::process::id())?.saturating_sub(own0);
     let machine = crate::report::machine_busy().saturating_sub(machine0);
     let cpus = std::thread::available_parallelism()

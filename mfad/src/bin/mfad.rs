@@ -13,6 +13,7 @@ use mfad::server::{serve_relay, serve_with, RemoteListener, Upstream};
 use mfad::store::{PostgresStore, SqliteStore, Store};
 use mfad::zero_on_free::ZeroOnFree;
 use mfad::{bind_root_socket, bind_socket, systemd, Service};
+use std::os::unix::fs::DirBuilderExt;
 use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -110,6 +111,17 @@ fn run<S: Store>(
     cfg: Config,
     inherited: Vec<(UnixListener, Option<PathBuf>)>,
 ) -> anyhow::Result<()> {
+    // SQLite makes it; on PostgreSQL only the key lives there.
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&cfg.state_dir)
+        .with_context(|| {
+            format!(
+                "cannot create the state directory {}",
+                cfg.state_dir.display()
+            )
+        })?;
     let keys = rt
         .block_on(load_keys(
             &store,

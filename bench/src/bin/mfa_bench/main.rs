@@ -6,6 +6,7 @@
 //! mfa_bench pam-loop --confdir DIR --service NAME --warmup NAME --list FILE
 //! mfa_bench load [--accounts N] [--threads N] [--secs N] [--rate N] [--restart] [--hold]
 //! mfa_bench push [--logins N] [--browser-logins N] [--settle-ms N] [--gap-ms N] [--out FILE]
+//! mfa_bench fleet [--accounts N] [--threads N] [--secs N] [--memory-accounts N] [--out FILE]
 //! ```
 //!
 //! `run` does everything and writes a Markdown results section. `whole`
@@ -75,6 +76,7 @@ fn main() {
         Some("pam-loop") => pam_loop(&args[1..]),
         Some("load") => load(&args[1..]),
         Some("push") => push_cmd(&args[1..]),
+        Some("fleet") => fleet(&args[1..]),
         _ => Err(anyhow!(
             "usage: mfa_bench run [--quick] [--out FILE] [--update-doc FILE] [--command TEXT]\n       \
              mfa_bench whole [--logins N] [--out FILE] [--hold] [--push-configured] [--baseline DIR]\n       \
@@ -113,6 +115,42 @@ fn load(args: &[String]) -> Result<()> {
     let paths = paths()?;
     let scratch = tempfile::Builder::new().prefix("mfa-load.").tempdir()?;
     mfa_bench::load::load(&paths.mfad, scratch.path(), &plan)
+}
+
+fn fleet(args: &[String]) -> Result<()> {
+    let num = |name: &str, default: usize| -> Result<usize> {
+        flag_value(args, name).map_or(Ok(default), |v| {
+            v.parse().with_context(|| format!("{name} {v}"))
+        })
+    };
+    let plan = mfa_bench::fleet::FleetPlan {
+        accounts: num("--accounts", 10_000)?,
+        threads: num("--threads", 16)?,
+        secs: num("--secs", 10)? as u64,
+        memory_accounts: num("--memory-accounts", 100_000)?,
+    };
+    let paths = paths()?;
+    let scratch = tempfile::Builder::new().prefix("mfa-fleet.").tempdir()?;
+    // The certificates and the cluster run as other uids: let them in.
+    std::fs::set_permissions(scratch.path(), std::fs::Permissions::from_mode(0o755))?;
+    let text = mfa_bench::fleet::fleet(&paths.mfad, scratch.path(), &plan)?;
+    let m = report::machine(scratch.path());
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let header = format!(
+        "{}; {} CPUs ({}), {}; commit {}; load average at the end {}",
+        m.date,
+        m.nproc,
+        m.cpu_model,
+        m.memory,
+        report::git(&repo),
+        report::loadavg()
+    );
+    let header = format!("{header}\n\n");
+    match flag_value(args, "--out") {
+        Some(out) => std::fs::write(&out, format!("{header}{text}"))?,
+        None => print!("{header}{text}"),
+    }
+    Ok(())
 }
 
 fn pam_loop(args: &[String]) -> Result<()> {
