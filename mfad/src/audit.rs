@@ -125,3 +125,13 @@ pub fn at_login(user: &str, ctx: &LoginContext, peer: &Peer, outcome: &str) {
         &format!("outcome={outcome}"),
     );
 }
+
+/// One account of `mfad migrate`, copied from the single host's state
+/// `from`: what became of it (never a secret, code or hash).
+pub fn migrate(user: &str, from: &str, what: &str) {
+    // SAFETY: getuid has no preconditions.
+    let uid = unsafe { libc::getuid() };
+    line(format!(
+        "mfad: audit migrate user={user:?} from={from:?} {what} by_uid={uid}"
+    ));
+}

@@ -211,15 +211,29 @@ impl Keys {
 
     /// Keyed hash of a normalized recovery code, bound to its account.
     pub fn recovery_hash(&self, user: &str, code: &str) -> [u8; 32] {
-        let mut out = [0u8; 32];
-        if let Ok(mut mac) = <HmacSha256 as hmac::KeyInit>::new_from_slice(&self.recovery[..]) {
-            mac.update(user.as_bytes());
-            mac.update(&[0]);
-            mac.update(code.as_bytes());
-            out.copy_from_slice(&mac.finalize().into_bytes());
-        }
-        out
+        recovery_hash_with(&self.recovery[..], user, code)
     }
+
+    /// The subkey recovery codes are hashed with. `mfad migrate` carries
+    /// it (sealed under the central key) with the codes it copies, since
+    /// a keyed hash cannot be re-keyed without the code itself; it says
+    /// nothing about the sealing subkey or the master key.
+    pub fn recovery_subkey(&self) -> Zeroizing<[u8; KEY_LEN]> {
+        self.recovery.clone()
+    }
+}
+
+/// [`Keys::recovery_hash`] with a given recovery subkey (one carried over
+/// from another mfad's key by `mfad migrate`).
+pub fn recovery_hash_with(subkey: &[u8], user: &str, code: &str) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    if let Ok(mut mac) = <HmacSha256 as hmac::KeyInit>::new_from_slice(subkey) {
+        mac.update(user.as_bytes());
+        mac.update(&[0]);
+        mac.update(code.as_bytes());
+        out.copy_from_slice(&mac.finalize().into_bytes());
+    }
+    out
 }
 
 /// Constant-time equality of two hashes.

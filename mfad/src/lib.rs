@@ -13,6 +13,7 @@ pub mod crypto;
 pub mod directory;
 pub mod keycheck;
 pub mod login_rule;
+pub mod migrate;
 pub mod otp;
 pub mod pacing;
 pub mod phone_number;

@@ -6,7 +6,7 @@
 
 use crate::backoff::{self, Gate};
 use crate::config::LimitsConfig;
-use crate::crypto::{ct_eq, Keys};
+use crate::crypto::{self, ct_eq, Keys};
 use crate::otp::{self, Params};
 use crate::recovery;
 use crate::store::{AttemptState, Authenticator, Counters, Effect, Enrollment};
@@ -132,12 +132,23 @@ impl LoginRule {
         }
         if let Some(rc) = recovery.filter(|_| tried != Tried::Totp) {
             let hash = self.keys.recovery_hash(user, rc);
+            // Codes copied from another mfad match under its subkey.
+            let carried = match st.recovery_key.as_deref().map(|k| {
+                self.keys
+                    .open(&sealed_context("recovery-key", user), k)
+                    .map(|sub| crypto::recovery_hash_with(&sub, user, rc))
+            }) {
+                Some(Err(err)) => return (Verdict::Broken(err.to_string()), vec![]),
+                Some(Ok(h)) => Some(h),
+                None => None,
+            };
             // Compare against every unused code, without stopping early.
             // A temporary code past its time is no code at all.
             let mut found = None;
             for c in &st.recovery {
                 let live = c.expires_at.is_none_or(|at| now < at);
-                if ct_eq(&c.hash, &hash) && live {
+                let matches = ct_eq(&c.hash, &hash) | carried.is_some_and(|h| ct_eq(&c.hash, &h));
+                if matches && live {
                     found = Some((c.id, c.expires_at.is_some()));
                 }
             }

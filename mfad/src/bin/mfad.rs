@@ -1,7 +1,9 @@
 //! The mfad daemon: `mfad --socket PATH --state-dir DIR [--config FILE]`
 //! runs in the foreground until SIGTERM or SIGINT: a single host (SQLite),
 //! a central mfad (PostgreSQL, and `[remote]` for lab machines), or with
-//! `[upstream]` a lab machine's relay that keeps no state at all.
+//! `[upstream]` a lab machine's relay that keeps no state at all. `mfad
+//! migrate --from-sqlite DIR` copies a single host's enrollments into the
+//! central database of the mfad the configuration describes, and exits.
 
 use anyhow::Context;
 use clap::Parser;
@@ -28,16 +30,39 @@ struct Args {
     #[arg(long)]
     socket: Option<PathBuf>,
     /// Directory for the database and key (default from the config: /var/lib/mfad).
-    #[arg(long)]
+    #[arg(long, global = true)]
     state_dir: Option<PathBuf>,
     /// Configuration file. Without it, /etc/mfad/mfad.toml is read if it exists.
-    #[arg(long)]
+    #[arg(long, global = true)]
     config: Option<PathBuf>,
     /// Instead of serving, write a consistent copy of the database to this
     /// new file (0600) and exit; safe while mfad runs. The key file is not
     /// in it: keep the key apart.
     #[arg(long, value_name = "FILE")]
     backup_to: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(clap::Subcommand)]
+enum Command {
+    /// Copy a single host's enrollments (its SQLite state directory) into
+    /// the PostgreSQL database of the central mfad that --config
+    /// describes, secrets re-sealed under the central key. Safe to run
+    /// while both mfads run, and again: what is there already is not
+    /// copied twice, and a different enrollment of the same name is left
+    /// as it is and reported (exit status 1).
+    Migrate {
+        /// The single host's state directory (with mfad.db).
+        #[arg(long, value_name = "DIR")]
+        from_sqlite: PathBuf,
+        /// The single host's key file (default: DIR/master.key).
+        #[arg(long, value_name = "FILE")]
+        from_key: Option<PathBuf>,
+        /// Read and judge everything, write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -52,6 +77,17 @@ fn main() -> anyhow::Result<()> {
     }
     if let Some(d) = args.state_dir {
         cfg.state_dir = d;
+    }
+    if let Some(Command::Migrate {
+        from_sqlite,
+        from_key,
+        dry_run,
+    }) = args.command
+    {
+        if !migrate(&cfg, from_sqlite, from_key, dry_run)? {
+            std::process::exit(1);
+        }
+        return Ok(());
     }
     if let Some(dest) = &args.backup_to {
         mfad::store::backup::backup_to(&cfg.state_dir, dest).with_context(|| {
@@ -102,6 +138,46 @@ fn main() -> anyhow::Result<()> {
             run(rt, store, cfg, inherited)
         }
     }
+}
+
+/// `mfad migrate`: print the report; false when an account was left as
+/// it was (a conflict) or could not be copied.
+fn migrate(
+    cfg: &Config,
+    dir: PathBuf,
+    key: Option<PathBuf>,
+    dry_run: bool,
+) -> anyhow::Result<bool> {
+    if cfg.store.backend != Backend::Postgres {
+        anyhow::bail!(
+            "mfad migrate copies into the central database, but this configuration keeps its state in SQLite: give the central mfad's configuration (--config FILE, with [store] backend = \"postgres\")"
+        );
+    }
+    let url = cfg.store.postgres_url().map_err(anyhow::Error::msg)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let store = PostgresStore::connect(&url)
+            .await
+            .context("cannot open the central state in PostgreSQL (store.postgres_url)")?;
+        // As the central mfad loads it: made for an empty database, and
+        // its check value recorded, so that mfad starts on the copy.
+        let may_create = !dry_run && cfg.key_file.as_os_str().is_empty();
+        let keys = load_keys(&store, &cfg.key_path(), may_create)
+            .await
+            .context("the central key")?;
+        let source = mfad::migrate::Source {
+            key: key.unwrap_or_else(|| mfad::migrate::default_key(&dir)),
+            dir,
+        };
+        let now = mfad::clock::Clock::now(&SystemClock);
+        let report = mfad::migrate::migrate(&store, Arc::new(keys), &source, dry_run, now)
+            .await
+            .with_context(|| format!("cannot migrate from {}", source.dir.display()))?;
+        println!("{report}");
+        anyhow::Ok(report.clean())
+    })
 }
 
 /// Serve on `store` until a signal says stop.

@@ -19,6 +19,7 @@ mod postgres_methods;
 mod postgres_phone;
 mod postgres_push;
 mod postgres_schema;
+mod postgres_transfer;
 pub mod push;
 mod sqlite;
 mod sqlite_attempt;
@@ -26,6 +27,8 @@ mod sqlite_methods;
 mod sqlite_phone;
 mod sqlite_push;
 mod sqlite_schema;
+mod sqlite_transfer;
+pub mod transfer;
 mod writer;
 
 pub use methods::{Authenticator, Confirm, MethodRef, Removal, Renamed};
@@ -34,6 +37,7 @@ pub use postgres::PostgresStore;
 pub use push::{Fatigue, Opened, PushRecord, PushState, PushTarget, PushVerdict};
 pub use sqlite::SqliteStore;
 pub use sqlite_methods::FIRST_LABEL;
+pub use transfer::*;
 
 use mfa_proto::Algorithm;
 use std::future::Future;
@@ -192,6 +196,9 @@ pub struct AttemptState {
     pub host: Option<HostFailures>,
     /// Unused recovery codes, loaded only when asked for.
     pub recovery: Vec<RecoveryCode>,
+    /// The sealed recovery subkey of the mfad `mfad migrate` copied the
+    /// codes from (they were hashed with it); loaded with the codes.
+    pub recovery_key: Option<Vec<u8>>,
     /// How many ordinary recovery codes are left (loaded for a verify).
     pub recovery_left: u32,
     /// The live phone code the attempt named, if any.
@@ -377,6 +384,14 @@ pub trait Store: Send + Sync + 'static {
         recovery: Vec<[u8; 32]>,
         now: i64,
     ) -> impl Done<Confirmed>;
+
+    /// Copy `export` in if its name is free; else `same` judges what is
+    /// there (account locked): the same is caught up, another left as is.
+    fn import_account(
+        &self,
+        export: AccountExport,
+        same: impl FnOnce(&Existing) -> Result<(), String> + Send + 'static,
+    ) -> impl Done<Imported>;
 
     /// Cancel every pending push; how many there were. Run at start, when
     /// no login can be waiting for one. (A store shared by several mfads

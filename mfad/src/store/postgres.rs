@@ -386,6 +386,16 @@ impl Store for PostgresStore {
     /// Only this mfad's own pending pushes (by its `host` name): in a
     /// shared database the others belong to logins still waiting on
     /// other hosts.
+    fn import_account(
+        &self,
+        export: AccountExport,
+        same: impl FnOnce(&Existing) -> Result<(), String> + Send + 'static,
+    ) -> impl Done<Imported> {
+        let pool = self.pool.clone();
+        use super::postgres_transfer::import;
+        self.run(async move { in_tx!(pool, WRITE, |tx| import(&tx, &export, same).await) })
+    }
+
     fn cancel_pending_pushes(&self) -> impl Done<usize> {
         let (pool, host) = (self.pool.clone(), self.host.clone());
         self.run(async move {

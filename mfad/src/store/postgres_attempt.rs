@@ -120,6 +120,13 @@ pub(super) async fn load_state(
                 expires_at: r.try_get(2)?,
             });
         }
+        state.recovery_key = query_one(
+            tx,
+            r#"SELECT recovery_key FROM accounts WHERE "user" = $1"#,
+            &[&user],
+        )
+        .await?
+        .try_get(0)?;
     }
     if let Some(id) = about.phone_code.as_deref() {
         state.phone = super::postgres_phone::live_login_code(tx, user, id, about.now).await?;

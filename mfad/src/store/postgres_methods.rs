@@ -77,6 +77,13 @@ pub(super) async fn put_recovery(
         &[&user],
     )
     .await?;
+    // The new codes are hashed with this mfad's key.
+    execute(
+        tx,
+        r#"UPDATE accounts SET recovery_key = NULL WHERE "user" = $1"#,
+        &[&user],
+    )
+    .await?;
     for hash in recovery {
         execute(
             tx,

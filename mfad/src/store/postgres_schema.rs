@@ -3,7 +3,7 @@
 //! database, so the whole migration runs in one transaction under an
 //! advisory lock: the second waits, then finds nothing left to do.
 //!
-//! The layout is SQLite's current one (its version 7) with PostgreSQL's
+//! The layout is SQLite's current one (its version 8) with PostgreSQL's
 //! types: BYTEA for blobs, BIGINT for times and ids, BOOLEAN for flags,
 //! and `"user"` quoted (a reserved word here). Names compare bytewise
 //! (`COLLATE "C"`), as in SQLite, so `list` pages the same way whatever
@@ -126,6 +126,9 @@ pub(super) const MIGRATIONS: &[&str] = &[
      CREATE INDEX phone_codes_by_user ON phone_codes ("user", created_at);
      CREATE INDEX phone_codes_by_number ON phone_codes (number, created_at);
      CREATE INDEX phone_codes_by_state ON phone_codes (state, created_at);"#,
+    // 2: as SQLite's version 8: the recovery subkey of the mfad an
+    // account was copied from by `mfad migrate` (sealed).
+    "ALTER TABLE accounts ADD COLUMN recovery_key BYTEA;",
 ];
 
 /// Bring the schema up to date; the version it is at afterwards.

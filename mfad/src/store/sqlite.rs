@@ -377,6 +377,15 @@ impl Store for SqliteStore {
         self.writer.run(move |conn| push_sql::end(conn, &id, state))
     }
 
+    fn import_account(
+        &self,
+        export: AccountExport,
+        same: impl FnOnce(&Existing) -> Result<(), String> + Send + 'static,
+    ) -> impl Done<Imported> {
+        self.writer
+            .run(move |conn| super::sqlite_transfer::import(conn, &export, same))
+    }
+
     fn cancel_pending_pushes(&self) -> impl Done<usize> {
         self.writer.run(push_sql::cancel_pending)
     }

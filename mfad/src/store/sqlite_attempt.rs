@@ -92,6 +92,9 @@ pub(super) fn load_state(
         for row in rows {
             state.recovery.push(row?);
         }
+        state.recovery_key = conn
+            .prepare_cached("SELECT recovery_key FROM accounts WHERE user = ?1")?
+            .query_row([user], |r| r.get(0))?;
     }
     if let Some(id) = about.phone_code.as_deref() {
         state.phone = super::sqlite_phone::live_login_code(conn, user, id, about.now)?;

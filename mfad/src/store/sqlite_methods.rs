@@ -91,6 +91,11 @@ pub(super) fn put_recovery(
         "DELETE FROM recovery_codes WHERE user = ?1 AND expires_at IS NULL",
         [user],
     )?;
+    // The new codes are hashed with this mfad's key.
+    conn.execute(
+        "UPDATE accounts SET recovery_key = NULL WHERE user = ?1",
+        [user],
+    )?;
     // After the help desk's temporary code, if one is outstanding.
     for hash in recovery {
         conn.execute(

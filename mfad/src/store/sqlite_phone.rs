@@ -43,7 +43,7 @@ fn bad(col: usize, what: String) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(col, rusqlite::types::Type::Text, what.into())
 }
 
-fn channel_from(col: usize, s: &str) -> rusqlite::Result<Channel> {
+pub(super) fn channel_from(col: usize, s: &str) -> rusqlite::Result<Channel> {
     match s {
         "sms" => Ok(Channel::Sms),
         "voice" => Ok(Channel::Voice),

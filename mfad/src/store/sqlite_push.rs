@@ -49,7 +49,7 @@ fn bad(col: usize, what: String) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(col, rusqlite::types::Type::Text, what.into())
 }
 
-fn provider_from(col: usize, s: &str) -> rusqlite::Result<Provider> {
+pub(super) fn provider_from(col: usize, s: &str) -> rusqlite::Result<Provider> {
     match s {
         "ntfy" => Ok(Provider::Ntfy),
         "webhook" => Ok(Provider::Webhook),

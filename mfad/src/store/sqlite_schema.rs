@@ -64,6 +64,9 @@ pub(super) const MIGRATIONS: &[&str] = &[
     // 7: several named authenticators per account, and a default push
     // target and phone.
     super::sqlite_methods::MIGRATION,
+    // 8: the recovery subkey of the mfad an account was copied from by
+    // `mfad migrate` (sealed), which its copied codes were hashed with.
+    "ALTER TABLE accounts ADD COLUMN recovery_key BLOB;",
 ];
 
 pub(super) fn migrate(conn: &Connection) -> Result<(), StoreError> {

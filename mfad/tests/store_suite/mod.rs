@@ -10,6 +10,7 @@ pub mod methods;
 pub mod phone;
 pub mod push;
 pub mod recovery;
+pub mod transfer;
 
 use mfad::store::Store;
 use std::future::Future;
@@ -118,6 +119,10 @@ macro_rules! conformance {
                 codes_are_handed_to_the_gateway_once,
                 confirm_phone_creates_the_account_once,
                 concurrent_confirmations_of_one_code_apply_once,
+            }
+            transfer {
+                an_imported_account_is_whole_and_a_second_import_copies_nothing,
+                a_different_enrollment_is_left_as_it_is,
             }
             admin {
                 ping_answers,
