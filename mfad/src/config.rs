@@ -45,6 +45,8 @@ pub struct PushConfig {
     pub number_digits: u8,
     pub deny_block_secs: u64,
     pub report_block_secs: u64,
+    /// How often a waiting login re-reads its push without a wake-up.
+    pub reread_secs: u64,
 }
 
 impl Default for PushConfig {
@@ -57,6 +59,7 @@ impl Default for PushConfig {
             number_digits: 2,
             deny_block_secs: 300,
             report_block_secs: 86400,
+            reread_secs: 2,
         }
     }
 }
@@ -292,6 +295,12 @@ impl Config {
                 "push.max_per_window must be at least 1 and push.window_secs 60 s..=one week"
                     .into(),
             );
+        }
+        if !(1..=60).contains(&p.reread_secs) {
+            return Err(format!(
+                "push.reread_secs must be 1..=60, not {}",
+                p.reread_secs
+            ));
         }
         if !(2..=6).contains(&p.number_digits) {
             return Err(format!(

@@ -7,12 +7,16 @@
 //! `postgres_conn::Lock`), never by checking in one statement and setting
 //! in another without a lock.
 //!
-//! Not yet: TLS to the database (use a Unix socket or a trusted network),
-//! and LISTEN/NOTIFY to wake the push and phone senders of other hosts.
+//! A push decided or ended here is announced with NOTIFY in the same
+//! transaction; a connection of its own LISTENs for the other mfads'
+//! announcements (`postgres_listen`), so a login waiting here hears of a
+//! decision made through another mfad at once. Not yet: TLS to the
+//! database, and wake-ups for the push and phone senders of other hosts.
 
 use super::postgres_accounts as accounts_pg;
 use super::postgres_attempt::apply;
-use super::postgres_conn::{finish, pool};
+use super::postgres_conn::{finish, parse, pool, Tls};
+use super::postgres_listen::Listener;
 use super::postgres_methods as methods_pg;
 use super::postgres_phone as phone_pg;
 use super::postgres_push as push_pg;
@@ -26,6 +30,7 @@ pub struct PostgresStore {
     /// The mfad this store belongs to, as it names itself in the pushes it
     /// creates: at start it cancels only its own.
     host: String,
+    listener: Listener,
 }
 
 /// Run `$body` in a transaction of `$iso` on a connection from `$pool`:
@@ -72,14 +77,20 @@ impl PostgresStore {
     /// to date and return the store. Fails within a few seconds when the
     /// database cannot be reached.
     pub async fn connect(url: &str) -> Result<PostgresStore, StoreError> {
-        let pool = pool(url)?;
+        let config = parse(url)?;
+        let tls: Tls = tokio_postgres::NoTls;
+        let pool = pool(config.clone(), tls)?;
         let mut client = pool.get().await?;
         migrate(&mut client).await?;
         drop(client);
         let host = nix::unistd::gethostname()
             .map(|h| h.to_string_lossy().into_owned())
             .unwrap_or_default();
-        Ok(PostgresStore { pool, host })
+        Ok(PostgresStore {
+            pool,
+            host,
+            listener: Listener::new(config, tls),
+        })
     }
 
     /// Name this mfad as its configuration does (`hostname`), which is what
@@ -393,5 +404,9 @@ impl Store for PostgresStore {
                 push_pg::cancel_pending(&tx, &host).await? as usize
             ))
         })
+    }
+
+    fn wakeups(&self) -> Option<tokio::sync::broadcast::Receiver<Wakeup>> {
+        self.listener.subscribe()
     }
 }

@@ -122,18 +122,25 @@ pub(super) async fn finish<T>(
     }
 }
 
-/// The pool for `url` (a libpq key=value string or a postgresql:// URL).
-/// No TLS yet: the database must be reached over a Unix socket or a
-/// trusted network.
-pub(super) fn pool(url: &str) -> Result<Pool, StoreError> {
+/// How connections reach the server (see `connector`).
+pub(super) type Tls = NoTls;
+
+/// The settings in `url` (a libpq key=value string or a postgresql://
+/// URL), with this store's deadlines and name.
+pub(super) fn parse(url: &str) -> Result<Config, StoreError> {
     let mut config: Config = url
         .parse()
         .map_err(|e| StoreError::BadValue(format!("PostgreSQL connection string: {e}")))?;
     config.connect_timeout(WAIT);
     config.application_name("mfad");
+    Ok(config)
+}
+
+/// The pool of connections for `config`.
+pub(super) fn pool(config: Config, tls: Tls) -> Result<Pool, StoreError> {
     let manager = Manager::from_connect(
         config,
-        Strict,
+        Strict(tls),
         ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
         },
@@ -150,7 +157,7 @@ pub(super) fn pool(url: &str) -> Result<Pool, StoreError> {
 
 /// Connects without TLS and drives each connection itself, to look at
 /// the server's notices (a pooled connection otherwise only logs them).
-struct Strict;
+struct Strict(Tls);
 
 type Connected<'a> = Pin<
     Box<dyn Future<Output = Result<(Client, JoinHandle<()>), tokio_postgres::Error>> + Send + 'a>,
@@ -160,7 +167,7 @@ impl Connect for Strict {
     fn connect(&self, config: &Config) -> Connected<'_> {
         let config = config.clone();
         Box::pin(async move {
-            let (client, mut connection) = config.connect(NoTls).await?;
+            let (client, mut connection) = config.connect(self.0).await?;
             let task = tokio::spawn(async move {
                 std::future::poll_fn(|cx| loop {
                     match connection.poll_message(cx) {
