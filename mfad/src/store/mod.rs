@@ -20,6 +20,7 @@ mod postgres_methods;
 mod postgres_phone;
 mod postgres_push;
 mod postgres_schema;
+mod postgres_tls;
 pub mod push;
 mod sqlite;
 mod sqlite_attempt;

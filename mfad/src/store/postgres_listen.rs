@@ -67,7 +67,11 @@ impl Listener {
         // Subscribed before the task runs, so the first connection's
         // Wakeup::All reaches this subscriber too.
         let (tx, rx) = broadcast::channel(QUEUE);
-        let task = rt.spawn(listen_forever(self.config.clone(), self.tls, tx.clone()));
+        let task = rt.spawn(listen_forever(
+            self.config.clone(),
+            self.tls.clone(),
+            tx.clone(),
+        ));
         let _ = self.started.set((tx, task.abort_handle()));
         Some(rx)
     }
@@ -115,7 +119,7 @@ async fn listen_once(
     tx: &broadcast::Sender<Wakeup>,
     troubled: &mut bool,
 ) -> Result<(), StoreError> {
-    let (client, mut connection) = config.connect(*tls).await?;
+    let (client, mut connection) = config.connect(tls.clone()).await?;
     let forward = tx.clone();
     let mut driver = tokio::spawn(async move {
         std::future::poll_fn(|cx| loop {
