@@ -48,6 +48,8 @@ pub struct PushConfig {
     pub number_digits: u8,
     pub deny_block_secs: u64,
     pub report_block_secs: u64,
+    /// How often a waiting login re-reads its push without a wake-up.
+    pub reread_secs: u64,
 }
 
 impl Default for PushConfig {
@@ -60,6 +62,7 @@ impl Default for PushConfig {
             number_digits: 2,
             deny_block_secs: 300,
             report_block_secs: 86400,
+            reread_secs: 2,
         }
     }
 }
@@ -307,6 +310,12 @@ impl Config {
                 "push.max_per_window must be at least 1 and push.window_secs 60 s..=one week"
                     .into(),
             );
+        }
+        if !(1..=60).contains(&p.reread_secs) {
+            return Err(format!(
+                "push.reread_secs must be 1..=60, not {}",
+                p.reread_secs
+            ));
         }
         if !(2..=6).contains(&p.number_digits) {
             return Err(format!(

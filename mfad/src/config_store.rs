@@ -37,6 +37,9 @@ pub struct StoreConfig {
     pub backend: Backend,
     pub postgres_url: ConnString,
     pub postgres_url_file: PathBuf,
+    /// PEM CA of the database server's certificate: verified TLS (host
+    /// name checked) on every TCP connection.
+    pub postgres_ca: PathBuf,
 }
 
 impl StoreConfig {
@@ -45,6 +48,9 @@ impl StoreConfig {
             !self.postgres_url.0.is_empty(),
             !self.postgres_url_file.as_os_str().is_empty(),
         );
+        if self.backend == Backend::Sqlite && !self.postgres_ca.as_os_str().is_empty() {
+            return Err("store.postgres_ca is read only with store.backend = \"postgres\"".into());
+        }
         match self.backend {
             Backend::Sqlite if url || file => Err(
                 "store.postgres_url and store.postgres_url_file are read only with store.backend = \"postgres\"".into(),
@@ -86,6 +92,11 @@ impl StoreConfig {
         }
         Ok(Zeroizing::new(url.to_string()))
     }
+
+    /// `postgres_ca`, if set.
+    pub fn postgres_ca(&self) -> Option<&std::path::Path> {
+        (!self.postgres_ca.as_os_str().is_empty()).then_some(self.postgres_ca.as_path())
+    }
 }
 
 #[cfg(test)]
@@ -113,6 +124,12 @@ mod tests {
         // The password never shows in a Debug print of the config.
         assert!(!format!("{c:?}").contains("pw@"), "{c:?}");
         assert!(parse("backend = \"mysql\"").is_err());
+        assert!(parse("postgres_ca = \"/etc/mfad/db-ca.pem\"").is_err());
+        let c = parse("backend = \"postgres\"\npostgres_url = \"x\"\npostgres_ca = \"/ca.pem\"");
+        assert_eq!(
+            c.unwrap_or_default().postgres_ca(),
+            Some(std::path::Path::new("/ca.pem"))
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! A throwaway PostgreSQL 15 cluster for tests of the PostgreSQL store:
 //! made with Debian's initdb in a temporary folder, reached only through
-//! its own Unix socket there (no TCP), with fsync and synchronous commit
+//! its own Unix socket there (no TCP unless `enable_tls` asks for it on
+//! 127.0.0.1), with fsync and synchronous commit
 //! on as in production. It can be stopped and started again (tests stop
 //! the database under a running store), and it is stopped and removed on
 //! drop, even when the test failed. initdb refuses root, so the cluster
@@ -18,6 +19,8 @@ pub struct TempCluster {
     port: u16,
     running: bool,
     frozen: bool,
+    /// Server options added after the defaults (later ones win).
+    extra: String,
 }
 
 impl TempCluster {
@@ -37,6 +40,7 @@ impl TempCluster {
             port: free_port()?,
             running: false,
             frozen: false,
+            extra: String::new(),
         };
         std::fs::create_dir(cluster.socket_dir())?;
         chown_postgres(cluster.dir.path())?;
@@ -104,9 +108,10 @@ impl TempCluster {
     /// Start the server (again) and wait until it accepts connections.
     pub fn start(&mut self) -> Result<()> {
         let options = format!(
-            "-k {} -c listen_addresses='' -p {} -c fsync=on -c synchronous_commit=on",
+            "-k {} -c listen_addresses='' -p {} -c fsync=on -c synchronous_commit=on{}",
             self.socket_dir().display(),
-            self.port
+            self.port,
+            self.extra
         );
         // -l: the server must not keep our pipes open (output() would
         // wait for it to exit).
@@ -173,6 +178,36 @@ impl TempCluster {
         }
         self.frozen = frozen;
         Ok(())
+    }
+
+    /// Restart with TLS on (`cert` and `key`, PEM, copied into the data
+    /// folder for the postgres user, the key 0600 as the server demands)
+    /// and TCP on 127.0.0.1 as well as the socket.
+    pub fn enable_tls(&mut self, cert: &Path, key: &Path) -> Result<()> {
+        use std::os::unix::fs::PermissionsExt;
+        let (c, k) = (
+            self.dir.path().join("server.crt"),
+            self.dir.path().join("server.key"),
+        );
+        std::fs::copy(cert, &c)?;
+        std::fs::copy(key, &k)?;
+        std::fs::set_permissions(&k, std::fs::Permissions::from_mode(0o600))?;
+        chown_postgres(&c)?;
+        chown_postgres(&k)?;
+        self.extra = format!(
+            " -c listen_addresses=127.0.0.1 -c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
+            c.display(),
+            k.display()
+        );
+        if self.running {
+            self.stop()?;
+        }
+        self.start()
+    }
+
+    /// The port the server listens on (TCP too after `enable_tls`).
+    pub fn port(&self) -> u16 {
+        self.port
     }
 
     /// The server's log so far.

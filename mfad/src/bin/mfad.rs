@@ -128,7 +128,10 @@ fn main() -> anyhow::Result<()> {
                 .map_err(anyhow::Error::msg)
                 .context("refusing to start")?;
             let store = rt
-                .block_on(PostgresStore::connect(&url))
+                .block_on(PostgresStore::connect_with_ca(
+                    &url,
+                    cfg.store.postgres_ca(),
+                ))
                 .context("cannot open the state in PostgreSQL (store.postgres_url)")?;
             // At start it cancels only the pushes this mfad created.
             let store = match cfg.hostname.is_empty() {

@@ -7,7 +7,7 @@
 //! wait for it, and closing the connection cancels it, so a login that
 //! went away leaves no link that still works.
 
-use super::push_hub::{ConnPushes, REREAD};
+use super::push_hub::ConnPushes;
 use super::{internal, Service};
 use crate::audit;
 use crate::authz::Caller;
@@ -255,13 +255,27 @@ impl<S: Store, C: Clock> Service<S, C> {
         if !conn.owns(id) {
             return Response::error(ErrorCode::NotFound, "no such push on this connection");
         }
+        self.push_hub.follow(&self.store);
         let wake = self.push_hub.waiter(id);
+        let reread = Duration::from_secs(self.cfg.push.reread_secs);
+        // The push's expiry, once read: until then a database that is
+        // down for a moment (a restart, a failover) does not end the wait.
+        let mut expires_at = None;
         let state = loop {
             let rec = match self.store.push(id).await {
                 Ok(Some(r)) => r,
                 Ok(None) => break PushState::Cancelled,
+                Err(e)
+                    if e.is_unavailable() && expires_at.is_some_and(|t| self.clock.now() < t) =>
+                {
+                    eprintln!("mfad: push {id}: cannot re-read it, trying again: {e}");
+                    let nap = reread.min(Duration::from_secs(1));
+                    let _ = tokio::time::timeout(nap, wake.notified()).await;
+                    continue;
+                }
                 Err(e) => return internal(e),
             };
+            expires_at = Some(rec.expires_at);
             if !rec.state.is_pending() {
                 break rec.state;
             }
@@ -285,7 +299,7 @@ impl<S: Store, C: Clock> Service<S, C> {
                     Err(e) => return internal(e),
                 }
             }
-            let nap = REREAD.min(Duration::from_secs(left as u64));
+            let nap = reread.min(Duration::from_secs(left as u64));
             let _ = tokio::time::timeout(nap, wake.notified()).await;
         };
         conn.take(id);

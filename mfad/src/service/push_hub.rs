@@ -1,15 +1,17 @@
 //! The in-memory side of pushes: wake-ups for logins waiting on a push
 //! and for the gateway's poll, whether the gateway is polling, and which
-//! pushes a connection opened (cancelled when it closes). The store is
-//! the truth; a lost wake-up costs at most one re-read interval.
+//! pushes a connection opened (cancelled when it closes). A store shared
+//! with other mfads also hands over their wake-ups ([`Store::wakeups`]).
+//! The store is the truth; a lost wake-up costs at most one re-read
+//! interval (`push.reread_secs`).
 
 use super::Service;
 use crate::audit;
 use crate::clock::Clock;
-use crate::store::{PushState, Store};
+use crate::store::{PushState, Store, Wakeup};
 use mfa_proto::push::GatewayInfo;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
@@ -17,10 +19,14 @@ use tokio::sync::Notify;
 /// most one re-read interval.
 #[derive(Default)]
 pub(super) struct PushHub {
-    waiters: Mutex<HashMap<String, Arc<Notify>>>,
+    waiters: Arc<Waiters>,
+    /// Whether the store's wake-ups are being followed.
+    following: Mutex<bool>,
     pub(super) deliveries: Notify,
     gateway: Mutex<GatewaySeen>,
 }
+
+type Waiters = Mutex<HashMap<String, Arc<Notify>>>;
 
 #[derive(Default)]
 struct GatewaySeen {
@@ -29,8 +35,6 @@ struct GatewaySeen {
     info: GatewayInfo,
 }
 
-/// How often a waiter re-reads the store without a wake-up.
-pub(super) const REREAD: Duration = Duration::from_secs(2);
 /// A gateway not polling for this long counts as not running. It polls
 /// again as soon as a poll is answered, and reconnects within a second or
 /// so after an error, so a longer gap means it is down.
@@ -46,10 +50,39 @@ impl PushHub {
         w.remove(id);
     }
     pub(super) fn wake(&self, id: &str) {
-        let w = self.waiters.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(n) = w.get(id) {
-            n.notify_one();
+        wake(&self.waiters, &Wakeup::Push(id.to_string()));
+    }
+
+    /// Pass the wake-ups of other mfads sharing `store` to the waiters
+    /// here, from the first call on (from inside the runtime).
+    pub(super) fn follow<S: Store>(&self, store: &S) {
+        let mut following = self.following.lock().unwrap_or_else(|p| p.into_inner());
+        if *following {
+            return;
         }
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        *following = true;
+        let Some(mut rx) = store.wakeups() else {
+            return;
+        };
+        let waiters: Weak<Waiters> = Arc::downgrade(&self.waiters);
+        rt.spawn(async move {
+            use tokio::sync::broadcast::error::RecvError;
+            loop {
+                let hint = match rx.recv().await {
+                    Ok(hint) => hint,
+                    // Some were dropped: which ones is unknown.
+                    Err(RecvError::Lagged(_)) => Wakeup::All,
+                    Err(RecvError::Closed) => return,
+                };
+                let Some(waiters) = waiters.upgrade() else {
+                    return;
+                };
+                wake(&waiters, &hint);
+            }
+        });
     }
     pub(super) fn polling(&self, info: GatewayInfo) -> PollGuard<'_> {
         let mut g = self.gateway.lock().unwrap_or_else(|p| p.into_inner());
@@ -63,6 +96,21 @@ impl PushHub {
         let g = self.gateway.lock().unwrap_or_else(|p| p.into_inner());
         let alive = g.polling > 0 || g.last.is_some_and(|t| t.elapsed() < GATEWAY_GONE);
         alive.then(|| g.info.clone())
+    }
+}
+
+/// Wake the waiter of the push `hint` names, or every waiter. A wake-up
+/// with nobody waiting yet is kept (Notify's permit), so one that comes
+/// between a waiter's read and its wait is not lost.
+fn wake(waiters: &Waiters, hint: &Wakeup) {
+    let w = waiters.lock().unwrap_or_else(|p| p.into_inner());
+    match hint {
+        Wakeup::Push(id) => {
+            if let Some(n) = w.get(id) {
+                n.notify_one();
+            }
+        }
+        Wakeup::All => w.values().for_each(|n| n.notify_one()),
     }
 }
 

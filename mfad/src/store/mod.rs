@@ -15,10 +15,12 @@ mod postgres;
 mod postgres_accounts;
 mod postgres_attempt;
 mod postgres_conn;
+mod postgres_listen;
 mod postgres_methods;
 mod postgres_phone;
 mod postgres_push;
 mod postgres_schema;
+mod postgres_tls;
 mod postgres_transfer;
 pub mod push;
 mod sqlite;
@@ -34,7 +36,7 @@ mod writer;
 pub use methods::{Authenticator, Confirm, MethodRef, Removal, Renamed};
 pub use phone::{CodeState, Confirmed, Phone, PhoneCode, SendLimits, SendOpened};
 pub use postgres::PostgresStore;
-pub use push::{Fatigue, Opened, PushRecord, PushState, PushTarget, PushVerdict};
+pub use push::{Fatigue, Opened, PushRecord, PushState, PushTarget, PushVerdict, Wakeup};
 pub use sqlite::SqliteStore;
 pub use sqlite_methods::FIRST_LABEL;
 pub use transfer::*;
@@ -397,4 +399,12 @@ pub trait Store: Send + Sync + 'static {
     /// no login can be waiting for one. (A store shared by several mfads
     /// must keep this to the pushes of the restarting one.)
     fn cancel_pending_pushes(&self) -> impl Done<usize>;
+
+    /// Hints that pushes changed through another process sharing this
+    /// store, for the logins waiting here; None when no other process can
+    /// change them (one mfad owns a SQLite file). Each call is one more
+    /// subscriber; call it from inside a tokio runtime.
+    fn wakeups(&self) -> Option<tokio::sync::broadcast::Receiver<Wakeup>> {
+        None
+    }
 }

@@ -7,25 +7,30 @@
 //! `postgres_conn::Lock`), never by checking in one statement and setting
 //! in another without a lock.
 //!
-//! Not yet: TLS to the database (use a Unix socket or a trusted network),
-//! and LISTEN/NOTIFY to wake the push and phone senders of other hosts.
+//! A push decided or ended here is announced with NOTIFY in the same
+//! transaction; a connection of its own LISTENs for the other mfads'
+//! announcements (`postgres_listen`), so a login waiting here hears of a
+//! decision made through another mfad at once. TLS to the database is
+//! `postgres_tls`. Not yet: wake-ups for the push and phone senders of
+//! other hosts.
 
 use super::postgres_accounts as accounts_pg;
 use super::postgres_attempt::apply;
-use super::postgres_conn::{finish, pool};
+use super::postgres_conn::finish;
+use super::postgres_listen::Listener;
 use super::postgres_methods as methods_pg;
 use super::postgres_phone as phone_pg;
 use super::postgres_push as push_pg;
-use super::postgres_schema::migrate;
 use super::*;
 use deadpool_postgres::Pool;
 use tokio_postgres::IsolationLevel;
 
 pub struct PostgresStore {
-    pool: Pool,
+    pub(super) pool: Pool,
     /// The mfad this store belongs to, as it names itself in the pushes it
     /// creates: at start it cancels only its own.
-    host: String,
+    pub(super) host: String,
+    pub(super) listener: Listener,
 }
 
 /// Run `$body` in a transaction of `$iso` on a connection from `$pool`:
@@ -67,28 +72,6 @@ const WRITE: IsolationLevel = IsolationLevel::ReadCommitted;
 const SNAPSHOT: IsolationLevel = IsolationLevel::RepeatableRead;
 
 impl PostgresStore {
-    /// Connect to the database at `url` (libpq's `host=… port=… user=…
-    /// dbname=…` or a `postgresql://` URL; no TLS yet), bring its schema up
-    /// to date and return the store. Fails within a few seconds when the
-    /// database cannot be reached.
-    pub async fn connect(url: &str) -> Result<PostgresStore, StoreError> {
-        let pool = pool(url)?;
-        let mut client = pool.get().await?;
-        migrate(&mut client).await?;
-        drop(client);
-        let host = nix::unistd::gethostname()
-            .map(|h| h.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        Ok(PostgresStore { pool, host })
-    }
-
-    /// Name this mfad as its configuration does (`hostname`), which is what
-    /// its pushes carry; the default is the machine's host name.
-    pub fn with_host(mut self, host: impl Into<String>) -> PostgresStore {
-        self.host = host.into();
-        self
-    }
-
     /// The schema version the database is at.
     pub fn schema_version() -> i64 {
         super::postgres_schema::MIGRATIONS.len() as i64
@@ -403,5 +386,9 @@ impl Store for PostgresStore {
                 push_pg::cancel_pending(&tx, &host).await? as usize
             ))
         })
+    }
+
+    fn wakeups(&self) -> Option<tokio::sync::broadcast::Receiver<Wakeup>> {
+        self.listener.subscribe()
     }
 }

@@ -1,10 +1,13 @@
-//! Connections to PostgreSQL: the pool, how a connection is driven (so a
+//! Connections to PostgreSQL: how the store connects (TLS as
+//! `postgres_tls` decides), the pool, how a connection is driven (so a
 //! commit the server could not replicate fails instead of succeeding),
 //! and the few helpers every PostgreSQL operation shares (transactions
 //! that end by commit or rollback, and the per-account, per-host and
 //! per-number locks that stand in for SQLite's single writer).
 
-use super::StoreError;
+use super::postgres_listen::Listener;
+use super::postgres_schema::migrate;
+use super::{PostgresStore, StoreError};
 use deadpool_postgres::{
     Connect, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime, Transaction,
 };
@@ -14,7 +17,7 @@ use std::task::Poll;
 use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{AsyncMessage, Client, Config, NoTls, Row};
+use tokio_postgres::{AsyncMessage, Client, Config, Row};
 
 /// How long an operation waits for a connection, and a new connection
 /// for the server: a database that is down must show up as an error a
@@ -122,18 +125,24 @@ pub(super) async fn finish<T>(
     }
 }
 
-/// The pool for `url` (a libpq key=value string or a postgresql:// URL).
-/// No TLS yet: the database must be reached over a Unix socket or a
-/// trusted network.
-pub(super) fn pool(url: &str) -> Result<Pool, StoreError> {
+pub(super) use super::postgres_tls::Tls;
+
+/// The settings in `url` (a libpq key=value string or a postgresql://
+/// URL), with this store's deadlines and name.
+pub(super) fn parse(url: &str) -> Result<Config, StoreError> {
     let mut config: Config = url
         .parse()
         .map_err(|e| StoreError::BadValue(format!("PostgreSQL connection string: {e}")))?;
     config.connect_timeout(WAIT);
     config.application_name("mfad");
+    Ok(config)
+}
+
+/// The pool of connections for `config`.
+pub(super) fn pool(config: Config, tls: Tls) -> Result<Pool, StoreError> {
     let manager = Manager::from_connect(
         config,
-        Strict,
+        Strict(tls),
         ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
         },
@@ -148,9 +157,9 @@ pub(super) fn pool(url: &str) -> Result<Pool, StoreError> {
         .map_err(|e| StoreError::BadValue(format!("PostgreSQL pool: {e}")))
 }
 
-/// Connects without TLS and drives each connection itself, to look at
+/// Connects (with TLS as `Tls` says) and drives each connection itself, to look at
 /// the server's notices (a pooled connection otherwise only logs them).
-struct Strict;
+struct Strict(Tls);
 
 type Connected<'a> = Pin<
     Box<dyn Future<Output = Result<(Client, JoinHandle<()>), tokio_postgres::Error>> + Send + 'a>,
@@ -160,7 +169,7 @@ impl Connect for Strict {
     fn connect(&self, config: &Config) -> Connected<'_> {
         let config = config.clone();
         Box::pin(async move {
-            let (client, mut connection) = config.connect(NoTls).await?;
+            let (client, mut connection) = config.connect(self.0.clone()).await?;
             let task = tokio::spawn(async move {
                 std::future::poll_fn(|cx| loop {
                     match connection.poll_message(cx) {
@@ -202,4 +211,45 @@ impl Connect for Strict {
 fn unreplicated(n: &tokio_postgres::error::DbError) -> bool {
     n.detail()
         .is_some_and(|d| d.contains("committed locally, but might not have been replicated"))
+}
+
+impl super::PostgresStore {
+    /// Connect to the database at `url` (libpq's `host=… port=… user=…
+    /// dbname=…` or a `postgresql://` URL), bring its schema up to date
+    /// and return the store. Fails within a few seconds when the database
+    /// cannot be reached.
+    pub async fn connect(url: &str) -> Result<PostgresStore, StoreError> {
+        PostgresStore::connect_with_ca(url, None).await
+    }
+
+    /// [`PostgresStore::connect`], with TLS verified against the PEM CA
+    /// file `ca` (`[store] postgres_ca`) on every TCP connection. Without
+    /// it, `sslmode` in `url` decides; a host that is not local needs
+    /// `ca` or an explicit `sslmode` (see `postgres_tls`).
+    pub async fn connect_with_ca(
+        url: &str,
+        ca: Option<&std::path::Path>,
+    ) -> Result<PostgresStore, StoreError> {
+        let mut config = parse(url)?;
+        let tls = Tls::for_config(&mut config, ca)?;
+        let pool = pool(config.clone(), tls.clone())?;
+        let mut client = pool.get().await?;
+        migrate(&mut client).await?;
+        drop(client);
+        let host = nix::unistd::gethostname()
+            .map(|h| h.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        Ok(PostgresStore {
+            pool,
+            host,
+            listener: Listener::new(config, tls),
+        })
+    }
+
+    /// Name this mfad as its configuration does (`hostname`), which is what
+    /// its pushes carry; the default is the machine's host name.
+    pub fn with_host(mut self, host: impl Into<String>) -> PostgresStore {
+        self.host = host.into();
+        self
+    }
 }

@@ -6,6 +6,7 @@
 
 use super::postgres_attempt::{lock_user, narrow};
 use super::postgres_conn::{execute, query, query_one, query_opt};
+use super::postgres_listen::CHANNEL;
 use super::push::*;
 use super::StoreError;
 use deadpool_postgres::Transaction;
@@ -185,13 +186,26 @@ pub(super) async fn delivery_result(
     } else {
         PushState::Failed
     };
-    Ok(execute(
+    let changed = execute(
         tx,
         "UPDATE pushes SET state = $2 WHERE id = $1 AND state = 'sending'",
         &[&id, &state.as_str()],
     )
     .await?
-        > 0)
+        > 0;
+    // A failure ends the push: its login may wait on another mfad.
+    if changed && !delivered {
+        announce(tx, id).await?;
+    }
+    Ok(changed)
+}
+
+/// Tell the logins waiting on other mfads that push `id` changed: sent
+/// at commit (and dropped with a rollback), so they re-read the row only
+/// once the change is there to see. The payload is the id, never more.
+async fn announce(tx: &Transaction<'_>, id: &str) -> Result<(), StoreError> {
+    query_one(tx, "SELECT pg_notify($1, $2)", &[&CHANNEL, &id]).await?;
+    Ok(())
 }
 
 pub(super) async fn by_id(
@@ -268,7 +282,7 @@ pub(super) async fn end(
     id: &str,
     state: PushState,
 ) -> Result<bool, StoreError> {
-    Ok(execute(
+    let ended = execute(
         tx,
         &format!(
             "UPDATE pushes SET state = $2, number = '', sealed_token = ''::bytea \
@@ -277,7 +291,11 @@ pub(super) async fn end(
         &[&id, &state.as_str()],
     )
     .await?
-        > 0)
+        > 0;
+    if ended {
+        announce(tx, id).await?;
+    }
+    Ok(ended)
 }
 
 /// End the pending pushes created by mfad `host` (at its start: the
@@ -297,6 +315,17 @@ pub(super) async fn cancel_pending(tx: &Transaction<'_>, host: &str) -> Result<u
 
 /// Everything push-related about `user`, for `mfa remove`.
 pub(super) async fn forget_user(tx: &Transaction<'_>, user: &str) -> Result<(), StoreError> {
+    // A login waiting for one of them, anywhere, ends now, not at its
+    // next re-read.
+    let pending = query(
+        tx,
+        &format!(r#"SELECT id FROM pushes WHERE "user" = $1 AND state IN {PENDING_SQL}"#),
+        &[&user],
+    )
+    .await?;
+    for row in pending {
+        announce(tx, row.try_get(0)?).await?;
+    }
     for table in ["push_targets", "pushes", "push_blocks"] {
         execute(
             tx,

@@ -124,3 +124,15 @@ pub struct PushVerdict {
     /// Block further pushes to the account until then, for this reason.
     pub block: Option<(i64, String)>,
 }
+
+/// A hint from a shared store that a push may have changed elsewhere
+/// (another mfad decided or ended it). Only a hint: whoever waits re-reads
+/// the push from the store, which stays the truth.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Wakeup {
+    /// Push `id` may have changed.
+    Push(String),
+    /// Any push may have changed: hints were lost (the store reconnected,
+    /// or the receiver fell behind), so every waiter must re-read.
+    All,
+}
