@@ -25,9 +25,17 @@ fn delay(free: u32, base: u64, max: u64, failures: u32) -> u64 {
     base.saturating_mul(1u64 << doublings).min(max)
 }
 
+/// Seconds until `delay` after the last failure has passed; never more
+/// than the delay itself and nothing when no delay is due. A failure can
+/// be recorded "later" than an attempt's `now`: the clock was read before
+/// the attempt waited for the account's lock, or another central mfad's
+/// clock runs ahead. That must not turn a free failure into a wait.
 fn wait_left(delay: u64, last_failure: i64, now: i64) -> u64 {
+    if delay == 0 {
+        return 0;
+    }
     let until = last_failure.saturating_add(delay as i64);
-    until.saturating_sub(now).max(0) as u64
+    (until.saturating_sub(now).max(0) as u64).min(delay)
 }
 
 pub fn user_gate(cfg: &LimitsConfig, c: &Counters, now: i64) -> Gate {
@@ -104,6 +112,14 @@ pub fn after_host_failure(h: &HostFailures, now: i64) -> HostFailures {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failure_recorded_after_now_delays_no_more_than_due() {
+        assert_eq!(wait_left(0, 1_005, 1_000), 0);
+        assert_eq!(wait_left(30, 1_005, 1_000), 30);
+        assert_eq!(wait_left(30, 1_000, 1_010), 20);
+        assert_eq!(wait_left(30, 1_000, 1_031), 0);
+    }
 
     fn fail_n(cfg: &LimitsConfig, n: u32, now: i64) -> Counters {
         (0..n).fold(Counters::default(), |c, _| after_user_failure(cfg, &c, now))
