@@ -25,6 +25,8 @@ pub struct FleetPlan {
     pub threads: usize,
     pub secs: u64,
     pub memory_accounts: usize,
+    /// Logins a second of the open-loop runs (a realistic lab's rush).
+    pub rate: f64,
 }
 
 fn free_addr() -> Result<String> {
@@ -81,20 +83,37 @@ pub fn fleet(mfad_bin: &Path, dir: &Path, plan: &FleetPlan) -> Result<String> {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "Closed loop, {} client threads for {} s each, {} accounts; every login a fresh connection (hello + verify).\n",
-        plan.threads, plan.secs, plan.accounts
+        "Closed loop ({} client threads, each sending its next login when the last is answered) and open loop ({} logins a second, latency from when each was due), {} s each; every login a fresh connection (hello + verify), as pam_mfa does. \"other CPU\" is the share of both CPUs used by processes other than the mfads and the clients: on PostgreSQL that is mostly the database server.\n",
+        plan.threads, plan.rate, plan.secs
     );
     let _ = writeln!(
         out,
         "| Setup | logins/s | p50 | p99 | max | verified/all | other CPU |\n|---|---:|---:|---:|---:|---:|---:|"
     );
 
-    // The single host, as today.
-    let pool = Pool::new("s", plan.accounts)?;
+    let open = || Work::Rate {
+        from: 0,
+        per_sec: plan.rate,
+        for_,
+    };
+    let open_n = (plan.rate * plan.secs as f64) as usize / 2 + 100;
+
+    // The single host, as today: SQLite serves fast enough to need more
+    // accounts than the others to keep a code ready for every login.
+    let n = plan.accounts * 4;
+    let pool = Pool::new("s", n)?;
     let single = Mfad::start(mfad_bin, &dir.join("single"))?;
-    daemon::enroll(&single, &pool, 0..plan.accounts, 16)?;
+    daemon::enroll(&single, &pool, 0..n, 16)?;
     let r = run_verifies(&single, &pool, Work::Until { from: 0, for_ }, plan.threads)?;
     row(&mut out, "one mfad, SQLite (single host)", &r);
+    let paced = Pool::new("t", open_n)?;
+    daemon::enroll(&single, &paced, 0..open_n, 16)?;
+    let r = run_verifies(&single, &paced, open(), plan.threads)?;
+    row(
+        &mut out,
+        &format!("one mfad, SQLite, open loop at {}/s", plan.rate),
+        &r,
+    );
     single.stop()?;
 
     // The fleet: one PostgreSQL, two central mfads, four relays.
@@ -152,6 +171,17 @@ pub fn fleet(mfad_bin: &Path, dir: &Path, plan: &FleetPlan) -> Result<String> {
     };
     let r = run_verifies_on(&lab, &lab_pool, Work::Until { from: 0, for_ }, plan.threads)?;
     row(&mut out, "4 relays → 2 central mfads → PostgreSQL", &r);
+    let paced = Pool::new("r", open_n)?;
+    daemon::enroll(&c0, &paced, 0..open_n, 16)?;
+    let r = run_verifies_on(&lab, &paced, open(), plan.threads)?;
+    row(
+        &mut out,
+        &format!(
+            "4 relays → 2 central → PostgreSQL, open loop at {}/s",
+            plan.rate
+        ),
+        &r,
+    );
     let relay_mem: Vec<u64> = relays
         .iter()
         .map(|m| proc_mem(m.pid()).map(|m| m.rss_kib))

@@ -132,6 +132,32 @@ impl Pki {
         })
     }
 
+    /// A CRL from this CA (PEM) that revokes `certs`, made with
+    /// `openssl ca -revoke` and `-gencrl`.
+    pub fn crl_revoking(&self, certs: &[&Issued]) -> Result<PathBuf> {
+        let d = self.dir.path();
+        let cnf = d.join("ca.cnf");
+        std::fs::write(
+            &cnf,
+            "[ca]\ndefault_ca = site\n[site]\ndatabase = index.txt\ncrlnumber = crlnumber\n\
+             default_md = sha256\ndefault_crl_days = 2\ncertificate = ca.pem\nprivate_key = ca.key\n",
+        )?;
+        std::fs::write(d.join("index.txt"), "")?;
+        std::fs::write(d.join("crlnumber"), "01\n")?;
+        let cnf = cnf.display().to_string();
+        for c in certs {
+            let cert = c.cert.display().to_string();
+            openssl(d, &["ca", "-config", &cnf, "-batch", "-revoke", &cert])?;
+        }
+        openssl(
+            d,
+            &[
+                "ca", "-config", &cnf, "-batch", "-gencrl", "-out", "crl.pem",
+            ],
+        )?;
+        Ok(d.join("crl.pem"))
+    }
+
     pub fn dir(&self) -> &Path {
         self.dir.path()
     }

@@ -211,3 +211,26 @@ fn with_no_central_mfad_a_lab_login_fails_closed_and_comes_back_by_itself() -> R
     ensure!(run.rc == rc::SUCCESS, "{}", run.transcript);
     Ok(())
 }
+
+#[test]
+fn a_lab_machine_whose_certificate_is_revoked_is_refused() -> Result<()> {
+    let users = LocalUsers::create(41045, 1)?;
+    let ann = &users.names()[0];
+    let fleet = Fleet::new(1)?;
+    let lost = fleet.pki.client("lab-lost")?;
+    let crl = fleet.pki.crl_revoking(&[&lost])?;
+    let central = fleet.central(0, &format!("crl = [\"{}\"]", crl.display()), "")?;
+    let good = fleet.relay("lab-a", &[0])?;
+    let secret = enroll(&fleet, &good.socket, ann)?;
+    let revoked = fleet.relay_with("lab-lost", &[0], &lost, "")?;
+    let run = stack(&revoked)?.login(ann, &[&next_code(&secret)?])?;
+    ensure!(run.rc == rc::AUTHINFO_UNAVAIL, "{}", run.transcript);
+    let ok = stack(&good)?.login(ann, &[&next_code(&secret)?])?;
+    ensure!(ok.rc == rc::SUCCESS, "{}", ok.transcript);
+    let (_, log) = central.stop()?;
+    ensure!(
+        log.contains("outcome=refused") && log.contains("Revoked"),
+        "{log}"
+    );
+    Ok(())
+}

@@ -1,7 +1,7 @@
 //! `mfad migrate --from-sqlite DIR` with the real binaries: a single
 //! host's mfad on SQLite (still running) is copied into a central mfad's
-//! PostgreSQL database; then, through real libpam against the central
-//! mfad, a step spent on the host is refused as already used, a fresh code
+//! PostgreSQL database; then, through real libpam on a lab machine's relay
+//! to the central mfad (TLS, a client certificate), a step spent on the host is refused as already used, a fresh code
 //! of every authenticator logs in, a recovery code used on the host is
 //! refused and an unused one works. A second run copies nothing, and an
 //! account enrolled centrally with another secret is reported as a
@@ -11,6 +11,8 @@
 use anyhow::{bail, ensure, Result};
 use mfa_proto::client::Client;
 use mfa_proto::{EnrollParams, Request, Response, Sensitive};
+use mfa_tests::fleet::free_port;
+use mfa_tests::pki::Pki;
 use mfa_tests::postgres_shared::fresh_database;
 use mfa_tests::{artifact, oathtool, rc, require_root, unix_now, MfadProcess, Stack};
 use std::path::Path;
@@ -71,12 +73,17 @@ fn host(dir: &Path, name: &str) -> Result<MfadProcess> {
 
 /// The central mfad's configuration: PostgreSQL at `url`, and a skew of
 /// two steps so a code two steps ahead of an enrollment is still valid.
-fn central_config(dir: &Path, url: &str) -> Result<String> {
+fn central_config(dir: &Path, url: &str, pki: &Pki, addr: &str) -> Result<String> {
     let cfg = dir.join("central.toml");
+    let server = pki.server("central")?;
     std::fs::write(
         &cfg,
         format!(
-            "hostname = \"central\"\n[totp]\nskew = 2\n[store]\nbackend = \"postgres\"\npostgres_url = \"{url}\"\n"
+            "hostname = \"central\"\n[totp]\nskew = 2\n[store]\nbackend = \"postgres\"\npostgres_url = \"{url}\"\n\
+             [remote]\nlisten = \"{addr}\"\ntls_cert = \"{}\"\ntls_key = \"{}\"\nclient_ca = \"{}\"\n",
+            server.cert.display(),
+            server.key.display(),
+            pki.ca.cert.display()
         ),
     )?;
     std::fs::create_dir_all(dir.join("central"))?;
@@ -123,7 +130,9 @@ fn migrate_moves_a_hosts_enrollments_and_spent_steps_stay_spent() -> Result<()> 
     ensure!(run.rc == rc::SUCCESS, "{}", run.transcript);
 
     // Copied while the host's mfad still runs.
-    let cfg = central_config(d, &url)?;
+    let pki = Pki::new("site")?;
+    let addr = format!("127.0.0.1:{}", free_port()?);
+    let cfg = central_config(d, &url, &pki, &addr)?;
     let (status, report, audit) = migrate(d, &cfg, &h.state_dir, &[])?;
     ensure!(status == 0, "{report}\n{audit}");
     ensure!(
@@ -151,8 +160,26 @@ fn migrate_moves_a_hosts_enrollments_and_spent_steps_stay_spent() -> Result<()> 
         &d.join("central"),
         &["--config", &cfg],
     )?;
-    let central = Stack::new(&c.socket, "", &[])?;
-    let once = Stack::new(&c.socket, "tries=1", &[])?;
+    // The host becomes a lab machine: a relay, its logins decided centrally.
+    let lab = pki.client("host")?;
+    let relay_cfg = d.join("relay.toml");
+    std::fs::write(
+        &relay_cfg,
+        format!(
+            "[upstream]\nservers = [\"{addr}\"]\nca = \"{}\"\ntls_cert = \"{}\"\ntls_key = \"{}\"\n",
+            pki.ca.cert.display(),
+            lab.cert.display(),
+            lab.key.display()
+        ),
+    )?;
+    std::fs::create_dir_all(d.join("relay"))?;
+    let relay = MfadProcess::spawn(
+        &d.join("relay.sock"),
+        &d.join("relay"),
+        &["--config", &relay_cfg.display().to_string()],
+    )?;
+    let central = Stack::new(&relay.socket, "", &[])?;
+    let once = Stack::new(&relay.socket, "tries=1", &[])?;
     let run = central.login("ann", &[&spent, &code(ANN, t0 + 60)?])?;
     ensure!(
         run.rc == rc::SUCCESS && run.transcript.contains("That code was already used"),

@@ -6,7 +6,7 @@
 //! mfa_bench pam-loop --confdir DIR --service NAME --warmup NAME --list FILE
 //! mfa_bench load [--accounts N] [--threads N] [--secs N] [--rate N] [--restart] [--hold]
 //! mfa_bench push [--logins N] [--browser-logins N] [--settle-ms N] [--gap-ms N] [--out FILE]
-//! mfa_bench fleet [--accounts N] [--threads N] [--secs N] [--memory-accounts N] [--out FILE]
+//! mfa_bench fleet [--accounts N] [--threads N] [--secs N] [--rate N] [--memory-accounts N] [--out FILE]
 //! ```
 //!
 //! `run` does everything and writes a Markdown results section. `whole`
@@ -128,6 +128,7 @@ fn fleet(args: &[String]) -> Result<()> {
         threads: num("--threads", 16)?,
         secs: num("--secs", 10)? as u64,
         memory_accounts: num("--memory-accounts", 100_000)?,
+        rate: num("--rate", 100)? as f64,
     };
     let paths = paths()?;
     let scratch = tempfile::Builder::new().prefix("mfa-fleet.").tempdir()?;
