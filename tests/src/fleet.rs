@@ -3,13 +3,17 @@
 //! relays (`[upstream]`), every one a real mfad process with its own
 //! certificate from a throwaway site CA. Ports are picked free on
 //! 127.0.0.1; everything lives in a temporary folder that goes with the
-//! value (the processes are killed on drop).
+//! value (the processes are killed on drop). Students run the real `mfa`
+//! as themselves through a relay ([`Fleet::mfa_as`], [`Fleet::enroll`]).
 
 use crate::pki::{Issued, Pki};
 use crate::postgres_shared::fresh_database;
 use crate::MfadProcess;
-use anyhow::{Context, Result};
+use crate::{artifact, oathtool, unix_now};
+use anyhow::{bail, ensure, Context, Result};
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 
 pub struct Fleet {
     pub dir: tempfile::TempDir,
@@ -135,4 +139,103 @@ impl Fleet {
     pub fn dir(&self) -> &Path {
         self.dir.path()
     }
+
+    /// `mfa --socket SOCKET ARGS` as `user`, from a copy in the fleet's folder.
+    pub fn mfa_as(&self, socket: &Path, user: &str, args: &[&str]) -> Result<Command> {
+        let mfa = self.dir().join("mfa");
+        if !mfa.exists() {
+            std::fs::copy(artifact("mfa")?, &mfa).context("copy mfa")?;
+        }
+        let mut cmd = Command::new("setpriv");
+        cmd.args([
+            &format!("--reuid={user}"),
+            "--regid=nogroup",
+            "--clear-groups",
+        ])
+        .arg(mfa)
+        .arg("--socket")
+        .arg(socket)
+        .args(args);
+        Ok(cmd)
+    }
+
+    /// `mfa enroll` as `user` through `socket`, typing the code oathtool
+    /// computes from the secret it shows.
+    pub fn enroll(&self, socket: &Path, user: &str) -> Result<Enrolled> {
+        let mut child = self
+            .mfa_as(socket, user, &["enroll"])?
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        let mut lines = BufReader::new(child.stdout.take().context("stdout")?).lines();
+        let mut shown = String::new();
+        let secret = loop {
+            let Some(line) = lines.next() else {
+                let out = child.wait_with_output()?;
+                bail!(
+                    "no secret shown: {shown} {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            };
+            let line = line?;
+            shown.push_str(&line);
+            shown.push('\n');
+            if let Some(s) = line.trim().strip_prefix("Secret:") {
+                break s.split_whitespace().collect::<String>();
+            }
+        };
+        let code = oathtool(&secret, unix_now(), "SHA1", 6)?;
+        writeln!(child.stdin.take().context("stdin")?, "{code}")?;
+        for line in lines {
+            shown.push_str(&line?);
+            shown.push('\n');
+        }
+        let out = child.wait_with_output()?;
+        ensure!(
+            out.status.success(),
+            "mfa enroll as {user}: {shown} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // The URI in pieces after its heading, up to the line about the wait;
+        // the recovery codes indented after "They are shown only now".
+        let mut uri = String::new();
+        let mut recovery = Vec::new();
+        let (mut in_uri, mut in_codes) = (false, false);
+        for line in shown.lines() {
+            if line.contains("URI, in pieces") {
+                in_uri = true;
+            } else if line.starts_with("This enrollment waits") {
+                in_uri = false;
+            } else if in_uri {
+                uri.push_str(line.trim());
+            } else if line.starts_with("They are shown only now") {
+                in_codes = true;
+            } else if in_codes && line.starts_with("    ") && !line.trim().is_empty() {
+                recovery.push(line.trim().to_string());
+            }
+        }
+        ensure!(
+            uri.starts_with("otpauth://totp/") && uri.contains(&secret),
+            "no URI read from: {shown}"
+        );
+        ensure!(!recovery.is_empty(), "no recovery codes read from: {shown}");
+        Ok(Enrolled {
+            secret,
+            uri,
+            recovery,
+        })
+    }
+}
+
+/// What `mfa enroll` showed the student.
+pub struct Enrolled {
+    pub secret: String,
+    pub uri: String,
+    pub recovery: Vec<String>,
+}
+
+/// A code for the step after the current one (enrollment spent this one).
+pub fn next_code(secret: &str) -> Result<String> {
+    oathtool(secret, unix_now() + 30, "SHA1", 6)
 }

@@ -5,75 +5,9 @@
 //! through real libpam on each relay's socket. Needs root (useradd, the
 //! cluster as postgres); CI runs as root.
 
-use anyhow::{bail, ensure, Context, Result};
-use mfa_tests::{artifact, oathtool, rc, unix_now, Fleet, LocalUsers, MfadProcess, Stack};
-use std::io::{BufRead, BufReader, Write};
-use std::path::Path;
-use std::process::{Command, Stdio};
-
-/// `mfa --socket SOCKET ARGS` as `user`, from a copy in the fleet's folder.
-fn mfa_as(fleet: &Fleet, socket: &Path, user: &str, args: &[&str]) -> Result<Command> {
-    let mfa = fleet.dir().join("mfa");
-    if !mfa.exists() {
-        std::fs::copy(artifact("mfa")?, &mfa).context("copy mfa")?;
-    }
-    let mut cmd = Command::new("setpriv");
-    cmd.args([
-        &format!("--reuid={user}"),
-        "--regid=nogroup",
-        "--clear-groups",
-    ])
-    .arg(mfa)
-    .arg("--socket")
-    .arg(socket)
-    .args(args);
-    Ok(cmd)
-}
-
-/// `mfa enroll` as `user` through `socket`, typing the code oathtool
-/// computes from the secret it shows: the secret.
-fn enroll(fleet: &Fleet, socket: &Path, user: &str) -> Result<String> {
-    let mut child = mfa_as(fleet, socket, user, &["enroll"])?
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()?;
-    let mut lines = BufReader::new(child.stdout.take().context("stdout")?).lines();
-    let mut shown = String::new();
-    let secret = loop {
-        let Some(line) = lines.next() else {
-            let out = child.wait_with_output()?;
-            bail!(
-                "no secret shown: {shown} {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        };
-        let line = line?;
-        shown.push_str(&line);
-        shown.push('\n');
-        if let Some(s) = line.trim().strip_prefix("Secret:") {
-            break s.split_whitespace().collect::<String>();
-        }
-    };
-    let code = oathtool(&secret, unix_now(), "SHA1", 6)?;
-    writeln!(child.stdin.take().context("stdin")?, "{code}")?;
-    for line in lines {
-        shown.push_str(&line?);
-        shown.push('\n');
-    }
-    let out = child.wait_with_output()?;
-    ensure!(
-        out.status.success(),
-        "mfa enroll as {user}: {shown} {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(secret)
-}
-
-/// A code for the step after the current one (enrollment spent this one).
-fn next_code(secret: &str) -> Result<String> {
-    oathtool(secret, unix_now() + 30, "SHA1", 6)
-}
+use anyhow::{ensure, Result};
+use mfa_tests::fleet::next_code;
+use mfa_tests::{rc, Fleet, LocalUsers, MfadProcess, Stack};
 
 fn stack(relay: &MfadProcess) -> Result<Stack> {
     Stack::new(&relay.socket, "tries=1", &[])
@@ -90,9 +24,9 @@ fn enrolled_through_one_lab_machine_a_student_logs_in_on_the_others_once() -> Re
     let b = fleet.relay("lab-b", &[1, 0])?;
     let c = fleet.relay("lab-c", &[0])?;
 
-    let secret = enroll(&fleet, &a.socket, ann)?;
+    let secret = fleet.enroll(&a.socket, ann)?.secret;
     // `mfa status` on another lab machine sees the same enrollment.
-    let out = mfa_as(&fleet, &c.socket, ann, &["status"])?.output()?;
+    let out = fleet.mfa_as(&c.socket, ann, &["status"])?.output()?;
     let said = String::from_utf8_lossy(&out.stdout);
     ensure!(out.status.success() && said.contains("enrolled"), "{said}");
 
@@ -125,7 +59,7 @@ fn a_lab_machines_root_may_log_users_in_but_not_manage_accounts() -> Result<()> 
     let central = fleet.central(0, "admin_hosts = [\"helpdesk\"]", "")?;
     let lab = fleet.relay("lab-a", &[0])?;
     let helpdesk = fleet.relay("helpdesk", &[0])?;
-    enroll(&fleet, &lab.socket, ann)?;
+    fleet.enroll(&lab.socket, ann)?;
 
     for cmd in [
         vec!["remove", "--user", ann],
@@ -160,7 +94,7 @@ fn a_relay_without_a_certificate_from_the_site_or_on_the_deny_list_is_refused() 
     let fleet = Fleet::new(1)?;
     let central = fleet.central(0, "deny_hosts = [\"lab-stolen\"]", "")?;
     let good = fleet.relay("lab-a", &[0])?;
-    let secret = enroll(&fleet, &good.socket, ann)?;
+    let secret = fleet.enroll(&good.socket, ann)?.secret;
 
     // A certificate from another CA, and a denied one from the site's.
     let elsewhere = mfa_tests::pki::Pki::new("elsewhere")?;
@@ -195,7 +129,7 @@ fn with_no_central_mfad_a_lab_login_fails_closed_and_comes_back_by_itself() -> R
     let fleet = Fleet::new(2)?;
     let c0 = fleet.central(0, "", "")?;
     let lab = fleet.relay("lab-a", &[0, 1])?;
-    let secret = enroll(&fleet, &lab.socket, ann)?;
+    let secret = fleet.enroll(&lab.socket, ann)?.secret;
     c0.stop()?;
     let run = stack(&lab)?.login(ann, &[&next_code(&secret)?])?;
     ensure!(run.rc == rc::AUTHINFO_UNAVAIL, "{}", run.transcript);
@@ -221,7 +155,7 @@ fn a_lab_machine_whose_certificate_is_revoked_is_refused() -> Result<()> {
     let crl = fleet.pki.crl_revoking(&[&lost])?;
     let central = fleet.central(0, &format!("crl = [\"{}\"]", crl.display()), "")?;
     let good = fleet.relay("lab-a", &[0])?;
-    let secret = enroll(&fleet, &good.socket, ann)?;
+    let secret = fleet.enroll(&good.socket, ann)?.secret;
     let revoked = fleet.relay_with("lab-lost", &[0], &lost, "")?;
     let run = stack(&revoked)?.login(ann, &[&next_code(&secret)?])?;
     ensure!(run.rc == rc::AUTHINFO_UNAVAIL, "{}", run.transcript);

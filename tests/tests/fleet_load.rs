@@ -10,15 +10,15 @@
 //! accepts no code twice. Needs root (useradd, PostgreSQL as postgres,
 //! /proc/PID/mem); CI runs as root.
 
-use anyhow::{anyhow, bail, ensure, Context, Result};
+use anyhow::{anyhow, ensure, Result};
+use mfa_tests::fleet::{next_code, Enrolled};
 use mfa_tests::{
-    artifact, finish, oathtool, rc, unix_now, Fleet, LocalUsers, MfadProcess, PamRun, Stack,
-    TempCluster,
+    finish, oathtool, rc, unix_now, Fleet, LocalUsers, MfadProcess, PamRun, Stack, TempCluster,
 };
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -35,104 +35,6 @@ fn serial() -> MutexGuard<'static, ()> {
 /// Plain refusals for replays, and the NIST lock as the only limit: no
 /// delay starts before the lock (free failures above the lock).
 const LOCK_ONLY: &str = "[limits]\nfree_failures = 1000\nlockout_failures = 100\n";
-
-/// `mfa --socket SOCKET ARGS` as `user`, from a copy in the fleet's folder.
-fn mfa_as(fleet: &Fleet, socket: &Path, user: &str, args: &[&str]) -> Result<Command> {
-    let mfa = fleet.dir().join("mfa");
-    if !mfa.exists() {
-        std::fs::copy(artifact("mfa")?, &mfa).context("copy mfa")?;
-    }
-    let mut cmd = Command::new("setpriv");
-    cmd.args([
-        &format!("--reuid={user}"),
-        "--regid=nogroup",
-        "--clear-groups",
-    ])
-    .arg(mfa)
-    .arg("--socket")
-    .arg(socket)
-    .args(args);
-    Ok(cmd)
-}
-
-/// What `mfa enroll` showed the student.
-struct Enrolled {
-    secret: String,
-    uri: String,
-    recovery: Vec<String>,
-}
-
-/// `mfa enroll` as `user` through `socket`, typing the code oathtool
-/// computes from the secret it shows.
-fn enroll(fleet: &Fleet, socket: &Path, user: &str) -> Result<Enrolled> {
-    let mut child = mfa_as(fleet, socket, user, &["enroll"])?
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()?;
-    let mut lines = BufReader::new(child.stdout.take().context("stdout")?).lines();
-    let mut shown = String::new();
-    let secret = loop {
-        let Some(line) = lines.next() else {
-            let out = child.wait_with_output()?;
-            bail!(
-                "no secret shown: {shown} {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        };
-        let line = line?;
-        shown.push_str(&line);
-        shown.push('\n');
-        if let Some(s) = line.trim().strip_prefix("Secret:") {
-            break s.split_whitespace().collect::<String>();
-        }
-    };
-    let code = oathtool(&secret, unix_now(), "SHA1", 6)?;
-    writeln!(child.stdin.take().context("stdin")?, "{code}")?;
-    for line in lines {
-        shown.push_str(&line?);
-        shown.push('\n');
-    }
-    let out = child.wait_with_output()?;
-    ensure!(
-        out.status.success(),
-        "mfa enroll as {user}: {shown} {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    // The URI in pieces after its heading, up to the line about the wait;
-    // the recovery codes indented after "They are shown only now".
-    let mut uri = String::new();
-    let mut recovery = Vec::new();
-    let (mut in_uri, mut in_codes) = (false, false);
-    for line in shown.lines() {
-        if line.contains("URI, in pieces") {
-            in_uri = true;
-        } else if line.starts_with("This enrollment waits") {
-            in_uri = false;
-        } else if in_uri {
-            uri.push_str(line.trim());
-        } else if line.starts_with("They are shown only now") {
-            in_codes = true;
-        } else if in_codes && line.starts_with("    ") && !line.trim().is_empty() {
-            recovery.push(line.trim().to_string());
-        }
-    }
-    ensure!(
-        uri.starts_with("otpauth://totp/") && uri.contains(&secret),
-        "no URI read from: {shown}"
-    );
-    ensure!(!recovery.is_empty(), "no recovery codes read from: {shown}");
-    Ok(Enrolled {
-        secret,
-        uri,
-        recovery,
-    })
-}
-
-/// A code for the step after the current one (enrollment spent this one).
-fn next_code(secret: &str) -> Result<String> {
-    oathtool(secret, unix_now() + 30, "SHA1", 6)
-}
 
 /// A six-digit code that no step near now accepts.
 fn wrong_code(secret: &str) -> Result<String> {
@@ -165,7 +67,7 @@ fn stack(relay: &MfadProcess) -> Result<Stack> {
 
 /// `mfa status` as `user`: everything it printed.
 fn status_text(fleet: &Fleet, socket: &Path, user: &str) -> Result<String> {
-    let out = mfa_as(fleet, socket, user, &["status"])?.output()?;
+    let out = fleet.mfa_as(socket, user, &["status"])?.output()?;
     Ok(format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -175,7 +77,9 @@ fn status_text(fleet: &Fleet, socket: &Path, user: &str) -> Result<String> {
 
 /// `mfa status --json` as `user`.
 fn status_json(fleet: &Fleet, socket: &Path, user: &str) -> Result<serde_json::Value> {
-    let out = mfa_as(fleet, socket, user, &["status", "--json"])?.output()?;
+    let out = fleet
+        .mfa_as(socket, user, &["status", "--json"])?
+        .output()?;
     ensure!(
         out.status.success(),
         "mfa status --json as {user}: {}{}",
@@ -216,7 +120,7 @@ fn one_valid_code_typed_a_thousand_times_over_every_relay_and_both_centrals_logs
         fleet.relay(hosts[3], &[1, 0])?,
     ];
     let stacks = relays.iter().map(stack).collect::<Result<Vec<_>>>()?;
-    let secret = enroll(&fleet, &relays[0].socket, ann)?.secret;
+    let secret = fleet.enroll(&relays[0].socket, ann)?.secret;
     let code = next_code(&secret)?;
 
     const LOGINS: usize = 1000;
@@ -355,7 +259,7 @@ fn a_users_failures_through_different_relays_add_up_to_one_delay() -> Result<()>
     let a = fleet.relay("lab-a", &[0, 1])?;
     let b = fleet.relay("lab-b", &[1, 0])?;
     let c = fleet.relay("lab-c", &[0])?;
-    let secret = enroll(&fleet, &a.socket, ann)?.secret;
+    let secret = fleet.enroll(&a.socket, ann)?.secret;
     let wrong = wrong_code(&secret)?;
 
     for relay in [&a, &b] {
@@ -422,7 +326,7 @@ fn a_recovery_code_typed_on_two_hosts_at_once_works_once() -> Result<()> {
     let a = fleet.relay("lab-a", &[0, 1])?;
     let b = fleet.relay("lab-b", &[1, 0])?;
     let (sa, sb) = (stack(&a)?, stack(&b)?);
-    let enrolled = enroll(&fleet, &a.socket, ann)?;
+    let enrolled = fleet.enroll(&a.socket, ann)?;
     let total = enrolled.recovery.len();
     const ROUNDS: usize = 3;
     ensure!(total > ROUNDS, "only {total} recovery codes");
@@ -550,7 +454,7 @@ fn a_relay_keeps_no_totp_secret_on_disk_or_in_memory_after_a_workload() -> Resul
     let fleet = Fleet::new(1)?;
     let _c0 = fleet.central(0, "", "")?;
     let lab = fleet.relay("lab-a", &[0])?;
-    let enrolled = enroll(&fleet, &lab.socket, ann)?;
+    let enrolled = fleet.enroll(&lab.socket, ann)?;
     let s = stack(&lab)?;
     // A workload: a login, a reuse, a wrong code, a recovery code, status.
     let code = next_code(&enrolled.secret)?;
@@ -670,8 +574,8 @@ fn with_postgresql_stopped_logins_fail_closed_in_time_and_come_back_within_secon
         .iter()
         .map(|r| stack_with(r, TIMEOUT))
         .collect::<Result<Vec<_>>>()?;
-    let ann_secret = enroll(&fleet, &relays[0].socket, &names[0])?.secret;
-    let bob_secret = enroll(&fleet, &relays[1].socket, &names[1])?.secret;
+    let ann_secret = fleet.enroll(&relays[0].socket, &names[0])?.secret;
+    let bob_secret = fleet.enroll(&relays[1].socket, &names[1])?.secret;
     // ann's code is spent before the workload; bob's is typed only from
     // the outage on, so its first success can only come after it.
     let spent = next_code(&ann_secret)?;
@@ -829,7 +733,7 @@ fn a_central_killed_during_a_workload_loses_no_confirmed_enrollment_and_accepts_
     let students: Vec<Mutex<Student>> = (0..STUDENTS).map(|_| Mutex::default()).collect();
     // Students enrolled before the workload, through lab-a (central-0).
     for (k, st) in students.iter().enumerate().take(EARLY) {
-        let e = enroll(&fleet, &relays[0].socket, &names[k])?;
+        let e = fleet.enroll(&relays[0].socket, &names[k])?;
         st.lock().map_err(|_| anyhow!("poisoned"))?.enrolled = Some((e, Instant::now()));
     }
     let lock = |k: usize| {
@@ -850,7 +754,7 @@ fn a_central_killed_during_a_workload_loses_no_confirmed_enrollment_and_accepts_
             let enrolled_now = &enrolled_now;
             workers.push(s.spawn(move || -> Result<()> {
                 for k in (EARLY + t..STUDENTS).step_by(3) {
-                    match enroll(fleet, &relays[k % 2].socket, &names[k]) {
+                    match fleet.enroll(&relays[k % 2].socket, &names[k]) {
                         Ok(e) => {
                             let code = next_code(&e.secret)?;
                             lock(k)?.enrolled = Some((e, Instant::now()));
