@@ -102,6 +102,66 @@ fn the_push_gateway_is_never_reached_through_a_relay() -> Res {
         assert!(!svc.is_gateway(&gw));
         let local_gw = caller(&svc, 990).await?;
         assert!(svc.is_gateway(&local_gw));
+        let poll = Request::GatewayPoll {
+            info: Default::default(),
+            wait_secs: 0,
+        };
+        let r = svc.handle(&gw, poll.clone()).await;
+        assert!(denied(&r, "only the push gateway"), "{r:?}");
+        let r = svc.handle(&local_gw, poll).await;
+        assert!(!denied(&r, "only the push gateway"), "{r:?}");
+        Ok(())
+    })
+}
+
+#[test]
+fn nobody_on_a_lab_machine_removes_a_method() -> Res {
+    let dir = tempfile::tempdir()?;
+    let (svc, _) = service(dir.path())?;
+    tokio::runtime::Runtime::new()?.block_on(async {
+        let root = caller(&svc, 0).await?;
+        let e = enroll(&svc, &root, "student").await;
+        assert!(matches!(e, Response::Enrolled { .. }), "{e:?}");
+        let lab = relayed(&svc, 1104, &via("lab-17", false, true)).await?;
+        for req in [
+            Request::PhoneRemove {
+                user: "student".into(),
+                label: "phone".into(),
+            },
+            Request::PushRemove {
+                user: "student".into(),
+                label: "phone".into(),
+            },
+            Request::MethodChange {
+                user: "student".into(),
+                kind: None,
+                label: "authenticator app".into(),
+                change: mfa_proto::methods::MethodChange::Remove,
+            },
+        ] {
+            let r = svc.handle(&lab, req.clone()).await;
+            assert!(
+                denied(&r, "methods cannot be removed from lab machine lab-17"),
+                "{req:?}: {r:?}"
+            );
+        }
+        // Renaming takes nothing away, and the student's own status works.
+        let r = svc
+            .handle(
+                &lab,
+                Request::MethodChange {
+                    user: "student".into(),
+                    kind: None,
+                    label: "authenticator app".into(),
+                    change: mfa_proto::methods::MethodChange::Rename {
+                        new_label: "phone app".into(),
+                    },
+                },
+            )
+            .await;
+        assert_eq!(r, Response::Done);
+        let r = svc.handle(&lab, status("student")).await;
+        assert!(matches!(r, Response::Status(_)), "{r:?}");
         Ok(())
     })
 }

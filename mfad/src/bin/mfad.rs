@@ -161,7 +161,7 @@ fn migrate(
         .enable_all()
         .build()?;
     rt.block_on(async {
-        let store = PostgresStore::connect(&url)
+        let store = PostgresStore::connect_with_ca(&url, cfg.store.postgres_ca())
             .await
             .context("cannot open the central state in PostgreSQL (store.postgres_url)")?;
         // As the central mfad loads it: made for an empty database, and

@@ -58,6 +58,7 @@ impl Upstream {
             let attempt = async {
                 let tcp = TcpStream::connect(addr.as_str()).await?;
                 let _ = tcp.set_nodelay(true);
+                keepalive(&tcp);
                 self.connector.connect(name.clone(), tcp).await
             };
             match timeout(self.connect, attempt).await {
@@ -67,6 +68,18 @@ impl Upstream {
             }
         }
         Err(why.join("; "))
+    }
+}
+
+/// Probe an idle connection to a central mfad after 30 s, every 10 s,
+/// and give up after 3 probes unanswered: about a minute.
+fn keepalive(tcp: &TcpStream) {
+    let ka = socket2::TcpKeepalive::new()
+        .with_time(Duration::from_secs(30))
+        .with_interval(Duration::from_secs(10))
+        .with_retries(3);
+    if let Err(e) = socket2::SockRef::from(tcp).set_tcp_keepalive(&ka) {
+        eprintln!("mfad: cannot set TCP keepalive: {e}");
     }
 }
 
@@ -222,7 +235,9 @@ async fn relay_one(local: &Local, mut stream: UnixStream, on_behalf: OnBehalf) {
     {
         return;
     }
-    // The central mfad keeps the deadlines (idle, half frames, waits);
-    // either side closing ends the other.
+    // The central mfad keeps the deadlines (idle, half frames, waits):
+    // an end of stream on either side is passed on as a shutdown to the
+    // other, which then closes too. A central that vanishes without a word
+    // (a cut cable) is found by TCP keepalive, so no slot is held forever.
     let _ = tokio::io::copy_bidirectional(&mut stream, &mut up).await;
 }

@@ -66,6 +66,9 @@ impl RemoteListener {
     }
 }
 
+/// TLS handshakes at once, before a peer has proved it is a lab machine.
+const HANDSHAKES: usize = 128;
+
 /// A lab machine's key in the per-host pace and connection caps (FNV-1a
 /// of its name: two names sharing a key only share a budget).
 fn host_key(host: &str) -> u32 {
@@ -91,6 +94,10 @@ pub(super) async fn accept_loop<S: Store, C: Clock>(
     )));
     let per_host = PerUid::new(cfg.max_connections_per_host);
     let pool = Arc::new(Semaphore::new(cfg.max_connections));
+    // Handshakes in progress have a small pool of their own, so unknown
+    // peers cannot take the connections of lab machines that proved
+    // who they are.
+    let handshakes = Arc::new(Semaphore::new(HANDSHAKES));
     let handshake = Duration::from_secs(shared.service.config().server.frame_timeout_secs);
     loop {
         let (tcp, addr) = match remote.listener.accept().await {
@@ -101,18 +108,23 @@ pub(super) async fn accept_loop<S: Store, C: Clock>(
                 continue;
             }
         };
-        let Ok(permit) = pool.clone().try_acquire_owned() else {
+        let Ok(shaking) = handshakes.clone().try_acquire_owned() else {
             continue;
         };
         let _ = tcp.set_nodelay(true);
+        // A lab machine that vanishes without a word frees its slot.
+        let ka = socket2::TcpKeepalive::new()
+            .with_time(Duration::from_secs(30))
+            .with_interval(Duration::from_secs(10))
+            .with_retries(3);
+        let _ = socket2::SockRef::from(&tcp).set_tcp_keepalive(&ka);
         // Not `shared` itself: a task holding it would keep the shutdown
         // channel open, and stopping would wait for it forever.
         let (acceptor, service, cfg) =
             (remote.acceptor.clone(), shared.service.clone(), cfg.clone());
         let (shutdown, done) = (shared.notify.subscribe(), shared.done.clone());
-        let (pacer, per_host) = (pacer.clone(), per_host.clone());
+        let (pacer, per_host, pool) = (pacer.clone(), per_host.clone(), pool.clone());
         tokio::spawn(async move {
-            let _permit = permit;
             let mut tls = match timeout(handshake, acceptor.accept(tcp)).await {
                 Ok(Ok(t)) => t,
                 Ok(Err(e)) => return refused(addr, "", &format!("TLS: {e}")),
@@ -125,6 +137,10 @@ pub(super) async fn accept_loop<S: Store, C: Clock>(
             let host = match named {
                 Ok(h) => h,
                 Err(e) => return refused(addr, "", &e),
+            };
+            drop(shaking);
+            let Ok(_permit) = pool.try_acquire_owned() else {
+                return refused(addr, &host, "over remote.max_connections");
             };
             if RemoteConfig::names(&cfg.deny_hosts, &host) {
                 return refused(addr, &host, "in remote.deny_hosts");

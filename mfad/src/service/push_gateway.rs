@@ -49,12 +49,11 @@ impl<S: Store, C: Clock> Service<S, C> {
                 "push is not configured (push.gateway_user is empty)",
             )));
         }
-        match &caller.account {
-            Some(a) if &a.name == gw => Ok(()),
-            _ => Err(Box::new(denied(format!(
-                "only the push gateway ({gw}) may send gateway requests"
-            )))),
-        }
+        // is_gateway is the only test: it also refuses the gateway's uid
+        // claimed by a lab machine through a relay.
+        Err(Box::new(denied(format!(
+            "only the push gateway ({gw}), on the central mfad's own machine, may send gateway requests"
+        ))))
     }
 
     pub(super) async fn gateway_poll(&self, info: GatewayInfo, wait_secs: u64) -> Response {

@@ -2,8 +2,10 @@
 //! root is only as trustworthy as the machine (a student can boot it from
 //! a USB stick), so through a relay: root may only log users in, not
 //! manage accounts, unless the host is in `remote.admin_hosts`; the admin
-//! group is an ordinary user there too (`Caller::relayed`); a first
-//! enrollment may be limited to `remote.enroll_hosts`; and failures are
+//! group is an ordinary user there too (`Caller::relayed`); nobody there
+//! may remove a method (it takes no code, and the uid is the lab
+//! machine's claim); a first enrollment may be limited to
+//! `remote.enroll_hosts`; and failures are
 //! counted per lab machine, so one cannot spread guesses under made-up
 //! client addresses. Replacing an enrollment still needs a current code,
 //! as on one host.
@@ -33,6 +35,20 @@ fn login_path(req: &Request) -> bool {
     )
 }
 
+/// Whether a request takes a way in away from an account. It needs no
+/// code (it adds no way in), so through a relay it would be the lab
+/// machine's word alone about whose account it is.
+fn removes(req: &Request) -> bool {
+    matches!(
+        req,
+        Request::MethodChange {
+            change: mfa_proto::methods::MethodChange::Remove,
+            ..
+        } | Request::PhoneRemove { .. }
+            | Request::PushRemove { .. }
+    )
+}
+
 /// The account a request would give a first way in, if it can.
 fn first_way_in(req: &Request) -> Option<&str> {
     match req {
@@ -57,6 +73,12 @@ impl<S: Store, C: Clock> Service<S, C> {
         if caller.role == Role::Root && !via.admin && !login_path(req) {
             return Err(denied(format!(
                 "root on lab machine {} may only log users in; manage accounts on a central mfad, or from a host in its [remote] admin_hosts",
+                via.host
+            )));
+        }
+        if !via.admin && removes(req) {
+            return Err(denied(format!(
+                "methods cannot be removed from lab machine {}: a lab machine can claim to be anyone; use a central mfad or a host in its [remote] admin_hosts",
                 via.host
             )));
         }
