@@ -10,8 +10,8 @@ pub use crate::methods::StatusInfo;
 use crate::methods::{AccountInfo, MethodChange, MethodInfo, MethodKind};
 use crate::phone::{Channel, PhoneDelivery, PhoneInfo, PhoneSent};
 use crate::push::{
-    Decided, Decision, Delivery, GatewayInfo, Provider, PushEnd, PushEnrollment, PushMode,
-    PushOffer, PushTargetInfo, PushView,
+    Decided, Decision, Delivery, GatewayInfo, PendingPush, Provider, PushEnd, PushEnrollment,
+    PushMode, PushOffer, PushTargetInfo, PushView,
 };
 pub use crate::sensitive::{LoginContext, Sensitive};
 use crate::ErrorCode;
@@ -201,6 +201,19 @@ pub enum Request {
         user: String,
         label: String,
     },
+    /// The login pushes waiting for `user`'s answer (D-Bus, `mfa agent`).
+    PushPending {
+        user: String,
+    },
+    /// `user` answers their own pending push `id`, as on the approval
+    /// page: an approval needs the number the login shows.
+    PushAnswer {
+        user: String,
+        id: String,
+        #[serde(default)]
+        number: Sensitive,
+        decision: Decision,
+    },
     /// The gateway (uid of `push.gateway_user` only): the next push to
     /// deliver, waiting up to `wait_secs` for one.
     GatewayPoll {
@@ -366,6 +379,11 @@ pub enum Response {
     },
     /// Answer to `push_add`.
     PushEnroll(Box<PushEnrollment>),
+    /// Answer to `push_pending`, oldest first.
+    PushPending {
+        user: String,
+        pushes: Vec<PendingPush>,
+    },
     PushTargets {
         user: String,
         targets: Vec<PushTargetInfo>,

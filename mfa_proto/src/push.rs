@@ -154,6 +154,16 @@ pub struct PushView {
     pub number_digits: u8,
 }
 
+/// A login push waiting for its account's answer, as its owner sees it:
+/// what the approval page shows, and the id to answer it by. Never the
+/// number or the link.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingPush {
+    pub id: String,
+    #[serde(flatten)]
+    pub view: PushView,
+}
+
 /// A saved push target, as `mfa push list` shows it (never its topic).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PushTargetInfo {

@@ -2,6 +2,7 @@
 //! error. The documented default file is compiled in, so the defaults and
 //! their documentation cannot drift apart (a test parses one into the other).
 
+pub use crate::config_dbus::DbusConfig;
 pub use crate::config_phone::PhoneConfig;
 pub use crate::config_remote::{RemoteConfig, UpstreamConfig};
 pub use crate::config_store::{Backend, StoreConfig};
@@ -35,6 +36,7 @@ pub struct Config {
     pub store: StoreConfig,
     pub remote: RemoteConfig,
     pub upstream: UpstreamConfig,
+    pub dbus: DbusConfig,
 }
 
 /// Push approval. Off until `gateway_user` names the gateway's account.
@@ -124,6 +126,7 @@ impl Default for Config {
             store: StoreConfig::default(),
             remote: RemoteConfig::default(),
             upstream: UpstreamConfig::default(),
+            dbus: DbusConfig::default(),
         }
     }
 }
@@ -276,6 +279,10 @@ impl Config {
         self.store.validate()?;
         self.remote.validate()?;
         self.upstream.validate()?;
+        self.dbus.validate()?;
+        if self.upstream.enabled() && self.dbus.enable {
+            return Err("a relay ([upstream]) cannot serve D-Bus ([dbus]): it holds no accounts; serve it from an mfad with a store".into());
+        }
         if self.upstream.enabled() && self.remote.enabled() {
             return Err("a relay ([upstream]) cannot also serve lab machines ([remote]); chains of relays are not supported".into());
         }

@@ -6,6 +6,7 @@
 //! The binaries under test come from `cargo build --workspace`, which the
 //! README's test command runs first.
 
+pub mod dbus;
 pub mod fleet;
 pub mod gateway;
 mod google_auth;
@@ -160,9 +161,17 @@ impl Daemon {
             l.set_nonblocking(true)?;
         }
         let service = Arc::new(mfad::Service::new(store, keys, cfg, self.clock.clone()));
+        let bus = match service.config().dbus.enable {
+            true => Some(rt.block_on(mfad::dbus::DbusServer::start(
+                service.clone(),
+                &service.config().dbus,
+            ))?),
+            false => None,
+        };
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
             rt.block_on(async move {
+                let _bus = bus;
                 let listeners = listeners
                     .into_iter()
                     .map(tokio::net::UnixListener::from_std)

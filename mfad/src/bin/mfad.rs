@@ -10,6 +10,7 @@ use clap::Parser;
 use mfad::backoff::hosts_since;
 use mfad::clock::SystemClock;
 use mfad::config::{Backend, Config, DEFAULT_PATH};
+use mfad::dbus::DbusServer;
 use mfad::keycheck::{load_keys, refuse_key_without_database};
 use mfad::server::{serve_relay, serve_with, RemoteListener, Upstream};
 use mfad::store::{PostgresStore, SqliteStore, Store};
@@ -233,14 +234,28 @@ fn run<S: Store>(
             Some(r) => format!(", and for lab machines on {} (TLS)", r.local_addr()?),
             None => String::new(),
         };
+        // Held until mfad stops: dropping it leaves the bus.
+        let bus = match service.config().dbus.enable {
+            true => Some(
+                DbusServer::start(service.clone(), &service.config().dbus)
+                    .await
+                    .context("refusing to start ([dbus])")?,
+            ),
+            false => None,
+        };
+        let on_bus = match &bus {
+            Some(_) => format!(", and as {} on D-Bus", mfad::dbus::NAME),
+            None => String::new(),
+        };
         eprintln!(
-            "mfad {} listening on {names}{lab}",
+            "mfad {} listening on {names}{lab}{on_bus}",
             env!("CARGO_PKG_VERSION")
         );
         systemd::notify_ready();
         tokio::spawn(prune_forever(service.clone()));
         tokio::spawn(watch_store(service.clone()));
         serve_with(listeners, remote, service, shutdown_signal()).await;
+        drop(bus);
         eprintln!("mfad: stopped");
         anyhow::Ok(())
     })

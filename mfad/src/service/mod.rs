@@ -19,6 +19,7 @@ mod login;
 mod methods;
 mod phone;
 mod push;
+mod push_answer;
 mod push_gateway;
 mod push_hub;
 mod push_targets;
@@ -26,7 +27,7 @@ mod recovery_codes;
 mod relayed;
 mod subject;
 
-pub use push_hub::ConnPushes;
+pub use push_hub::{ConnPushes, PushEvent};
 
 use crate::authz::{self, Caller, Peer};
 use crate::clock::Clock;
@@ -188,6 +189,30 @@ impl<S: Store, C: Clock> Service<S, C> {
         callers.get(&(peer.uid, peer.gid)).cloned()
     }
 
+    /// The pushes' comings and goings, for the desktop sessions (D-Bus).
+    pub fn push_events(&self) -> tokio::sync::broadcast::Receiver<PushEvent> {
+        self.push_hub.events.0.subscribe()
+    }
+
+    /// Whose push `id` is and where it stands, for a listener that heard
+    /// it changed.
+    pub async fn push_state(
+        &self,
+        id: &str,
+    ) -> Result<Option<(String, crate::store::PushState)>, crate::store::StoreError> {
+        let now = self.clock.now();
+        Ok(self.store.push(id).await?.map(|p| {
+            // Past its time it is over, whether or not anyone ended it.
+            let expired = p.state.is_pending() && p.expires_at <= now;
+            let state = if expired {
+                crate::store::PushState::Expired
+            } else {
+                p.state
+            };
+            (p.user, state)
+        }))
+    }
+
     /// Answer one request outside a connection (tests): a push it opens
     /// is cancelled once the answer is back.
     pub async fn handle(self: &Arc<Self>, caller: &Caller, req: Request) -> Response {
@@ -344,6 +369,16 @@ impl<S: Store, C: Clock> Service<S, C> {
             }
             Request::PushList { user } => self.push_list(caller, &user).await,
             Request::PushRemove { user, label } => self.push_remove(caller, &user, &label).await,
+            Request::PushPending { user } => self.push_pending(caller, &user).await,
+            Request::PushAnswer {
+                user,
+                id,
+                number,
+                decision,
+            } => {
+                self.push_answer(caller, &user, &id, &number, decision)
+                    .await
+            }
             gw => self.gateway_request(caller, gw).await,
         }
     }

@@ -7,7 +7,8 @@
 //! wait for it, and closing the connection cancels it, so a login that
 //! went away leaves no link that still works.
 
-use super::push_hub::ConnPushes;
+use super::push_answer::pending_of;
+use super::push_hub::{ConnPushes, PushEvent};
 use super::{internal, Service};
 use crate::audit;
 use crate::authz::Caller;
@@ -185,9 +186,13 @@ impl<S: Store, C: Clock> Service<S, C> {
             since: now - p.window_secs as i64,
             max: p.max_per_window,
         };
+        let event = (kind == PushKind::Login).then(|| pending_of(&record));
         match self.store.open_push(record, fatigue).await {
             Ok(Opened::Opened) => {
                 conn.add(&id);
+                if let Some(e) = event {
+                    let _ = self.push_hub.events.0.send(PushEvent::Opened(e));
+                }
                 audit::push(user, ctx, &by.peer, &format!("sent id={id} kind={kind:?}"));
                 self.push_hub.deliveries.notify_one();
                 PushOffer::Sent {

@@ -5,14 +5,14 @@
 //! typed and can answer only pushes that are pending, each once.
 
 use super::phone::sealed_code_context;
-use super::push::{numbers_match, token_context, token_hash, topic_context};
+use super::push::{token_context, token_hash, topic_context};
 use super::{denied, internal, Service};
 use crate::audit;
 use crate::authz::Caller;
 use crate::clock::Clock;
-use crate::store::{PhoneCode, PushRecord, PushState, PushVerdict, Store};
+use crate::store::{PhoneCode, PushKey, PushRecord, Store};
 use mfa_proto::phone::PhoneDelivery;
-use mfa_proto::push::{Decided, Decision, Delivery, GatewayInfo, PushKind, PushView};
+use mfa_proto::push::{Decision, Delivery, GatewayInfo, PushView};
 use mfa_proto::{ErrorCode, Response, Sensitive};
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,7 +20,7 @@ use std::time::Duration;
 /// The longest a poll is held open.
 const MAX_POLL: u64 = 30;
 
-fn gone() -> Response {
+pub(super) fn gone() -> Response {
     Response::error(
         ErrorCode::NotFound,
         "this link has expired or was already used",
@@ -219,67 +219,7 @@ impl<S: Store, C: Clock> Service<S, C> {
         if !token_shape(token) {
             return gone();
         }
-        let now = self.clock.now();
-        let p = self.cfg.push.clone();
-        let typed = zeroize::Zeroizing::new(number.expose().to_string());
-        let res = self
-            .store
-            .decide_push(token_hash(token.expose()), move |rec| {
-                let block =
-                    |secs: u64, why: &str| (secs > 0).then(|| (now + secs as i64, why.to_string()));
-                let (outcome, state, block) = if rec.expires_at <= now {
-                    (None, PushState::Expired, None)
-                } else {
-                    match decision {
-                        Decision::Approve if numbers_match(&typed, &rec.number) => {
-                            (Some(Decided::Approved), PushState::Approved, None)
-                        }
-                        // Someone who did not start the login typed a
-                        // guess, or the user mistyped: either way a Deny.
-                        Decision::Approve => (
-                            Some(Decided::WrongNumber),
-                            PushState::WrongNumber,
-                            block(p.deny_block_secs, "wrong_number"),
-                        ),
-                        Decision::Deny => (
-                            Some(Decided::Denied),
-                            PushState::Denied,
-                            block(p.deny_block_secs, "denied"),
-                        ),
-                        Decision::Report => (
-                            Some(Decided::Reported),
-                            PushState::Reported,
-                            block(p.report_block_secs, "reported"),
-                        ),
-                    }
-                };
-                let saved = (rec.kind == PushKind::Test && state == PushState::Approved)
-                    .then(|| rec.target.label.clone());
-                (
-                    (rec.id.clone(), rec.user.clone(), outcome, state, saved),
-                    PushVerdict { state, block },
-                )
-            })
-            .await;
-        match res {
-            Ok(Some((id, user, outcome, state, saved))) => {
-                audit::push_decision(&id, &user, state.as_str());
-                if let Some(label) = saved {
-                    audit::push_event(
-                        &id,
-                        &format!("push_target_saved user={user:?} label={label:?}"),
-                    );
-                }
-                self.push_hub.wake(&id);
-                match outcome {
-                    Some(outcome) => Response::PushDecided { outcome },
-                    None => gone(),
-                }
-            }
-            Ok(None) => gone(),
-            // Decided at the same moment by another request: it was used.
-            Err(crate::store::StoreError::Conflict) => gone(),
-            Err(e) => internal(e),
-        }
+        self.decide(PushKey::Token(token_hash(token.expose())), number, decision)
+            .await
     }
 }

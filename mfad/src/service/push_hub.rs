@@ -9,7 +9,7 @@ use super::Service;
 use crate::audit;
 use crate::clock::Clock;
 use crate::store::{PushState, Store, Wakeup};
-use mfa_proto::push::GatewayInfo;
+use mfa_proto::push::{GatewayInfo, PendingPush};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
@@ -20,6 +20,8 @@ use tokio::sync::Notify;
 #[derive(Default)]
 pub(super) struct PushHub {
     waiters: Arc<Waiters>,
+    /// For the account's desktop sessions (D-Bus).
+    pub(super) events: Events,
     /// Whether the store's wake-ups are being followed.
     following: Mutex<bool>,
     pub(super) deliveries: Notify,
@@ -27,6 +29,24 @@ pub(super) struct PushHub {
 }
 
 type Waiters = Mutex<HashMap<String, Arc<Notify>>>;
+
+/// What the account's desktop sessions hear about its pushes (D-Bus).
+/// Only hints, as wake-ups are: a listener that falls behind re-reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PushEvent {
+    /// A login push was opened; it waits for `.view.user`'s answer.
+    Opened(PendingPush),
+    /// Push `id` may have ended: re-read it.
+    Changed(String),
+}
+
+pub(super) struct Events(pub(super) tokio::sync::broadcast::Sender<PushEvent>);
+
+impl Default for Events {
+    fn default() -> Self {
+        Events(tokio::sync::broadcast::channel(256).0)
+    }
+}
 
 #[derive(Default)]
 struct GatewaySeen {
@@ -51,6 +71,8 @@ impl PushHub {
     }
     pub(super) fn wake(&self, id: &str) {
         wake(&self.waiters, &Wakeup::Push(id.to_string()));
+        // Nobody listening is no error.
+        let _ = self.events.0.send(PushEvent::Changed(id.to_string()));
     }
 
     /// Pass the wake-ups of other mfads sharing `store` to the waiters

@@ -36,7 +36,7 @@ mod writer;
 pub use methods::{Authenticator, Confirm, MethodRef, Removal, Renamed};
 pub use phone::{CodeState, Confirmed, Phone, PhoneCode, SendLimits, SendOpened};
 pub use postgres::PostgresStore;
-pub use push::{Fatigue, Opened, PushRecord, PushState, PushTarget, PushVerdict, Wakeup};
+pub use push::{Fatigue, Opened, PushKey, PushRecord, PushState, PushTarget, PushVerdict, Wakeup};
 pub use sqlite::SqliteStore;
 pub use sqlite_methods::FIRST_LABEL;
 pub use transfer::*;
@@ -354,13 +354,15 @@ pub trait Store: Send + Sync + 'static {
     fn delivery_result(&self, id: &str, delivered: bool) -> impl Done<bool>;
     fn push(&self, id: &str) -> impl Done<Option<PushRecord>>;
     fn push_by_token(&self, token_hash: [u8; 32]) -> impl Done<Option<PushRecord>>;
-    /// Load the pending push whose token hashes to `token_hash`, let
-    /// `decide` judge it, and apply its verdict: the final state, a block,
-    /// and for an approved test push, the new target. None when no such
-    /// push is pending (used, expired, unknown).
+    /// The pending login pushes of `user` not expired at `now`, oldest first.
+    fn pending_pushes(&self, user: &str, now: i64) -> impl Done<Vec<PushRecord>>;
+    /// Load the pending push `key` names, let `decide` judge it, and
+    /// apply its verdict: the final state, a block, and for an approved
+    /// test push, the new target. None when no such push is pending
+    /// (used, expired, unknown).
     fn decide_push<R: Send + 'static>(
         &self,
-        token_hash: [u8; 32],
+        key: PushKey,
         decide: impl FnOnce(&PushRecord) -> (R, PushVerdict) + Send + 'static,
     ) -> impl Done<Option<R>>;
     /// End push `id` in `state` if it is still pending; false otherwise.

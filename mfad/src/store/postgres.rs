@@ -349,16 +349,20 @@ impl Store for PostgresStore {
         self.run(async move { in_tx!(pool, WRITE, |tx| push_pg::by_token(&tx, &token_hash).await) })
     }
 
+    fn pending_pushes(&self, user: &str, now: i64) -> impl Done<Vec<PushRecord>> {
+        let (pool, user) = (self.pool.clone(), user.to_string());
+        self.run(
+            async move { in_tx!(pool, WRITE, |tx| push_pg::pending_of(&tx, &user, now).await) },
+        )
+    }
+
     fn decide_push<R: Send + 'static>(
         &self,
-        token_hash: [u8; 32],
+        key: PushKey,
         decide: impl FnOnce(&PushRecord) -> (R, PushVerdict) + Send + 'static,
     ) -> impl Done<Option<R>> {
         let pool = self.pool.clone();
-        self.run(async move {
-            in_tx!(pool, WRITE, |tx| push_pg::decide(&tx, &token_hash, decide)
-                .await)
-        })
+        self.run(async move { in_tx!(pool, WRITE, |tx| push_pg::decide(&tx, &key, decide).await) })
     }
 
     fn end_push(&self, id: &str, state: PushState) -> impl Done<bool> {

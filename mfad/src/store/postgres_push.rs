@@ -224,18 +224,38 @@ pub(super) async fn by_token(
     read_opt(query_opt(tx, &sql, &[&&hash[..]]).await?)
 }
 
+pub(super) async fn pending_of(
+    tx: &Transaction<'_>,
+    user: &str,
+    now: i64,
+) -> Result<Vec<PushRecord>, StoreError> {
+    let sql = format!(
+        r#"SELECT {PUSH_COLUMNS} FROM pushes WHERE "user" = $1 AND kind = 'login'
+           AND state IN {PENDING_SQL} AND expires_at > $2 ORDER BY created_at, id"#
+    );
+    let rows = query(tx, &sql, &[&user, &now]).await?;
+    rows.iter().map(read_push).collect()
+}
+
+async fn by_key(tx: &Transaction<'_>, key: &PushKey) -> Result<Option<PushRecord>, StoreError> {
+    match key {
+        PushKey::Token(hash) => by_token(tx, hash).await,
+        PushKey::Id(id) => by_id(tx, id).await,
+    }
+}
+
 pub(super) async fn decide<R>(
     tx: &Transaction<'_>,
-    hash: &[u8; 32],
+    key: &PushKey,
     decide: impl FnOnce(&PushRecord) -> (R, PushVerdict),
 ) -> Result<Option<R>, StoreError> {
     // Find whose push it is, take that account's lock, then judge the
     // push as it stands under the lock.
-    let Some(user) = by_token(tx, hash).await?.map(|p| p.user) else {
+    let Some(user) = by_key(tx, key).await?.map(|p| p.user) else {
         return Ok(None);
     };
     lock_user(tx, &user).await?;
-    let Some(p) = by_token(tx, hash).await?.filter(|p| p.state.is_pending()) else {
+    let Some(p) = by_key(tx, key).await?.filter(|p| p.state.is_pending()) else {
         return Ok(None);
     };
     let (result, verdict) = decide(&p);

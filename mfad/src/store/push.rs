@@ -117,6 +117,15 @@ pub enum Opened {
     },
 }
 
+/// How a decision names its push: the gateway by the hash of the link's
+/// token (it never learns the id's owner), the account's own session by
+/// the id (its caller is checked before).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PushKey {
+    Token([u8; 32]),
+    Id(String),
+}
+
 /// What a decision does to a pending push.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PushVerdict {

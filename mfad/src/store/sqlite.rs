@@ -363,13 +363,19 @@ impl Store for SqliteStore {
             .run(move |conn| push_sql::by_token(conn, &token_hash))
     }
 
+    fn pending_pushes(&self, user: &str, now: i64) -> impl Done<Vec<PushRecord>> {
+        let user = user.to_string();
+        self.writer
+            .run(move |conn| push_sql::pending_of(conn, &user, now))
+    }
+
     fn decide_push<R: Send + 'static>(
         &self,
-        token_hash: [u8; 32],
+        key: PushKey,
         decide: impl FnOnce(&PushRecord) -> (R, PushVerdict) + Send + 'static,
     ) -> impl Done<Option<R>> {
         self.writer
-            .run(move |conn| push_sql::decide(conn, &token_hash, decide))
+            .run(move |conn| push_sql::decide(conn, &key, decide))
     }
 
     fn end_push(&self, id: &str, state: PushState) -> impl Done<bool> {

@@ -210,12 +210,32 @@ pub(super) fn by_token(
     select_one(conn, "token_hash = ?1", &&hash[..])
 }
 
+pub(super) fn pending_of(
+    conn: &Connection,
+    user: &str,
+    now: i64,
+) -> Result<Vec<PushRecord>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {PUSH_COLUMNS} FROM pushes WHERE user = ?1 AND kind = 'login' \
+         AND state IN {PENDING_SQL} AND expires_at > ?2 ORDER BY created_at, id"
+    ))?;
+    let rows = stmt.query_map(params![user, now], read_push)?;
+    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+}
+
+fn by_key(conn: &Connection, key: &PushKey) -> Result<Option<PushRecord>, StoreError> {
+    match key {
+        PushKey::Token(hash) => by_token(conn, hash),
+        PushKey::Id(id) => by_id(conn, id),
+    }
+}
+
 pub(super) fn decide<R>(
     conn: &Connection,
-    hash: &[u8; 32],
+    key: &PushKey,
     decide: impl FnOnce(&PushRecord) -> (R, PushVerdict),
 ) -> Result<Option<R>, StoreError> {
-    let Some(p) = by_token(conn, hash)?.filter(|p| p.state.is_pending()) else {
+    let Some(p) = by_key(conn, key)?.filter(|p| p.state.is_pending()) else {
         return Ok(None);
     };
     let (result, verdict) = decide(&p);

@@ -163,7 +163,9 @@ pub async fn add_push_target<S: Store>(
         return Ok(false);
     }
     let decided = s
-        .decide_push(token, |_| ((), verdict(PushState::Approved)))
+        .decide_push(PushKey::Token(token), |_| {
+            ((), verdict(PushState::Approved))
+        })
         .await?;
     Ok(decided.is_some())
 }

@@ -109,6 +109,7 @@ macro_rules! conformance {
                 concurrent_pushes_under_fatigue_open_exactly_the_limit,
                 concurrent_decisions_on_one_push_apply_once,
                 an_approved_test_push_saves_its_target,
+                pending_pushes_are_an_account_s_live_login_pushes,
                 ending_and_cancelling_touch_only_pending_pushes,
             }
             phone {

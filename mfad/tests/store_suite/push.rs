@@ -37,7 +37,9 @@ pub async fn a_push_is_delivered_and_decided_once<S: Store>(s: Arc<S>) -> Res {
     assert!(!s.delivery_result("nope", true).await?);
     assert_eq!(s.push("p1").await?.map(|x| x.state), Some(PushState::Sent));
     let seen = s
-        .decide_push(p.token_hash, |r| (r.clone(), verdict(PushState::Approved)))
+        .decide_push(PushKey::Token(p.token_hash), |r| {
+            (r.clone(), verdict(PushState::Approved))
+        })
         .await?
         .ok_or("no pending push")?;
     assert_eq!((seen.id.as_str(), seen.state), ("p1", PushState::Sent));
@@ -47,7 +49,9 @@ pub async fn a_push_is_delivered_and_decided_once<S: Store>(s: Arc<S>) -> Res {
         Some(PushState::Approved)
     );
     let again = s
-        .decide_push(p.token_hash, |_| ((), verdict(PushState::Denied)))
+        .decide_push(PushKey::Token(p.token_hash), |_| {
+            ((), verdict(PushState::Denied))
+        })
         .await?;
     assert_eq!(again, None);
     assert!(!s.end_push("p1", PushState::Expired).await?);
@@ -71,7 +75,9 @@ pub async fn a_push_is_delivered_and_decided_once<S: Store>(s: Arc<S>) -> Res {
         Some(PushState::Failed)
     );
     let late = s
-        .decide_push(q.token_hash, |_| ((), verdict(PushState::Approved)))
+        .decide_push(PushKey::Token(q.token_hash), |_| {
+            ((), verdict(PushState::Approved))
+        })
         .await?;
     assert_eq!(late, None);
     Ok(())
@@ -111,7 +117,9 @@ pub async fn fatigue_and_blocks_hold_new_pushes<S: Store>(s: Arc<S>) -> Res {
         block: Some((until, why.to_string())),
     };
     let ends = s
-        .decide_push(token("p3"), move |_| ((), block(5000, "reported")))
+        .decide_push(PushKey::Token(token("p3")), move |_| {
+            ((), block(5000, "reported"))
+        })
         .await?;
     assert_eq!(ends, Some(()));
     let next = push_record("p4", "ann", PushKind::Login, 2000);
@@ -123,7 +131,9 @@ pub async fn fatigue_and_blocks_hold_new_pushes<S: Store>(s: Arc<S>) -> Res {
     assert_eq!(s.push("p4").await?, None, "a blocked push was stored");
     // A shorter block does not shorten it (p0 is still pending).
     let shorter = s
-        .decide_push(token("p0"), move |_| ((), block(3000, "denied")))
+        .decide_push(PushKey::Token(token("p0")), move |_| {
+            ((), block(3000, "denied"))
+        })
         .await?;
     assert_eq!(shorter, Some(()));
     assert_eq!(s.open_push(next.clone(), unlimited(4000)).await?, blocked);
@@ -134,7 +144,9 @@ pub async fn fatigue_and_blocks_hold_new_pushes<S: Store>(s: Arc<S>) -> Res {
         Opened::Opened
     );
     let bob_blocked = s
-        .decide_push(token("b0"), move |_| ((), block(3000, "denied")))
+        .decide_push(PushKey::Token(token("b0")), move |_| {
+            ((), block(3000, "denied"))
+        })
         .await?;
     assert_eq!(bob_blocked, Some(()));
     let b3 = push_record("b3", "bob", PushKind::Login, 2000);
@@ -182,8 +194,10 @@ pub async fn concurrent_decisions_on_one_push_apply_once<S: Store>(s: Arc<S>) ->
         let s = s.clone();
         let state = states[i % 3];
         async move {
-            s.decide_push(p.token_hash, move |_| (state, verdict(state)))
-                .await
+            s.decide_push(PushKey::Token(p.token_hash), move |_| {
+                (state, verdict(state))
+            })
+            .await
         }
     });
     let results = race(decisions).await?;
@@ -208,9 +222,11 @@ pub async fn an_approved_test_push_saves_its_target<S: Store>(s: Arc<S>) -> Res 
     s.open_push(p.clone(), unlimited(1000)).await?;
     // Queued is not saved.
     assert!(s.push_targets("ann").await?.is_empty());
-    s.decide_push(p.token_hash, |_| ((), verdict(PushState::Approved)))
-        .await?
-        .ok_or("no pending push")?;
+    s.decide_push(PushKey::Token(p.token_hash), |_| {
+        ((), verdict(PushState::Approved))
+    })
+    .await?
+    .ok_or("no pending push")?;
     let saved = s.push_targets("ann").await?;
     assert_eq!(saved.len(), 1);
     assert_eq!(saved[0].label, "pixel");
@@ -220,13 +236,17 @@ pub async fn an_approved_test_push_saves_its_target<S: Store>(s: Arc<S>) -> Res 
     let mut q = push_record("t2", "ann", PushKind::Test, 1100);
     q.target = target("iphone");
     s.open_push(q.clone(), unlimited(1100)).await?;
-    s.decide_push(q.token_hash, |_| ((), verdict(PushState::Denied)))
-        .await?;
+    s.decide_push(PushKey::Token(q.token_hash), |_| {
+        ((), verdict(PushState::Denied))
+    })
+    .await?;
     let mut l = push_record("l1", "ann", PushKind::Login, 1200);
     l.target = target("ipad");
     s.open_push(l.clone(), unlimited(1200)).await?;
-    s.decide_push(l.token_hash, |_| ((), verdict(PushState::Approved)))
-        .await?;
+    s.decide_push(PushKey::Token(l.token_hash), |_| {
+        ((), verdict(PushState::Approved))
+    })
+    .await?;
     let labels: Vec<_> = s
         .push_targets("ann")
         .await?
@@ -271,10 +291,62 @@ pub async fn ending_and_cancelling_touch_only_pending_pushes<S: Store>(s: Arc<S>
     );
     assert_eq!(s.cancel_pending_pushes().await?, 0);
     let r = s
-        .decide_push(token("p3"), |_| ((), verdict(PushState::Approved)))
+        .decide_push(PushKey::Token(token("p3")), |_| {
+            ((), verdict(PushState::Approved))
+        })
         .await?;
     assert_eq!(r, None);
     assert!(!s.delivery_result("p1", true).await?);
     assert_eq!(s.next_delivery(1000).await?, None);
+    Ok(())
+}
+
+/// What a session of the account sees waiting (D-Bus), and a decision by
+/// id: login pushes only, still pending and not expired, its own only.
+pub async fn pending_pushes_are_an_account_s_live_login_pushes<S: Store>(s: Arc<S>) -> Res {
+    for (id, user, kind, at) in [
+        ("a2", "ann", PushKind::Login, 1010),
+        ("a1", "ann", PushKind::Login, 1000),
+        ("at", "ann", PushKind::Test, 1000),
+        ("old", "ann", PushKind::Login, 900),
+        ("b1", "bob", PushKind::Login, 1000),
+    ] {
+        s.open_push(push_record(id, user, kind, at), unlimited(at))
+            .await?;
+    }
+    let ids = |v: Vec<PushRecord>| v.into_iter().map(|p| p.id).collect::<Vec<_>>();
+    // "old" expired at 960.
+    assert_eq!(ids(s.pending_pushes("ann", 1020).await?), ["a1", "a2"]);
+    let decided = s
+        .decide_push(PushKey::Id("a1".into()), |r| {
+            (r.user.clone(), verdict(PushState::Denied))
+        })
+        .await?;
+    assert_eq!(decided.as_deref(), Some("ann"));
+    assert_eq!(ids(s.pending_pushes("ann", 1020).await?), ["a2"]);
+    // Decided once only, by id as by token.
+    assert!(s
+        .decide_push(PushKey::Id("a1".into()), |_| (
+            (),
+            verdict(PushState::Approved)
+        ))
+        .await?
+        .is_none());
+    assert!(s
+        .decide_push(PushKey::Token(token("a1")), |_| (
+            (),
+            verdict(PushState::Approved)
+        ))
+        .await?
+        .is_none());
+    assert!(s
+        .decide_push(PushKey::Id("nope".into()), |_| (
+            (),
+            verdict(PushState::Approved)
+        ))
+        .await?
+        .is_none());
+    assert_eq!(ids(s.pending_pushes("bob", 1020).await?), ["b1"]);
+    assert!(s.pending_pushes("carol", 1020).await?.is_empty());
     Ok(())
 }

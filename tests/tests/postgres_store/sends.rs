@@ -190,11 +190,11 @@ async fn a_push_lives_once_through_queue_delivery_decision_and_cancellation() ->
         block: Some((1000, "denied".into())),
     };
     let (a, b) = tokio::join!(
-        stores[0].decide_push(x.token_hash, {
+        stores[0].decide_push(PushKey::Token(x.token_hash), {
             let v = deny.clone();
             move |_| (1, v)
         }),
-        stores[1].decide_push(x.token_hash, move |_| (2, deny))
+        stores[1].decide_push(PushKey::Token(x.token_hash), move |_| (2, deny))
     );
     let decided: Vec<_> = [a?, b?].into_iter().flatten().collect();
     assert_eq!(decided.len(), 1, "{decided:?}");
@@ -230,7 +230,7 @@ async fn a_push_lives_once_through_queue_delivery_decision_and_cancellation() ->
     };
     assert_eq!(
         stores[1]
-            .decide_push(test.token_hash, move |_| ((), ok))
+            .decide_push(PushKey::Token(test.token_hash), move |_| ((), ok))
             .await?,
         Some(())
     );

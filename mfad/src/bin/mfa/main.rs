@@ -2,6 +2,7 @@
 //! Exit status: 0 success; 1 a negative answer (not enrolled, wrong code);
 //! 2 or more an error (refused, daemon unreachable, bad input).
 
+mod agent;
 mod doctor;
 mod doctor_pam;
 mod enroll;
@@ -135,6 +136,9 @@ enum Cmd {
         #[command(subcommand)]
         cmd: push::PushCmd,
     },
+    /// In a desktop session: show your pending pushes as notifications,
+    /// and approve (with the login's number), deny or report them.
+    Agent(agent::AgentArgs),
     /// Check the daemon, PAM stacks, sshd settings, permissions and clock.
     Doctor {
         #[arg(long, default_value = mfad::config::DEFAULT_PATH)]
@@ -328,6 +332,7 @@ fn run(socket: &Path, cmd: Cmd) -> CmdResult {
             other => Err(unexpected(other)),
         },
         Cmd::Push { cmd } => push::run(socket, cmd),
+        Cmd::Agent(args) => agent::run(args),
         Cmd::Phone { cmd } => phone::run(socket, cmd),
         Cmd::Import(args) => import::run(socket, args),
         Cmd::RecoveryCodes { user, current_code } => {

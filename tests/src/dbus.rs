@@ -1,0 +1,234 @@
+//! Private D-Bus buses for the tests: a system-like bus built from
+//! Debian's own /usr/share/dbus-1/system.conf (its default policy as is)
+//! with only the package's policy file for org.pam_mfa.Mfad1 added, and
+//! a session bus run as a test user. Each `dbus-daemon` lives in a
+//! temporary folder and is killed when dropped.
+
+use anyhow::{bail, Context, Result};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct PrivateBus {
+    pub dir: tempfile::TempDir,
+    child: Child,
+    pub address: String,
+}
+
+/// The package's policy file, as shipped.
+pub fn shipped_policy() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../mfad/dbus/org.pam_mfa.Mfad1.conf")
+}
+
+impl PrivateBus {
+    /// A bus configured as Debian's system bus, listening in a folder of
+    /// its own; only root may own org.pam_mfa.Mfad1 there.
+    pub fn system() -> Result<PrivateBus> {
+        let dir = tempfile::tempdir()?;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))?;
+        let policy = dir.path().join("system.d");
+        std::fs::create_dir(&policy)?;
+        std::fs::copy(shipped_policy(), policy.join("org.pam_mfa.Mfad1.conf"))
+            .context("copy the shipped D-Bus policy")?;
+        let socket = dir.path().join("system_bus_socket");
+        let base = std::fs::read_to_string("/usr/share/dbus-1/system.conf")
+            .context("Debian's dbus package is missing")?;
+        let conf = system_like(&base, &socket, &policy)?;
+        let path = dir.path().join("system.conf");
+        std::fs::write(&path, conf)?;
+        PrivateBus::run(dir, &path, &socket, None)
+    }
+
+    /// A session bus run as `user`, for its desktop session's programs.
+    pub fn session(user: &str) -> Result<PrivateBus> {
+        let dir = tempfile::tempdir()?;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777))?;
+        let socket = dir.path().join("session_bus_socket");
+        let conf = format!(
+            "<!DOCTYPE busconfig PUBLIC \"-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN\"
+ \"http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd\">
+<busconfig><type>session</type><listen>unix:path={}</listen><auth>EXTERNAL</auth>
+<policy context=\"default\"><allow send_destination=\"*\" eavesdrop=\"true\"/><allow eavesdrop=\"true\"/><allow own=\"*\"/></policy>
+</busconfig>",
+            socket.display()
+        );
+        let path = dir.path().join("session.conf");
+        std::fs::write(&path, conf)?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644))?;
+        PrivateBus::run(dir, &path, &socket, Some(user))
+    }
+
+    fn run(
+        dir: tempfile::TempDir,
+        conf: &Path,
+        socket: &Path,
+        user: Option<&str>,
+    ) -> Result<PrivateBus> {
+        let mut cmd = match user {
+            Some(u) => {
+                let mut c = Command::new("setpriv");
+                c.args([&format!("--reuid={u}"), "--regid=nogroup", "--clear-groups"])
+                    .arg("dbus-daemon");
+                c
+            }
+            None => Command::new("dbus-daemon"),
+        };
+        let child = cmd
+            .arg(format!("--config-file={}", conf.display()))
+            .arg("--nofork")
+            .arg("--nopidfile")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .context("dbus-daemon (Debian's dbus package)")?;
+        let mut bus = PrivateBus {
+            dir,
+            child,
+            address: format!("unix:path={}", socket.display()),
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !socket.exists() {
+            if let Some(status) = bus.child.try_wait()? {
+                bail!("dbus-daemon exited {status}");
+            }
+            if Instant::now() > deadline {
+                bail!("dbus-daemon did not listen on {}", socket.display());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(bus)
+    }
+
+    /// `tool ARGS` (busctl, gdbus, ...) on this bus as `user` (None: root).
+    pub fn command_as(&self, user: Option<&str>, tool: &str) -> Command {
+        let mut c = match user {
+            Some(u) => {
+                let mut c = Command::new("setpriv");
+                c.args([
+                    &format!("--reuid={u}"),
+                    "--regid=nogroup",
+                    "--clear-groups",
+                    tool,
+                ]);
+                c
+            }
+            None => Command::new(tool),
+        };
+        c.env("DBUS_SYSTEM_BUS_ADDRESS", &self.address)
+            .env_remove("DBUS_SESSION_BUS_ADDRESS");
+        c
+    }
+
+    /// `gdbus call` of Mfad1's `method` with `args` as `user`.
+    pub fn gdbus(&self, user: Option<&str>, method: &str, args: &[&str]) -> Result<Output> {
+        let out = self
+            .command_as(user, "gdbus")
+            .args([
+                "call",
+                "--address",
+                &self.address,
+                "--dest",
+                "org.pam_mfa.Mfad1",
+            ])
+            .args(["--object-path", "/org/pam_mfa/Mfad1", "--method"])
+            .arg(format!("org.pam_mfa.Mfad1.{method}"))
+            .args(args)
+            .output()
+            .context("gdbus (libglib2.0-bin)")?;
+        Ok(out)
+    }
+
+    /// `busctl call` of Mfad1's `method` with signature `sig` and `args`.
+    pub fn busctl(
+        &self,
+        user: Option<&str>,
+        method: &str,
+        sig: &str,
+        args: &[&str],
+    ) -> Result<Output> {
+        let mut c = self.command_as(user, "busctl");
+        c.arg(format!("--address={}", self.address)).args([
+            "call",
+            "org.pam_mfa.Mfad1",
+            "/org/pam_mfa/Mfad1",
+            "org.pam_mfa.Mfad1",
+            method,
+        ]);
+        if !sig.is_empty() {
+            c.arg(sig).args(args);
+        }
+        c.output().context("busctl (systemd)")
+    }
+}
+
+impl Drop for PrivateBus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Debian's system.conf with its own listen address, no fork, user,
+/// pidfile, activation or syslog, and `policy` as its only system.d.
+fn system_like(base: &str, socket: &Path, policy: &Path) -> Result<String> {
+    let mut out = String::new();
+    for line in base.lines() {
+        let t = line.trim();
+        let dropped = [
+            "<user>",
+            "<fork/>",
+            "<pidfile>",
+            "<syslog/>",
+            "<servicehelper>",
+        ]
+        .iter()
+        .any(|p| t.starts_with(p))
+            || t == "<standard_system_servicedirs/>"
+            || t.starts_with("<include")
+            || t.starts_with("<includedir");
+        if dropped {
+            continue;
+        }
+        if t.starts_with("<listen>") {
+            out.push_str(&format!(
+                "  <listen>unix:path={}</listen>\n",
+                socket.display()
+            ));
+            continue;
+        }
+        if t == "</busconfig>" {
+            out.push_str(&format!(
+                "  <includedir>{}</includedir>\n",
+                policy.display()
+            ));
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    if !out.contains("<policy context=\"default\">") {
+        bail!("/usr/share/dbus-1/system.conf has no default policy");
+    }
+    Ok(out)
+}
+
+/// Standard output, or the whole failure.
+pub fn stdout_of(out: &Output) -> Result<String> {
+    if !out.status.success() {
+        bail!(
+            "exited {}: {}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Standard error of a call that must have failed.
+pub fn error_of(out: &Output) -> Result<String> {
+    if out.status.success() {
+        bail!("succeeded: {}", String::from_utf8_lossy(&out.stdout));
+    }
+    Ok(String::from_utf8_lossy(&out.stderr).into_owned())
+}

@@ -1,0 +1,177 @@
+//! The system-bus interface on a private, Debian-configured bus: every
+//! call made with busctl and gdbus (clients nobody here wrote), as root
+//! and as unprivileged accounts (setpriv). A caller sees and changes only
+//! its own account; the help-desk methods are root's and the admin
+//! group's; an enrollment made over D-Bus logs in through the real module.
+
+use anyhow::{ensure, Context, Result};
+use mfa_tests::dbus::{error_of, stdout_of, PrivateBus};
+use mfa_tests::{oathtool, rc, Daemon, LocalUsers, Stack};
+
+fn daemon_on(bus: &PrivateBus) -> Result<Daemon> {
+    let address = bus.address.clone();
+    Daemon::start_with(|c| {
+        c.dbus.enable = true;
+        c.dbus.address = address;
+    })
+}
+
+/// The quoted strings of a `busctl call` answer (`ss "a" "b"`, `as 2 "x" "y"`).
+fn quoted(out: &str) -> Vec<String> {
+    out.split('"')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn a_student_enrolls_over_dbus_and_then_logs_in_with_the_code() -> Result<()> {
+    let users = LocalUsers::create(41100, 2)?;
+    let (ann, bob) = (&users.names()[0], &users.names()[1]);
+    let bus = PrivateBus::system()?;
+    let d = daemon_on(&bus)?;
+
+    let status = stdout_of(&bus.gdbus(Some(ann), "GetStatus", &[])?)?;
+    ensure!(status.contains("'enrolled': <false>"), "{status}");
+    ensure!(status.contains(&format!("'user': <'{ann}'>")), "{status}");
+
+    let begun = stdout_of(&bus.busctl(Some(ann), "BeginEnrollment", "", &[])?)?;
+    let parts = quoted(&begun);
+    ensure!(parts.len() == 2, "{begun}");
+    let (uri, secret) = (&parts[0], &parts[1]);
+    ensure!(uri.starts_with("otpauth://totp/"), "{uri}");
+    ensure!(uri.contains(secret.as_str()), "{uri} lacks {secret}");
+
+    // Someone else cannot confirm it.
+    let code = oathtool(secret, d.now(), "SHA1", 6)?;
+    let theirs = error_of(&bus.gdbus(Some(bob), "ConfirmEnrollment", &[&code])?)?;
+    ensure!(theirs.contains("NoPendingEnrollment"), "{theirs}");
+
+    let confirmed = stdout_of(&bus.busctl(Some(ann), "ConfirmEnrollment", "s", &[&code])?)?;
+    let recovery = quoted(&confirmed);
+    ensure!(recovery.len() == 10, "{confirmed}");
+    let status = stdout_of(&bus.busctl(Some(ann), "GetStatus", "", &[])?)?;
+    ensure!(status.contains("\"enrolled\" b true"), "{status}");
+    let methods = stdout_of(&bus.gdbus(Some(ann), "ListMethods", &[])?)?;
+    ensure!(methods.contains("'kind': <'totp'>"), "{methods}");
+    ensure!(!methods.contains(secret.as_str()), "a secret in {methods}");
+    let prop = stdout_of(
+        &bus.command_as(Some(ann), "busctl")
+            .arg(format!("--address={}", bus.address))
+            .args(["get-property", "org.pam_mfa.Mfad1", "/org/pam_mfa/Mfad1"])
+            .args(["org.pam_mfa.Mfad1", "Enrolled"])
+            .output()?,
+    )?;
+    ensure!(prop.trim() == "b true", "{prop}");
+
+    // The real module accepts the app's next code.
+    d.next_step();
+    let stack = Stack::new(&d.socket, "", &[])?;
+    let next = oathtool(secret, d.now(), "SHA1", 6)?;
+    let run = stack.login(ann, &[&next])?;
+    ensure!(run.rc == rc::SUCCESS, "{}", run.transcript);
+    Ok(())
+}
+
+#[test]
+fn callers_see_only_their_own_account_and_admin_methods_refuse_others() -> Result<()> {
+    let users = LocalUsers::create(41102, 2)?;
+    let (ann, bob) = (&users.names()[0], &users.names()[1]);
+    let bus = PrivateBus::system()?;
+    let d = daemon_on(&bus)?;
+    d.enroll(ann)?;
+
+    // bob's own status is bob's, whatever he asks.
+    let bobs = stdout_of(&bus.gdbus(Some(bob), "GetStatus", &[])?)?;
+    ensure!(bobs.contains(&format!("'user': <'{bob}'>")), "{bobs}");
+    ensure!(bobs.contains("'enrolled': <false>"), "{bobs}");
+    for (method, args) in [
+        ("ListUsers", vec![]),
+        ("GetUserStatus", vec![ann.as_str()]),
+        ("Unlock", vec![ann.as_str()]),
+        ("Reset", vec![ann.as_str()]),
+    ] {
+        for out in [
+            bus.gdbus(Some(bob), method, &args)?,
+            bus.busctl(
+                Some(bob),
+                method,
+                if args.is_empty() { "" } else { "s" },
+                &args,
+            )?,
+        ] {
+            let err = error_of(&out)?;
+            ensure!(
+                err.contains("org.freedesktop.DBus.Error.AccessDenied")
+                    || err.contains("Access denied"),
+                "{method}: {err}"
+            );
+        }
+        // Not even about his own account.
+        if !args.is_empty() {
+            let err = error_of(&bus.gdbus(Some(bob), method, &[bob])?)?;
+            ensure!(err.contains("AccessDenied"), "{method} on self: {err}");
+        }
+    }
+    // A push id of someone else's is nobody's.
+    let err = error_of(&bus.gdbus(Some(bob), "AnswerPush", &["x", "12", "approve"])?)?;
+    ensure!(err.contains("org.pam_mfa.Mfad1.Error.NotFound"), "{err}");
+    let err = error_of(&bus.gdbus(Some(bob), "AnswerPush", &["x", "12", "maybe"])?)?;
+    ensure!(err.contains("InvalidArgs"), "{err}");
+    // ann is still enrolled after all that.
+    let anns = stdout_of(&bus.gdbus(Some(ann), "GetStatus", &[])?)?;
+    ensure!(anns.contains("'enrolled': <true>"), "{anns}");
+
+    // Root, through both clients.
+    let all = stdout_of(&bus.busctl(None, "ListUsers", "", &[])?)?;
+    ensure!(quoted(&all).contains(ann), "{all}");
+    let st = stdout_of(&bus.gdbus(None, "GetUserStatus", &[ann])?)?;
+    ensure!(st.contains("'enrolled': <true>"), "{st}");
+    stdout_of(&bus.busctl(None, "Unlock", "s", &[ann])?)?;
+    stdout_of(&bus.gdbus(None, "Reset", &[ann])?)?;
+    let st = stdout_of(&bus.busctl(None, "GetUserStatus", "s", &[ann])?)?;
+    ensure!(st.contains("\"enrolled\" b false"), "{st}");
+    let anns = stdout_of(&bus.gdbus(Some(ann), "GetStatus", &[])?)?;
+    ensure!(anns.contains("'enrolled': <false>"), "{anns}");
+    Ok(())
+}
+
+#[test]
+fn the_shipped_policy_lets_only_root_own_the_name() -> Result<()> {
+    let users = LocalUsers::create(41104, 1)?;
+    let bus = PrivateBus::system()?;
+    let _d = daemon_on(&bus)?;
+    // Another mfad on the same bus is refused with a clear reason.
+    let address = bus.address.clone();
+    let second = Daemon::start_with(|c| {
+        c.dbus.enable = true;
+        c.dbus.address = address;
+    });
+    let err = format!("{:#}", second.err().context("a second owner was allowed")?);
+    ensure!(
+        err.contains("another process owns org.pam_mfa.Mfad1"),
+        "{err}"
+    );
+    // An ordinary account may not take the name (the bus refuses it).
+    let out = bus
+        .command_as(Some(&users.names()[0]), "gdbus")
+        .args([
+            "call",
+            "--address",
+            &bus.address,
+            "--dest",
+            "org.freedesktop.DBus",
+        ])
+        .args(["--object-path", "/org/freedesktop/DBus"])
+        .args([
+            "--method",
+            "org.freedesktop.DBus.RequestName",
+            "org.pam_mfa.Mfad1",
+            "4",
+        ])
+        .output()?;
+    let err = error_of(&out)?;
+    ensure!(err.contains("AccessDenied"), "{err}");
+    Ok(())
+}
