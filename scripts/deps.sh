@@ -21,6 +21,12 @@ command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
 # A throwaway PostgreSQL cluster for the PostgreSQL store's tests
 # (tests/src/postgres.rs).
 [ -x /usr/lib/postgresql/15/bin/initdb ] || need+=(postgresql-15)
+# The D-Bus tests: a private dbus-daemon, busctl and gdbus as clients, and
+# python3-dbusmock's notification server for `mfa agent` (tests/src/dbus.rs).
+command -v dbus-daemon >/dev/null 2>&1 || need+=(dbus)
+command -v busctl >/dev/null 2>&1 || need+=(systemd)
+command -v gdbus >/dev/null 2>&1 || need+=(libglib2.0-bin)
+/usr/bin/python3 -c 'import dbusmock' >/dev/null 2>&1 || need+=(python3-dbusmock)
 if [ "${#need[@]}" -gt 0 ]; then
     if [ "$(id -u)" -ne 0 ]; then
         echo "deps: missing ${need[*]}; run as root (or install them) first" >&2

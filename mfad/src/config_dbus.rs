@@ -25,3 +25,25 @@ impl DbusConfig {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+
+    #[test]
+    fn a_relay_refuses_dbus_and_an_address_needs_enable() {
+        let relay = "[upstream]\nservers = [\"central:7443\"]\nca = \"/ca.pem\"\ntls_cert = \"/c.pem\"\ntls_key = \"/k.pem\"\n";
+        assert!(Config::parse(relay, "t").is_ok());
+        let both = format!("{relay}[dbus]\nenable = true\n");
+        let err = Config::parse(&both, "t").err().map(|e| e.to_string());
+        assert!(
+            err.as_deref()
+                .is_some_and(|e| e.contains("cannot serve D-Bus")),
+            "{err:?}"
+        );
+        let stray = Config::parse("[dbus]\naddress = \"unix:path=/x\"\n", "t");
+        assert!(stray.is_err());
+        let on = Config::parse("[dbus]\nenable = true\n", "t").ok();
+        assert_eq!(on.map(|c| c.dbus.enable), Some(true));
+    }
+}

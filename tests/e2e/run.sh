@@ -138,6 +138,15 @@ check "mfad, mfa, units and profile installed" \
 check "the config is a conffile" sh -c "dpkg-query -W -f='\${Conffiles}' mfad | grep -q /etc/mfad/mfad.toml"
 check "man pages installed" test -f /usr/share/man/man8/pam_mfa.8.gz -a -f /usr/share/man/man8/mfad.8.gz \
     -a -f /usr/share/man/man1/mfa.1.gz
+check "D-Bus policy, activation file and the agent's autostart installed" \
+    test -f /usr/share/dbus-1/system.d/org.pam_mfa.Mfad1.conf \
+    -a -f /usr/share/dbus-1/system-services/org.pam_mfa.Mfad1.service \
+    -a -f /etc/xdg/autostart/mfa-agent.desktop
+check "the bus activates mfad only through systemd" \
+    grep -qx "SystemdService=mfad.service" /usr/share/dbus-1/system-services/org.pam_mfa.Mfad1.service
+check "lintian says nothing about the D-Bus policy" sh -c "! grep -q dbus-policy '$WORK/lintian.log'"
+check "the installed D-Bus policy lets only root own the name" \
+    sh -c "grep -q '<policy user=\"root\">' /usr/share/dbus-1/system.d/org.pam_mfa.Mfad1.conf && ! grep -q at_console /usr/share/dbus-1/system.d/org.pam_mfa.Mfad1.conf"
 check "installing enables nothing (profile is Default: no)" sh -c "! grep -q pam_mfa /etc/pam.d/common-auth"
 check "systemd-analyze verify of the installed units" \
     systemd-analyze verify --man=no /lib/systemd/system/mfad.socket /lib/systemd/system/mfad.service

@@ -5,9 +5,11 @@
 //! temporary folder and is killed when dropped.
 
 use anyhow::{bail, Context, Result};
+use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 pub struct PrivateBus {
@@ -231,4 +233,77 @@ pub fn error_of(out: &Output) -> Result<String> {
         bail!("succeeded: {}", String::from_utf8_lossy(&out.stdout));
     }
     Ok(String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// A process as a test account whose output lines arrive on a channel.
+pub struct Watcher {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Watcher {
+    pub fn start(mut cmd: Command) -> Result<Watcher> {
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()?;
+        let out = child.stdout.take().context("stdout")?;
+        Ok(Watcher::reading(child, out))
+    }
+
+    /// [`Watcher::start`], reading standard error instead.
+    pub fn start_stderr(mut cmd: Command) -> Result<Watcher> {
+        let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn()?;
+        let err = child.stderr.take().context("stderr")?;
+        Ok(Watcher::reading(child, err))
+    }
+
+    fn reading(child: Child, out: impl std::io::Read + Send + 'static) -> Watcher {
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        Watcher {
+            child,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Wait for a line containing `needle`.
+    pub fn expect(&mut self, needle: &str, within: Duration) -> Result<String> {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.contains(needle) {
+                        return Ok(line);
+                    }
+                }
+                Err(_) => bail!("no line with {needle:?} within {within:?}: {:?}", self.seen),
+            }
+        }
+    }
+
+    /// Everything it printed so far.
+    pub fn drain(&mut self) -> Vec<String> {
+        while let Ok(line) = self.lines.try_recv() {
+            self.seen.push(line);
+        }
+        self.seen.clone()
+    }
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

@@ -5,76 +5,11 @@
 //! subscribed to all of mfad's signals with a zbus client and `gdbus
 //! monitor`, sees nothing of it.
 
-use anyhow::{bail, ensure, Context, Result};
-use mfa_tests::dbus::{error_of, stdout_of, PrivateBus};
+use anyhow::{ensure, Context, Result};
+use mfa_tests::dbus::{error_of, stdout_of, PrivateBus, Watcher};
 use mfa_tests::push_lab::{Lab, WAIT};
 use mfa_tests::{rc, LiveLogin, LocalUsers};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
-
-/// A process as a test account whose output lines arrive on a channel.
-struct Watcher {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    seen: Vec<String>,
-}
-
-impl Watcher {
-    fn start(mut cmd: std::process::Command) -> Result<Watcher> {
-        let mut child = cmd
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()?;
-        let out = child.stdout.take().context("stdout")?;
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    return;
-                }
-            }
-        });
-        Ok(Watcher {
-            child,
-            lines,
-            seen: Vec::new(),
-        })
-    }
-
-    /// Wait for a line containing `needle`.
-    fn expect(&mut self, needle: &str, within: Duration) -> Result<String> {
-        let deadline = std::time::Instant::now() + within;
-        loop {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) => {
-                    self.seen.push(line.clone());
-                    if line.contains(needle) {
-                        return Ok(line);
-                    }
-                }
-                Err(_) => bail!("no line with {needle:?} within {within:?}: {:?}", self.seen),
-            }
-        }
-    }
-
-    /// Everything it printed so far.
-    fn drain(&mut self) -> Vec<String> {
-        while let Ok(line) = self.lines.try_recv() {
-            self.seen.push(line);
-        }
-        self.seen.clone()
-    }
-}
-
-impl Drop for Watcher {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn watch_as(bus: &PrivateBus, user: &str) -> Result<Watcher> {
     let bin = bus.dir.path().join("dbuswatch");
