@@ -165,3 +165,49 @@ fn nobody_on_a_lab_machine_removes_a_method() -> Res {
         Ok(())
     })
 }
+
+#[test]
+fn no_push_is_seen_or_answered_through_a_relay_not_even_from_an_admin_host() -> Res {
+    let dir = tempfile::tempdir()?;
+    let (svc, _) = service(dir.path())?;
+    tokio::runtime::Runtime::new()?.block_on(async {
+        let root = caller(&svc, 0).await?;
+        let e = enroll(&svc, &root, "student").await;
+        assert!(matches!(e, Response::Enrolled { .. }), "{e:?}");
+        for v in [via("lab-17", false, true), via("admin-1", true, true)] {
+            for uid in [1104, 0] {
+                let lab = relayed(&svc, uid, &v).await?;
+                for req in [
+                    Request::PushPending {
+                        user: "student".into(),
+                    },
+                    Request::PushAnswer {
+                        user: "student".into(),
+                        id: "x".into(),
+                        number: mfa_proto::Sensitive::new("12".to_string()),
+                        decision: mfa_proto::push::Decision::Approve,
+                    },
+                ] {
+                    let r = svc.handle(&lab, req.clone()).await;
+                    assert!(
+                        denied(&r, "pushes cannot be seen or answered through lab machine"),
+                        "{uid} via {}: {req:?}: {r:?}",
+                        v.host
+                    );
+                }
+            }
+        }
+        // On the central machine itself, the student sees the (empty) list.
+        let own = caller(&svc, 1104).await?;
+        let r = svc
+            .handle(
+                &own,
+                Request::PushPending {
+                    user: "student".into(),
+                },
+            )
+            .await;
+        assert!(matches!(r, Response::PushPending { .. }), "{r:?}");
+        Ok(())
+    })
+}

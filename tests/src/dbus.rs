@@ -27,7 +27,16 @@ impl PrivateBus {
     /// A bus configured as Debian's system bus, listening in a folder of
     /// its own; only root may own org.pam_mfa.Mfad1 there.
     pub fn system() -> Result<PrivateBus> {
-        let dir = tempfile::tempdir()?;
+        PrivateBus::system_in(tempfile::tempdir()?)
+    }
+
+    /// The address [`PrivateBus::system_in`] will listen on in `dir`.
+    pub fn address_in(dir: &Path) -> String {
+        format!("unix:path={}", dir.join("system_bus_socket").display())
+    }
+
+    /// [`PrivateBus::system`] in `dir`, at [`PrivateBus::address_in`].
+    pub fn system_in(dir: tempfile::TempDir) -> Result<PrivateBus> {
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))?;
         let policy = dir.path().join("system.d");
         std::fs::create_dir(&policy)?;
@@ -141,6 +150,23 @@ impl PrivateBus {
         Ok(out)
     }
 
+    /// Our zbus client (`src/bin/dbusclient.rs`) as `user`, from a copy
+    /// in the bus's folder, which every test account may read.
+    pub fn zbus_client(&self, user: Option<&str>) -> Result<Command> {
+        let bin = self.dir.path().join("dbusclient");
+        if !bin.exists() {
+            std::fs::copy(crate::artifact("dbusclient")?, &bin)?;
+        }
+        Ok(self.command_as(user, bin.to_str().context("path")?))
+    }
+
+    /// `dbusclient call` of Mfad1's `method` with `args` as `user`.
+    pub fn zbus(&self, user: Option<&str>, method: &str, args: &[&str]) -> Result<Output> {
+        let mut c = self.zbus_client(user)?;
+        c.args(["call", &self.address, method]).args(args);
+        c.output().context("dbusclient")
+    }
+
     /// `busctl call` of Mfad1's `method` with signature `sig` and `args`.
     pub fn busctl(
         &self,
@@ -227,12 +253,41 @@ pub fn stdout_of(out: &Output) -> Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// Standard error of a call that must have failed.
+/// What a call that must have failed printed (the error).
 pub fn error_of(out: &Output) -> Result<String> {
     if out.status.success() {
         bail!("succeeded: {}", String::from_utf8_lossy(&out.stdout));
     }
-    Ok(String::from_utf8_lossy(&out.stderr).into_owned())
+    Ok(format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    ))
+}
+
+/// The three clients every method is called with.
+#[derive(Debug, Clone, Copy)]
+pub enum Client {
+    Busctl,
+    Gdbus,
+    Zbus,
+}
+
+impl PrivateBus {
+    /// Mfad1's `method` with string `args`, through `client`, as `user`.
+    pub fn call(
+        &self,
+        client: Client,
+        user: Option<&str>,
+        method: &str,
+        args: &[&str],
+    ) -> Result<Output> {
+        match client {
+            Client::Gdbus => self.gdbus(user, method, args),
+            Client::Zbus => self.zbus(user, method, args),
+            Client::Busctl => self.busctl(user, method, &"s".repeat(args.len()), args),
+        }
+    }
 }
 
 /// A process as a test account whose output lines arrive on a channel.

@@ -18,7 +18,18 @@ impl MfadProcess {
     /// Start `mfad --socket SOCKET --state-dir STATE EXTRA...` and wait
     /// until it accepts connections. Its stderr is captured.
     pub fn spawn(socket: &Path, state_dir: &Path, extra: &[&str]) -> Result<MfadProcess> {
+        MfadProcess::spawn_env(socket, state_dir, extra, &[])
+    }
+
+    /// [`MfadProcess::spawn`] with `env` added to its environment.
+    pub fn spawn_env(
+        socket: &Path,
+        state_dir: &Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Result<MfadProcess> {
         let child = Command::new(artifact("mfad")?)
+            .envs(env.iter().copied())
             .arg("--socket")
             .arg(socket)
             .arg("--state-dir")

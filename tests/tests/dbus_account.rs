@@ -64,6 +64,26 @@ fn a_student_enrolls_over_dbus_and_then_logs_in_with_the_code() -> Result<()> {
             .output()?,
     )?;
     ensure!(prop.trim() == "b true", "{prop}");
+    // Introspection reads every property (GetAll), each the caller's own.
+    let intro = stdout_of(
+        &bus.command_as(Some(ann), "busctl")
+            .arg(format!("--address={}", bus.address))
+            .args([
+                "introspect",
+                "org.pam_mfa.Mfad1",
+                "/org/pam_mfa/Mfad1",
+                "org.pam_mfa.Mfad1",
+            ])
+            .output()?,
+    )?;
+    for line in [".Enrolled", ".PendingPushes", ".AnswerPush", ".PushPending"] {
+        ensure!(intro.contains(line), "{line} not in {intro}");
+    }
+    let pending = intro
+        .lines()
+        .find(|l| l.starts_with(".PendingPushes"))
+        .unwrap_or_default();
+    ensure!(pending.contains(" 0 "), "{pending}");
 
     // The real module accepts the app's next code.
     d.next_step();
@@ -173,5 +193,111 @@ fn the_shipped_policy_lets_only_root_own_the_name() -> Result<()> {
         .output()?;
     let err = error_of(&out)?;
     ensure!(err.contains("AccessDenied"), "{err}");
+    Ok(())
+}
+
+/// A group for the test, removed afterwards.
+struct Group(String);
+
+impl Group {
+    fn with_member(name: &str, user: &str) -> Result<Group> {
+        let _ = std::process::Command::new("groupdel").arg(name).output();
+        let ok = std::process::Command::new("groupadd").arg(name).status()?;
+        ensure!(ok.success(), "groupadd {name}");
+        let g = Group(name.to_string());
+        let ok = std::process::Command::new("usermod")
+            .args(["-aG", name, user])
+            .status()?;
+        ensure!(ok.success(), "usermod -aG {name} {user}");
+        Ok(g)
+    }
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("groupdel").arg(&self.0).output();
+    }
+}
+
+#[test]
+fn every_method_answers_through_busctl_gdbus_and_zbus_as_root_an_admin_and_a_student() -> Result<()>
+{
+    use mfa_tests::dbus::Client;
+    let users = LocalUsers::create(41110, 3)?;
+    let (ann, bob, carol) = (&users.names()[0], &users.names()[1], &users.names()[2]);
+    let _admins = Group::with_member("mfa-tadm", bob)?;
+    let bus = PrivateBus::system()?;
+    let address = bus.address.clone();
+    let d = Daemon::start_with(|c| {
+        c.dbus.enable = true;
+        c.dbus.address = address;
+        c.admin_group = "mfa-tadm".into();
+    })?;
+    d.enroll(ann)?;
+    for client in [Client::Busctl, Client::Gdbus, Client::Zbus] {
+        let ok = |user: Option<&str>, method: &str, args: &[&str]| -> Result<String> {
+            stdout_of(&bus.call(client, user, method, args)?)
+                .with_context(|| format!("{client:?} {method} as {user:?}"))
+        };
+        let refused = |user: Option<&str>, method: &str, args: &[&str]| -> Result<String> {
+            error_of(&bus.call(client, user, method, args)?)
+                .with_context(|| format!("{client:?} {method} as {user:?}"))
+        };
+        // The student's own account.
+        let st = ok(Some(ann), "GetStatus", &[])?;
+        ensure!(
+            st.contains(ann.as_str()) && st.contains("true"),
+            "{client:?}: {st}"
+        );
+        let m = ok(Some(ann), "ListMethods", &[])?;
+        ensure!(m.contains("totp"), "{client:?}: {m}");
+        ok(Some(ann), "ListPendingPushes", &[])?;
+        let e = refused(Some(ann), "AnswerPush", &["nope", "12", "deny"])?;
+        ensure!(
+            e.contains("no such push is waiting for you"),
+            "{client:?}: {e}"
+        );
+        for (method, args) in [
+            ("ListUsers", vec![]),
+            ("GetUserStatus", vec![bob.as_str()]),
+            ("Unlock", vec![bob.as_str()]),
+            ("Reset", vec![bob.as_str()]),
+        ] {
+            let e = refused(Some(ann), method, &args)?;
+            ensure!(
+                e.contains("AccessDenied") || e.contains("Access denied"),
+                "{client:?} {method}: {e}"
+            );
+        }
+        // carol enrolls, and the admin group member resets her.
+        let begun = ok(Some(carol), "BeginEnrollment", &[])?;
+        let secret = begun
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .rfind(|w| w.len() == 32)
+            .context("no secret")?
+            .to_string();
+        let code = oathtool(&secret, d.now(), "SHA1", 6)?;
+        let codes = ok(Some(carol), "ConfirmEnrollment", &[&code])?;
+        ensure!(codes.matches('-').count() >= 10, "{client:?}: {codes}");
+        for admin in [Some(bob.as_str()), None] {
+            let all = ok(admin, "ListUsers", &[])?;
+            ensure!(
+                all.contains(ann.as_str()) && all.contains(carol.as_str()),
+                "{all}"
+            );
+            let st = ok(admin, "GetUserStatus", &[carol])?;
+            ensure!(st.contains("true"), "{client:?}: {st}");
+            ok(admin, "Unlock", &[ann])?;
+        }
+        // The admin group may not act on root's account.
+        let e = refused(Some(bob), "GetUserStatus", &["root"])?;
+        ensure!(
+            e.contains("AccessDenied") || e.contains("Access denied"),
+            "{e}"
+        );
+        ok(Some(bob), "Reset", &[carol])?;
+        let st = ok(None, "GetUserStatus", &[carol])?;
+        ensure!(!st.contains("true"), "{client:?}: not reset: {st}");
+    }
     Ok(())
 }

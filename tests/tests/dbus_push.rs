@@ -12,12 +12,8 @@ use mfa_tests::{rc, LiveLogin, LocalUsers};
 use std::time::Duration;
 
 fn watch_as(bus: &PrivateBus, user: &str) -> Result<Watcher> {
-    let bin = bus.dir.path().join("dbuswatch");
-    if !bin.exists() {
-        std::fs::copy(mfa_tests::artifact("dbuswatch")?, &bin)?;
-    }
-    let mut cmd = bus.command_as(Some(user), bin.to_str().context("path")?);
-    cmd.arg(&bus.address);
+    let mut cmd = bus.zbus_client(Some(user))?;
+    cmd.args(["watch", &bus.address]);
     let mut w = Watcher::start(cmd)?;
     w.expect("ready", WAIT)?;
     Ok(w)
@@ -73,6 +69,12 @@ fn a_push_approved_over_dbus_with_the_login_s_number_logs_in_and_only_its_owner_
     ensure!(
         !pending.contains(&format!("={number} ")),
         "the number is in {pending}"
+    );
+    // Not a number: refused, and the push is still there.
+    let e = error_of(&bus.gdbus(Some(&ann), "AnswerPush", &[&id, "1x", "approve"])?)?;
+    ensure!(
+        e.contains("InvalidArgs") && e.contains("nothing was decided"),
+        "{e}"
     );
     let listed = stdout_of(&bus.gdbus(Some(&ann), "ListPendingPushes", &[])?)?;
     ensure!(listed.contains(&id), "{listed}");

@@ -10,7 +10,6 @@ use clap::Parser;
 use mfad::backoff::hosts_since;
 use mfad::clock::SystemClock;
 use mfad::config::{Backend, Config, DEFAULT_PATH};
-use mfad::dbus::DbusServer;
 use mfad::keycheck::{load_keys, refuse_key_without_database};
 use mfad::server::{serve_relay, serve_with, RemoteListener, Upstream};
 use mfad::store::{PostgresStore, SqliteStore, Store};
@@ -234,28 +233,23 @@ fn run<S: Store>(
             Some(r) => format!(", and for lab machines on {} (TLS)", r.local_addr()?),
             None => String::new(),
         };
-        // Held until mfad stops: dropping it leaves the bus.
-        let bus = match service.config().dbus.enable {
-            true => Some(
-                DbusServer::start(service.clone(), &service.config().dbus)
-                    .await
-                    .context("refusing to start ([dbus])")?,
-            ),
-            false => None,
-        };
-        let on_bus = match &bus {
-            Some(_) => format!(", and as {} on D-Bus", mfad::dbus::NAME),
-            None => String::new(),
-        };
         eprintln!(
-            "mfad {} listening on {names}{lab}{on_bus}",
+            "mfad {} listening on {names}{lab}",
             env!("CARGO_PKG_VERSION")
         );
+        // Logins never wait for the bus: it is served beside them.
+        let bus = service
+            .config()
+            .dbus
+            .enable
+            .then(|| tokio::spawn(mfad::dbus::serve_retrying(service.clone())));
         systemd::notify_ready();
         tokio::spawn(prune_forever(service.clone()));
         tokio::spawn(watch_store(service.clone()));
         serve_with(listeners, remote, service, shutdown_signal()).await;
-        drop(bus);
+        if let Some(bus) = bus {
+            bus.abort();
+        }
         eprintln!("mfad: stopped");
         anyhow::Ok(())
     })

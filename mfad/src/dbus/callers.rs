@@ -56,23 +56,38 @@ impl Callers {
         let uid = creds
             .unix_user_id()
             .ok_or_else(|| format!("the bus driver gave no uid for {name}"))?;
-        // The admin group is decided from the name service, as for the
-        // socket; the first group is only the cache key's gid.
-        let gid = creds
-            .unix_group_ids()
-            .and_then(|g| g.first().copied())
-            .unwrap_or(u32::MAX);
+        // The bus lists groups sorted, not the effective gid first, and
+        // a process may hold a group its account has left: the admin group
+        // is read from the name service alone ((uid_t)-1 matches no group).
+        let gid = u32::MAX;
         let pid = creds.process_id().and_then(|p| i32::try_from(p).ok());
         Ok((name, Peer { uid, gid, pid }))
     }
 
-    /// Remember connection `name` as `peer`, of account `user`.
-    pub(super) fn remember(&self, name: String, peer: Peer, user: Option<String>) {
-        let mut t = self.table();
-        if t.len() >= MAX_KNOWN && !t.contains_key(&name) {
-            t.clear();
+    /// Remember connection `name` as `peer`, of account `user`. A
+    /// connection that left while it was being resolved (its departure
+    /// came before this) is forgotten again at once.
+    pub(super) async fn remember(&self, name: String, peer: Peer, user: Option<String>) {
+        if user.is_none() {
+            return;
         }
-        t.insert(name, Known { peer, user });
+        {
+            let mut t = self.table();
+            if t.contains_key(&name) {
+                return;
+            }
+            if t.len() >= MAX_KNOWN {
+                t.clear();
+            }
+            t.insert(name.clone(), Known { peer, user });
+        }
+        let here = match BusName::try_from(name.as_str()) {
+            Ok(n) => self.dbus.name_has_owner(n).await.unwrap_or(false),
+            Err(_) => false,
+        };
+        if !here {
+            self.forget(&name);
+        }
     }
 
     pub(super) fn forget(&self, name: &str) {

@@ -47,6 +47,8 @@ impl DbusServer {
         } else {
             std::env::var("DBUS_SYSTEM_BUS_ADDRESS").unwrap_or_else(|_| "the system bus".into())
         };
+        let sc = &svc.config().server;
+        let pacer = crate::pacing::Pacer::new(sc.user_rate, sc.user_burst, sc.users_rate);
         let backend: Arc<dyn backend::Backend> = Arc::new(svc);
         let builder = if cfg.address.is_empty() {
             zbus::connection::Builder::system()
@@ -62,7 +64,16 @@ impl DbusServer {
             source,
         };
         let callers = Arc::new(callers::Callers::new(&conn).await.map_err(connect)?);
-        let iface = interface::Mfad1::new(backend.clone(), callers.clone());
+        // Following departures before anyone can call: none is missed.
+        // Held in the server from here, so an error below stops it.
+        let mut server = DbusServer {
+            conn: conn.clone(),
+            tasks: vec![tokio::spawn(callers::follow_departures(
+                conn.clone(),
+                callers.clone(),
+            ))],
+        };
+        let iface = interface::Mfad1::new(backend.clone(), callers.clone(), pacer);
         conn.object_server()
             .at(PATH, iface)
             .await
@@ -78,16 +89,47 @@ impl DbusServer {
             Ok(_) | Err(zbus::Error::NameTaken) => return Err(DbusError::NameTaken { bus }),
             Err(e) => return Err(connect(e)),
         }
-        let tasks = vec![
-            tokio::spawn(callers::follow_departures(conn.clone(), callers.clone())),
-            tokio::spawn(signals::forward(conn.clone(), backend, callers)),
-        ];
-        Ok(DbusServer { conn, tasks })
+        server
+            .tasks
+            .push(tokio::spawn(signals::forward(conn, backend, callers)));
+        Ok(server)
+    }
+
+    /// Until the connection to the bus is lost (the bus stopped).
+    async fn closed(&mut self) {
+        if let Some(departures) = self.tasks.first_mut() {
+            let _ = departures.await;
+        }
     }
 
     /// The bus's unique name for this connection (tests).
     pub fn unique_name(&self) -> Option<String> {
         self.conn.unique_name().map(|n| n.to_string())
+    }
+}
+
+/// Serve the bus for as long as mfad runs. D-Bus is optional beside
+/// logins: a bus that is not up yet, or restarts, must not stop mfad, so
+/// it is tried again every few seconds, and again after it is lost.
+pub async fn serve_retrying<S: Store, C: Clock>(svc: Arc<Service<S, C>>) {
+    let cfg = svc.config().dbus.clone();
+    let mut last_said = None::<std::time::Instant>;
+    loop {
+        match DbusServer::start(svc.clone(), &cfg).await {
+            Ok(mut server) => {
+                eprintln!("mfad: serving {NAME} on D-Bus");
+                last_said = None;
+                server.closed().await;
+                eprintln!("mfad: lost the D-Bus connection; connecting again");
+            }
+            Err(e) => {
+                if last_said.is_none_or(|t| t.elapsed() > std::time::Duration::from_secs(60)) {
+                    eprintln!("mfad: D-Bus is not served: {e}; trying again every 5 s");
+                    last_said = Some(std::time::Instant::now());
+                }
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(5)).await;
     }
 }
 

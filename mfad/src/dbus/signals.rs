@@ -35,8 +35,13 @@ pub(super) async fn forward(
             ev = rx.recv() => match ev {
                 Ok(PushEvent::Opened(p)) => {
                     let user = p.view.user.clone();
+                    let ems = emitters(&conn, &callers, &user);
+                    // Nobody of the account listens: nothing to follow.
+                    if ems.is_empty() {
+                        continue;
+                    }
                     let ctx = convert::pending(&p);
-                    for em in emitters(&conn, &callers, &user) {
+                    for em in ems {
                         if let Err(e) = Mfad1::push_pending(&em, &p.id, &ctx).await {
                             eprintln!("mfad: D-Bus PushPending not sent: {e}");
                         }

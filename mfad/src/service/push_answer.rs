@@ -16,6 +16,15 @@ use mfa_proto::push::{Decided, Decision, PendingPush, PushKind, PushView};
 use mfa_proto::{ErrorCode, Response, Sensitive};
 use std::sync::Arc;
 
+/// The answer for an id that names no push of the caller's waiting for
+/// an answer, whatever the reason, so ids reveal nothing.
+fn no_such_push() -> Response {
+    Response::error(
+        ErrorCode::NotFound,
+        "no such push is waiting for you: it expired, was already answered, or is not yours",
+    )
+}
+
 /// A push as its owner's session sees it: never the number or the link.
 pub(super) fn pending_of(p: &PushRecord) -> PendingPush {
     PendingPush {
@@ -42,9 +51,20 @@ impl<S: Store, C: Clock> Service<S, C> {
         number: &Sensitive,
         decision: Decision,
     ) -> Response {
+        // Not a guess worth spending the push on (the page checks the
+        // same): nothing is decided.
+        let t = number.expose().trim();
+        if decision == Decision::Approve
+            && (t.is_empty() || t.len() > 12 || !t.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Response::error(
+                ErrorCode::InvalidArgument,
+                "type the number shown at the login prompt, digits only; nothing was decided",
+            );
+        }
         let now = self.clock.now();
         let p = self.cfg.push.clone();
-        let typed = zeroize::Zeroizing::new(number.expose().to_string());
+        let typed = zeroize::Zeroizing::new(t.to_string());
         let res = self
             .store
             .decide_push(key, move |rec| {
@@ -139,20 +159,28 @@ impl<S: Store, C: Clock> Service<S, C> {
             Err(resp) => return resp,
         };
         // Ids are 16 characters; a longer one is nobody's.
-        if id.len() > 64 || number.expose().len() > 16 {
-            return gone();
+        if id.len() > 64 {
+            return no_such_push();
         }
         match self.store.push(id).await {
             Ok(Some(p)) if p.user == user && p.kind == PushKind::Login => {}
-            Ok(_) => return gone(),
+            Ok(_) => return no_such_push(),
             Err(e) => return super::store_failed(e),
         }
         audit::push_event(
             id,
             &format!("answered_by_session user={user:?} uid={}", caller.peer.uid),
         );
-        self.decide(PushKey::Id(id.to_string()), number, decision)
+        match self
+            .decide(PushKey::Id(id.to_string()), number, decision)
             .await
+        {
+            Response::Error {
+                code: ErrorCode::NotFound,
+                ..
+            } => no_such_push(),
+            other => other,
+        }
     }
 
     /// `user` if it is the caller's own account, else the refusal.
@@ -161,6 +189,14 @@ impl<S: Store, C: Clock> Service<S, C> {
         caller: &Caller,
         user: &str,
     ) -> Result<String, Response> {
+        // Also refused in relay_allows: a lab machine's word about the uid
+        // must never answer a push.
+        if caller.via.is_some() {
+            return Err(Response::error(
+                ErrorCode::PermissionDenied,
+                "pushes cannot be seen or answered through a lab machine",
+            ));
+        }
         let sub = self.subject(caller, user, Need::OwnOrAdmin).await?;
         if !sub.own {
             return Err(Response::error(

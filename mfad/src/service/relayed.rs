@@ -70,6 +70,18 @@ impl<S: Store, C: Clock> Service<S, C> {
         let Some(via) = &caller.via else {
             return Ok(());
         };
+        // Whoever is root on a lab machine can claim any uid, and with a
+        // stolen password see the number its own login shows: answering
+        // a push through a relay would skip the second factor.
+        if matches!(
+            req,
+            Request::PushPending { .. } | Request::PushAnswer { .. }
+        ) {
+            return Err(denied(format!(
+                "pushes cannot be seen or answered through lab machine {}: answer on your phone",
+                via.host
+            )));
+        }
         if caller.role == Role::Root && !via.admin && !login_path(req) {
             return Err(denied(format!(
                 "root on lab machine {} may only log users in; manage accounts on a central mfad, or from a host in its [remote] admin_hosts",

@@ -117,7 +117,19 @@ async fn agent(args: AgentArgs) -> Result<(), Fail> {
     loop {
         tokio::select! {
             _ = refresh.tick() => {
-                let pushes = mfad.list_pending_pushes().await.map_err(bus_fail("mfad"))?;
+                // mfad may be restarting: keep going, try again next time.
+                let pushes = match mfad.list_pending_pushes().await {
+                    Ok(p) => p,
+                    Err(e) => {
+                        eprintln!("mfa agent: cannot read pending pushes: {e}");
+                        continue;
+                    }
+                };
+                let live: Vec<String> = pushes.iter().map(|p| text(p, "id")).collect();
+                // Pushes that ended without a signal (mfad restarted).
+                for nid in shown.keep_only(&live) {
+                    let _ = notes.close_notification(nid).await;
+                }
                 for p in pushes {
                     let id = text(&p, "id");
                     if !shown.has_push(&id) {
@@ -156,19 +168,34 @@ async fn agent(args: AgentArgs) -> Result<(), Fail> {
                     _ => continue,
                 };
                 let text = shown.text_of(a.id);
-                answer(&mfad, &push, decision, &text, &args).await;
+                spawn_answer(&mfad, push, decision, text, &args);
             }
         }
     }
 }
 
-/// The notifications this agent opened: notification id -> (push, text).
+/// The notifications this agent opened: notification id -> (push, text);
+/// id 0 for a push asked about at once (no action buttons).
 #[derive(Default)]
-struct Shown(HashMap<u32, (String, String)>);
+struct Shown(HashMap<u32, (String, String)>, Vec<String>);
 
 impl Shown {
+    /// Forget pushes not in `live`; the notifications to close.
+    fn keep_only(&mut self, live: &[String]) -> Vec<u32> {
+        self.1.retain(|p| live.contains(p));
+        let gone: Vec<u32> = self
+            .0
+            .iter()
+            .filter(|(_, (p, _))| !live.contains(p))
+            .map(|(n, _)| *n)
+            .collect();
+        for n in &gone {
+            self.0.remove(n);
+        }
+        gone
+    }
     fn has_push(&self, push: &str) -> bool {
-        self.0.values().any(|(p, _)| p == push)
+        self.1.iter().any(|p| p == push) || self.0.values().any(|(p, _)| p == push)
     }
     fn push_of(&self, nid: u32) -> Option<String> {
         self.0.get(&nid).map(|(p, _)| p.clone())
@@ -203,12 +230,16 @@ fn describe(d: &Dict) -> String {
         true => String::new(),
         false => format!(" from {rhost}"),
     };
-    format!(
+    let said = format!(
         "Log in as {} on {} ({}{from})",
         text(d, "user"),
         text(d, "host"),
         text(d, "service")
-    )
+    );
+    // Notification servers and zenity read markup: a host name is text.
+    said.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -218,13 +249,14 @@ async fn show(
     id: &str,
     ctx: &Dict,
     actions: bool,
-    mfad: &Mfad1Proxy<'_>,
+    mfad: &Mfad1Proxy<'static>,
     args: &AgentArgs,
 ) {
     let body = describe(ctx);
     if !actions {
-        // No buttons on this desktop: ask for the number at once.
-        answer(mfad, id, "approve", &body, args).await;
+        // No buttons on this desktop: ask for the number at once, once.
+        shown.1.push(id.to_string());
+        spawn_answer(mfad, id.to_string(), "approve", body, args);
         return;
     }
     let buttons = [
@@ -259,20 +291,37 @@ async fn show(
     }
 }
 
-async fn answer(mfad: &Mfad1Proxy<'_>, id: &str, decision: &str, text: &str, args: &AgentArgs) {
-    let number = match decision {
-        "approve" => match prompt(&args.prompt_command, text).await {
-            Some(n) => n,
-            None => return,
-        },
-        _ => zeroize::Zeroizing::new(String::new()),
-    };
-    match mfad.answer_push(id, &number, decision).await {
-        Ok(true) => eprintln!("mfa agent: approved"),
-        Ok(false) => eprintln!("mfa agent: not approved ({decision})"),
-        Err(e) => eprintln!("mfa agent: {e}"),
-    }
+/// Answer push `id` in a task of its own, so a prompt left open does not
+/// hold up other pushes; a prompt left unanswered gives up with the push.
+fn spawn_answer(
+    mfad: &Mfad1Proxy<'static>,
+    id: String,
+    decision: &'static str,
+    text: String,
+    args: &AgentArgs,
+) {
+    let (mfad, cmd) = (mfad.clone(), args.prompt_command.clone());
+    tokio::spawn(async move {
+        let number = match decision {
+            "approve" => {
+                let asked = tokio::time::timeout(PROMPT_TIMEOUT, prompt(&cmd, &text)).await;
+                match asked {
+                    Ok(Some(n)) => n,
+                    _ => return,
+                }
+            }
+            _ => zeroize::Zeroizing::new(String::new()),
+        };
+        match mfad.answer_push(&id, &number, decision).await {
+            Ok(true) => eprintln!("mfa agent: approved"),
+            Ok(false) => eprintln!("mfa agent: not approved ({decision})"),
+            Err(e) => eprintln!("mfa agent: {e}"),
+        }
+    });
 }
+
+/// How long a prompt may stay open (a push lasts at most five minutes).
+const PROMPT_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// The number typed into the prompt, or None if it was cancelled.
 async fn prompt(cmd: &str, text: &str) -> Option<zeroize::Zeroizing<String>> {
@@ -280,13 +329,15 @@ async fn prompt(cmd: &str, text: &str) -> Option<zeroize::Zeroizing<String>> {
         .arg("-c")
         .arg(cmd)
         .env("MFA_PUSH_TEXT", text)
+        .kill_on_drop(true)
         .output()
         .await
         .ok()?;
     if !out.status.success() {
         return None;
     }
-    let all = zeroize::Zeroizing::new(String::from_utf8_lossy(&out.stdout).into_owned());
+    let raw = zeroize::Zeroizing::new(out.stdout);
+    let all = zeroize::Zeroizing::new(String::from_utf8_lossy(&raw).into_owned());
     let line = all.lines().next().unwrap_or("").trim().to_string();
     (!line.is_empty()).then(|| zeroize::Zeroizing::new(line))
 }
