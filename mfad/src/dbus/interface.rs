@@ -7,10 +7,11 @@
 use super::backend::Backend;
 use super::callers::Callers;
 use super::convert::{self, access_denied, invalid_args, unexpected, Dict, Mfad1Error};
+use super::turns::Turns;
 use crate::authz::{Caller, Role};
 use crate::pacing::Pacer;
 use mfa_proto::push::{Decided, Decision};
-use mfa_proto::{EnrollParams, ErrorCode, Request, Response, Sensitive};
+use mfa_proto::{EnrollParams, Request, Response, Sensitive};
 use std::sync::Arc;
 use zbus::message::Header;
 use zbus::object_server::SignalEmitter;
@@ -23,35 +24,7 @@ pub const IFACE: &str = "org.pam_mfa.Mfad1";
 pub(super) struct Mfad1 {
     backend: Arc<dyn Backend>,
     callers: Arc<Callers>,
-    /// The socket's pacing (`[server] user_rate` and friends), with a
-    /// budget of its own: a uid that floods the bus is answered later.
-    pacer: std::sync::Mutex<Pacer>,
-    /// Requests being answered, per pacing key.
-    in_flight: std::sync::Mutex<std::collections::HashMap<u32, usize>>,
-}
-
-/// Requests one uid may have answered at once (zbus starts a task for
-/// each call, so a flood must not become unbounded tasks).
-const IN_FLIGHT: usize = 4;
-/// The longest a request waits for its turn before it is refused.
-const MAX_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
-
-/// One request being answered; its slot is given back when dropped.
-struct InFlight<'a> {
-    map: &'a std::sync::Mutex<std::collections::HashMap<u32, usize>>,
-    key: u32,
-}
-
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        let mut m = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(n) = m.get_mut(&self.key) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                m.remove(&self.key);
-            }
-        }
-    }
+    turns: Turns,
 }
 
 impl Mfad1 {
@@ -59,59 +32,8 @@ impl Mfad1 {
         Mfad1 {
             backend,
             callers,
-            pacer: std::sync::Mutex::new(pacer),
-            in_flight: std::sync::Mutex::new(std::collections::HashMap::new()),
+            turns: Turns::new(pacer),
         }
-    }
-
-    /// Wait for `caller`'s turn: at most [`IN_FLIGHT`] of its requests at
-    /// once, each paced as on the socket; past [`MAX_WAIT`] it is told to
-    /// come back instead of queueing. Root is never held back.
-    async fn turn(&self, caller: &Caller) -> Result<Option<InFlight<'_>>, Response> {
-        if caller.role == Role::Root {
-            return Ok(None);
-        }
-        let key = caller.pace_key();
-        let busy = || {
-            Response::error(
-                ErrorCode::RateLimited,
-                format!(
-                    "too many D-Bus requests from uid {}; try again in a moment",
-                    caller.peer.uid
-                ),
-            )
-        };
-        let turn = {
-            let mut m = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
-            let n = m.entry(key).or_insert(0);
-            if *n >= IN_FLIGHT {
-                return Err(busy());
-            }
-            *n += 1;
-            InFlight {
-                map: &self.in_flight,
-                key,
-            }
-        };
-        let now = std::time::Instant::now();
-        let admission = self
-            .pacer
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .admit(key, now);
-        if admission.report {
-            eprintln!(
-                "mfad: uid {} sends D-Bus requests faster than its share; answering it more slowly",
-                caller.peer.uid
-            );
-        }
-        if admission.run_at > now + MAX_WAIT {
-            return Err(busy());
-        }
-        if admission.run_at > now {
-            tokio::time::sleep_until(tokio::time::Instant::from_std(admission.run_at)).await;
-        }
-        Ok(Some(turn))
     }
 
     /// The message's sender, resolved as the socket resolves a peer, and
@@ -158,7 +80,7 @@ impl Mfad1 {
     }
 
     async fn ask(&self, caller: &Caller, req: Request) -> Response {
-        let _turn = match self.turn(caller).await {
+        let _turn = match self.turns.take(caller).await {
             Ok(t) => t,
             Err(busy) => return busy,
         };

@@ -11,6 +11,7 @@ mod callers;
 mod convert;
 mod interface;
 mod signals;
+mod turns;
 
 use crate::clock::Clock;
 use crate::config::DbusConfig;
