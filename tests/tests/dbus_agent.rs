@@ -2,8 +2,10 @@
 //! python3-dbusmock's notification daemon, the system-like bus with mfad,
 //! and a push login through the real module. One push makes one
 //! notification; an ActionInvoked from a sender that does not own the
-//! notifications name is ignored; the server's own ActionInvoked runs the
-//! prompt, whose number approves the push and lets the login in.
+//! notifications name is ignored, and so is the server's own for a
+//! notification the agent did not open; the server's ActionInvoked for
+//! its notification runs the prompt, whose number approves the push and
+//! lets the login in. Without action buttons it asks at once.
 
 use anyhow::{ensure, Context, Result};
 use mfa_tests::dbus::{stdout_of, PrivateBus, Watcher};
@@ -108,19 +110,85 @@ fn the_agent_shows_one_notification_and_acts_only_on_the_server_s_actions() -> R
     let listed = stdout_of(&system.gdbus(Some(&ann), "ListPendingPushes", &[])?)?;
     ensure!(listed.contains("'id'"), "the push is gone: {listed}");
 
+    // The server's own signal, but for a notification the agent did not
+    // open: nothing happens either.
+    emit_from_mock(&system, &session, &ann, 42)?;
+    std::thread::sleep(Duration::from_secs(1));
+    ensure!(!ran.exists(), "the prompt ran for another notification");
+
     // The notification server's own ActionInvoked: the prompt runs and
     // its number approves the push.
-    let real = in_session(&system, &session, &ann, "gdbus")
+    emit_from_mock(&system, &session, &ann, 1)?;
+    agent.expect("approved", WAIT)?;
+    ensure!(ran.exists(), "the prompt did not run");
+    login.answer("")?;
+    let run = login.finish(WAIT)?;
+    ensure!(run.rc == rc::SUCCESS, "{}", run.transcript);
+    Ok(())
+}
+
+/// ActionInvoked(`id`, "approve") sent by the notification server itself.
+fn emit_from_mock(system: &PrivateBus, session: &PrivateBus, user: &str, id: u32) -> Result<()> {
+    let out = in_session(system, session, user, "gdbus")
         .args(["call", "--address", &session.address])
         .args(["--dest", "org.freedesktop.Notifications"])
         .args(["--object-path", "/org/freedesktop/Notifications"])
         .args(["--method", "org.freedesktop.DBus.Mock.EmitSignal"])
         .args(["org.freedesktop.Notifications", "ActionInvoked", "us"])
-        .arg("[<uint32 1>, <'approve'>]")
+        .arg(format!("[<uint32 {id}>, <'approve'>]"))
         .output()?;
-    stdout_of(&real)?;
+    stdout_of(&out).map(|_| ())
+}
+
+/// A desktop whose notifications have no buttons: the agent asks for the
+/// number at once, and the login is let in.
+#[test]
+fn without_action_buttons_the_agent_asks_for_the_number_at_once() -> Result<()> {
+    let users = LocalUsers::create(41114, 1)?;
+    let ann = users.names()[0].clone();
+    let system = PrivateBus::system()?;
+    let session = PrivateBus::session(&ann)?;
+    let address = system.address.clone();
+    let mut lab = Lab::start_with(|c| {
+        c.dbus.enable = true;
+        c.dbus.address = address;
+    })?;
+    lab.d.enroll(&ann)?;
+    lab.add_phone(&ann, "pixel", "ntfy")?;
+    // The template's default capabilities: no "actions".
+    let _mock = Watcher::start_stderr({
+        let mut c = in_session(&system, &session, &ann, "/usr/bin/python3");
+        c.args(["-m", "dbusmock", "--template", "notification_daemon"]);
+        c
+    })?;
+    wait_for_name(&system, &session, &ann)?;
+    let dir = session.dir.path();
+    let number_file = dir.join("number");
+    let mfa = dir.join("mfa");
+    std::fs::copy(mfa_tests::artifact("mfa")?, &mfa)?;
+    // The prompt waits for the number to be known, as a person reads it.
+    let prompt = format!(
+        "while [ ! -s {f} ]; do sleep 0.1; done; cat {f}",
+        f = number_file.display()
+    );
+    let mut agent = Watcher::start_stderr({
+        let mut c = in_session(&system, &session, &ann, mfa.to_str().context("path")?);
+        c.args(["agent", "--prompt-command", &prompt]);
+        c
+    })?;
+    agent.expect("waiting for pushes", WAIT)?;
+    let stack = lab.stack("")?;
+    let mut login = LiveLogin::start(&stack, &ann, Some("192.0.2.7"))?;
+    let number = login.push_number(WAIT)?;
+    let tmp = dir.join("number.tmp");
+    std::fs::write(&tmp, format!("{number}\n"))?;
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o644))?;
+    std::fs::rename(&tmp, &number_file)?;
     agent.expect("approved", WAIT)?;
-    ensure!(ran.exists(), "the prompt did not run");
+    ensure!(
+        mock_calls(&system, &session, &ann, "Notify")? == 0,
+        "a notification without buttons was shown"
+    );
     login.answer("")?;
     let run = login.finish(WAIT)?;
     ensure!(run.rc == rc::SUCCESS, "{}", run.transcript);
