@@ -15,6 +15,11 @@ use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+/// The two tests take turns: each starts a whole push lab (gateway,
+/// stand-ins, Chromium), and two starting at once can race for the
+/// loopback ports `free_port` hands out.
+static ONE_LAB: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// A command as `user` with both buses in its environment.
 fn in_session(system: &PrivateBus, session: &PrivateBus, user: &str, program: &str) -> Command {
     let mut c = system.command_as(Some(user), program);
@@ -41,6 +46,7 @@ fn mock_calls(
 
 #[test]
 fn the_agent_shows_one_notification_and_acts_only_on_the_server_s_actions() -> Result<()> {
+    let _turn = ONE_LAB.lock().unwrap_or_else(|p| p.into_inner());
     let users = LocalUsers::create(41108, 1)?;
     let ann = users.names()[0].clone();
     let system = PrivateBus::system()?;
@@ -144,6 +150,7 @@ fn emit_from_mock(system: &PrivateBus, session: &PrivateBus, user: &str, id: u32
 /// number at once, and the login is let in.
 #[test]
 fn without_action_buttons_the_agent_asks_for_the_number_at_once() -> Result<()> {
+    let _turn = ONE_LAB.lock().unwrap_or_else(|p| p.into_inner());
     let users = LocalUsers::create(41114, 1)?;
     let ann = users.names()[0].clone();
     let system = PrivateBus::system()?;
