@@ -328,15 +328,21 @@ impl Drop for Browser {
         let _ = self.driver.wait();
         // Reap the orphans that came to this process (a subreaper), so no
         // zombie named chromium stays behind either.
+        // The list is read again each round: a process the browser forked
+        // while its session closed is in the group but not in `ours`.
         let deadline = Instant::now() + Duration::from_secs(3);
         let mut left = ours;
         while !left.is_empty() && Instant::now() < deadline {
             for &pid in &left {
                 let mut status = 0;
-                // SAFETY: waitpid(2) for one pid; ECHILD if not our child.
-                unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+                // SAFETY: kill(2) and waitpid(2) on one of this Browser's
+                // processes (see above); ECHILD if it is not our child.
+                unsafe {
+                    libc::kill(pid, libc::SIGKILL);
+                    libc::waitpid(pid, &mut status, libc::WNOHANG);
+                }
             }
-            left.retain(|pid| Path::new(&format!("/proc/{pid}")).exists());
+            left = our_pids(pgid, self.profile.path());
             std::thread::sleep(Duration::from_millis(10));
         }
     }
