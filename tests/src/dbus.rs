@@ -111,6 +111,12 @@ impl PrivateBus {
         Ok(bus)
     }
 
+    /// Make the mfad configured by `c` serve D-Bus on this bus.
+    pub fn serve_from(&self, c: &mut mfad::config::Config) {
+        c.dbus.enable = true;
+        c.dbus.address = self.address.clone();
+    }
+
     /// `tool ARGS` (busctl, gdbus, ...) on this bus as `user` (None: root).
     pub fn command_as(&self, user: Option<&str>, tool: &str) -> Command {
         let mut c = match user {

@@ -9,11 +9,7 @@ use mfa_tests::dbus::{error_of, stdout_of, PrivateBus};
 use mfa_tests::{oathtool, rc, Daemon, LocalUsers, Stack};
 
 fn daemon_on(bus: &PrivateBus) -> Result<Daemon> {
-    let address = bus.address.clone();
-    Daemon::start_with(|c| {
-        c.dbus.enable = true;
-        c.dbus.address = address;
-    })
+    Daemon::start_with(|c| bus.serve_from(c))
 }
 
 /// The quoted strings of a `busctl call` answer (`ss "a" "b"`, `as 2 "x" "y"`).
@@ -163,11 +159,7 @@ fn the_shipped_policy_lets_only_root_own_the_name() -> Result<()> {
     let bus = PrivateBus::system()?;
     let _d = daemon_on(&bus)?;
     // Another mfad on the same bus is refused with a clear reason.
-    let address = bus.address.clone();
-    let second = Daemon::start_with(|c| {
-        c.dbus.enable = true;
-        c.dbus.address = address;
-    });
+    let second = daemon_on(&bus);
     let err = format!("{:#}", second.err().context("a second owner was allowed")?);
     ensure!(
         err.contains("another process owns org.pam_mfa.Mfad1"),
@@ -227,10 +219,8 @@ fn every_method_answers_through_busctl_gdbus_and_zbus_as_root_an_admin_and_a_stu
     let (ann, bob, carol) = (&users.names()[0], &users.names()[1], &users.names()[2]);
     let _admins = Group::with_member("mfa-tadm", bob)?;
     let bus = PrivateBus::system()?;
-    let address = bus.address.clone();
     let d = Daemon::start_with(|c| {
-        c.dbus.enable = true;
-        c.dbus.address = address;
+        bus.serve_from(c);
         c.admin_group = "mfa-tadm".into();
     })?;
     d.enroll(ann)?;

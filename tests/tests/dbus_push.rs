@@ -25,10 +25,8 @@ fn a_push_approved_over_dbus_with_the_login_s_number_logs_in_and_only_its_owner_
     let users = LocalUsers::create(41106, 2)?;
     let (ann, bob) = (users.names()[0].clone(), users.names()[1].clone());
     let bus = PrivateBus::system()?;
-    let address = bus.address.clone();
     let mut lab = Lab::start_with(|c| {
-        c.dbus.enable = true;
-        c.dbus.address = address;
+        bus.serve_from(c);
         // A wrong number would pause pushes for the second login.
         c.push.deny_block_secs = 0;
     })?;

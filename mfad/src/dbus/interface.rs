@@ -70,6 +70,13 @@ impl Mfad1 {
         }
     }
 
+    /// [`Mfad1::own`] for a property read: a read with no caller (not
+    /// from the bus) reads nobody's account.
+    async fn own_reading(&self, hdr: Option<Header<'_>>) -> fdo::Result<(Caller, String)> {
+        let hdr = hdr.ok_or_else(|| fdo::Error::Failed("no caller".into()))?;
+        self.own(&hdr).await.map_err(to_fdo)
+    }
+
     /// [`Mfad1::who`] for the help-desk methods.
     async fn admin(&self, hdr: &Header<'_>) -> Result<Caller, Mfad1Error> {
         let (caller, _) = self.who(hdr).await?;
@@ -291,8 +298,7 @@ impl Mfad1 {
     /// (invalidated) to the account's own connections only.
     #[zbus(property(emits_changed_signal = "invalidates"))]
     async fn enrolled(&self, #[zbus(header)] hdr: Option<Header<'_>>) -> fdo::Result<bool> {
-        let hdr = hdr.ok_or_else(|| fdo::Error::Failed("no caller".into()))?;
-        let (caller, user) = self.own(&hdr).await.map_err(to_fdo)?;
+        let (caller, user) = self.own_reading(hdr).await?;
         match self.ask(&caller, Request::Status { user }).await {
             Response::Status(st) => Ok(st.enrolled),
             other => Err(to_fdo(unexpected(other))),
@@ -302,8 +308,7 @@ impl Mfad1 {
     /// How many of the caller's pushes wait for an answer.
     #[zbus(property(emits_changed_signal = "invalidates"))]
     async fn pending_pushes(&self, #[zbus(header)] hdr: Option<Header<'_>>) -> fdo::Result<u32> {
-        let hdr = hdr.ok_or_else(|| fdo::Error::Failed("no caller".into()))?;
-        let (caller, user) = self.own(&hdr).await.map_err(to_fdo)?;
+        let (caller, user) = self.own_reading(hdr).await?;
         let n = self.pending_of(&caller, user).await.map_err(to_fdo)?.len();
         Ok(u32::try_from(n).unwrap_or(u32::MAX))
     }
