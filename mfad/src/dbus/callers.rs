@@ -20,8 +20,8 @@ const MAX_KNOWN: usize = 16384;
 #[derive(Debug, Clone)]
 struct Known {
     peer: Peer,
-    /// The account the connection's uid is, once resolved.
-    user: Option<String>,
+    /// The account the connection's uid is.
+    user: String,
 }
 
 pub(super) struct Callers {
@@ -67,10 +67,7 @@ impl Callers {
     /// Remember connection `name` as `peer`, of account `user`. A
     /// connection that left while it was being resolved (its departure
     /// came before this) is forgotten again at once.
-    pub(super) async fn remember(&self, name: String, peer: Peer, user: Option<String>) {
-        if user.is_none() {
-            return;
-        }
+    pub(super) async fn remember(&self, name: String, peer: Peer, user: String) {
         {
             let mut t = self.table();
             if t.contains_key(&name) {
@@ -98,7 +95,7 @@ impl Callers {
     pub(super) fn names_of(&self, user: &str) -> Vec<String> {
         self.table()
             .iter()
-            .filter(|(_, k)| k.user.as_deref() == Some(user))
+            .filter(|(_, k)| k.user == user)
             .map(|(n, _)| n.clone())
             .collect()
     }

@@ -55,7 +55,10 @@ impl Mfad1 {
             Role::Root => Some("root".to_string()),
             _ => caller.account.as_ref().map(|a| a.name.clone()),
         };
-        self.callers.remember(name, peer, user.clone()).await;
+        // Only connections of an account hear its signals.
+        if let Some(u) = &user {
+            self.callers.remember(name, peer, u.clone()).await;
+        }
         Ok((caller, user))
     }
 
