@@ -150,6 +150,8 @@ impl PrivateBus {
             ])
             .args(["--object-path", "/org/pam_mfa/Mfad1", "--method"])
             .arg(format!("org.pam_mfa.Mfad1.{method}"))
+            // Push ids are base64url and may start with '-'.
+            .arg("--")
             .args(args)
             .output()
             .context("gdbus (libglib2.0-bin)")?;
@@ -182,8 +184,10 @@ impl PrivateBus {
         args: &[&str],
     ) -> Result<Output> {
         let mut c = self.command_as(user, "busctl");
+        // "--": push ids are base64url and may start with '-'.
         c.arg(format!("--address={}", self.address)).args([
             "call",
+            "--",
             "org.pam_mfa.Mfad1",
             "/org/pam_mfa/Mfad1",
             "org.pam_mfa.Mfad1",
