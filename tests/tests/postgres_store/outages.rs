@@ -67,22 +67,48 @@ async fn a_commit_not_replicated_to_the_synchronous_standby_is_a_failure() -> Re
         "ALTER SYSTEM SET synchronous_standby_names = 'ghost'",
     )?;
     c.psql("postgres", "SELECT pg_reload_conf()")?;
-    let t = Instant::now();
-    let login = {
-        let s = s.clone();
-        tokio::spawn(async move { s.attempt(about("ann"), |_| ((), vec![step(1, 2)])).await })
+    // pg_reload_conf only signals: a backend, and the checkpointer that
+    // tells backends a standby is wanted, pick the setting up a moment
+    // later. A commit made before then is not held, and spends its step
+    // normally; the next attempt, with the next step, tries again.
+    let begun = Instant::now();
+    let mut next = 2;
+    let (r, t) = loop {
+        assert!(
+            begun.elapsed() < Duration::from_secs(20),
+            "no commit waited for the standby"
+        );
+        let t = Instant::now();
+        let mut login = {
+            let s = s.clone();
+            let n = next;
+            tokio::spawn(async move {
+                s.attempt(about("ann"), move |_| ((), vec![step(1, n)]))
+                    .await
+            })
+        };
+        next += 1;
+        let r = loop {
+            tokio::select! {
+                r = &mut login => break Some(r?),
+                () = tokio::time::sleep(Duration::from_millis(100)) => {}
+            }
+            let cancelled = c.psql(
+                "postgres",
+                "SELECT coalesce(bool_or(pg_cancel_backend(pid)), false) FROM pg_stat_activity \
+                 WHERE application_name = 'mfad' AND wait_event = 'SyncRep'",
+            )?;
+            if cancelled == "t" {
+                break None;
+            }
+        };
+        match r {
+            // Committed before the setting reached it: not held at all.
+            Some(Ok(())) => tokio::time::sleep(Duration::from_millis(200)).await,
+            Some(Err(e)) => return Err(anyhow!("failed before it was held: {e:?}")),
+            None => break (login.await?, t),
+        }
     };
-    let mut cancelled = String::new();
-    while cancelled != "t" && t.elapsed() < Duration::from_secs(8) {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        cancelled = c.psql(
-            "postgres",
-            "SELECT coalesce(bool_or(pg_cancel_backend(pid)), false) FROM pg_stat_activity \
-             WHERE application_name = 'mfad' AND wait_event = 'SyncRep'",
-        )?;
-    }
-    assert_eq!(cancelled, "t", "no commit waited for the standby");
-    let r = login.await?;
     assert!(
         r.is_err(),
         "an unreplicated commit was answered as done: {r:?}"
@@ -96,6 +122,7 @@ async fn a_commit_not_replicated_to_the_synchronous_standby_is_a_failure() -> Re
     c.psql("postgres", "ALTER SYSTEM RESET synchronous_standby_names")?;
     c.psql("postgres", "SELECT pg_reload_conf()")?;
     // The store goes on (the connection that saw the warning was dropped).
-    s.attempt(about("ann"), |_| ((), vec![step(1, 3)])).await?;
+    s.attempt(about("ann"), move |_| ((), vec![step(1, next)]))
+        .await?;
     Ok(())
 }
