@@ -2,12 +2,13 @@
 //! logins through real libpam: a code logs in once; a second mfad on the
 //! same database refuses that code too (replay protection holds across
 //! daemons); with PostgreSQL stopped every login fails closed with
-//! PAM_AUTHINFO_UNAVAIL and the stopped-daemon message, and logins work
+//! PAM_AUTHINFO_UNAVAIL and the stopped-daemon message (and `mfa` says the
+//! database cannot be reached), and logins work
 //! again once it is back, with neither mfad restarted. Needs root (the
 //! cluster runs as postgres); CI runs as root.
 
 use anyhow::{ensure, Result};
-use mfa_tests::{import_secret, rc, totp_at, unix_now, MfadProcess, Stack, TempCluster};
+use mfa_tests::{import_secret, mfa_cli, rc, totp_at, unix_now, MfadProcess, Stack, TempCluster};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -81,6 +82,18 @@ fn mfad_on_postgres_logs_in_once_fails_closed_without_it_and_recovers_by_itself(
                 .contains("The second-factor service is not available"),
             "{}",
             run.transcript
+        );
+    }
+    // The help desk's commands say why too, not "internal error".
+    for args in [
+        &["status", "--user", "ann"][..],
+        &["unlock", "--user", "ann"],
+        &["list"],
+    ] {
+        let (code, out, err) = mfa_cli(&a.socket, args, "")?;
+        ensure!(
+            code != 0 && err.contains("mfad cannot reach its database; try again later"),
+            "mfa {args:?} with PostgreSQL stopped: exit {code}: {out}{err}"
         );
     }
     pg.start()?;

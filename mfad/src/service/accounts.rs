@@ -3,7 +3,7 @@
 //! admin group only).
 
 use super::subject::Need;
-use super::{denied, internal, Service};
+use super::{denied, store_failed, Service};
 use crate::audit;
 use crate::authz::Caller;
 use crate::backoff::{self, Gate};
@@ -25,7 +25,7 @@ impl<S: Store, C: Clock> Service<S, C> {
                 users.truncate(PAGE);
                 Response::Accounts { users, more }
             }
-            Err(e) => internal(e),
+            Err(e) => store_failed(e),
         }
     }
 
@@ -88,7 +88,7 @@ impl<S: Store, C: Clock> Service<S, C> {
                     last_login: s.last_login,
                 })
             }
-            Err(e) => internal(e),
+            Err(e) => store_failed(e),
         }
     }
 }
@@ -106,6 +106,6 @@ fn admin_done(
             Response::Done
         }
         Ok(false) => Response::NotEnrolled,
-        Err(e) => internal(e),
+        Err(e) => store_failed(e),
     }
 }

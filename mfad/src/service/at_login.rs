@@ -5,7 +5,7 @@
 //! any service or remote host.
 
 use super::subject::{Need, Subject};
-use super::{denied, internal, Service};
+use super::{denied, internal, store_failed, Service};
 use crate::audit;
 use crate::authz::{self, Caller, Role};
 use crate::clock::Clock;
@@ -103,7 +103,7 @@ impl<S: Store, C: Clock> Service<S, C> {
                 ErrorCode::AlreadyEnrolled,
                 "this account has a second factor now: log in again to use it",
             )),
-            Err(e) => Err(internal(e)),
+            Err(e) => Err(store_failed(e)),
         }
     }
 

@@ -6,7 +6,7 @@
 
 use super::login::clean_code;
 use super::subject::{Need, Subject};
-use super::{denied, internal, Service};
+use super::{denied, internal, store_failed, Service};
 use crate::audit;
 use crate::authz::{Caller, Role};
 use crate::clock::Clock;
@@ -111,7 +111,7 @@ impl<S: Store, C: Clock> Service<S, C> {
             expires_at: self.clock.now() + t.pending_secs as i64,
         };
         if let Err(e) = self.store.put_pending(user, &pending).await {
-            return internal(e);
+            return store_failed(e);
         }
         let qr = qr
             .then(|| crate::qr::render(&uri))
@@ -147,7 +147,7 @@ impl<S: Store, C: Clock> Service<S, C> {
         };
         let summary = match self.store.summary(user).await {
             Ok(s) => s,
-            Err(e) => return internal(e),
+            Err(e) => return store_failed(e),
         };
         let existing = summary.is_some();
         let into = match (name, &summary) {
@@ -214,7 +214,7 @@ impl<S: Store, C: Clock> Service<S, C> {
                 ErrorCode::NoPendingEnrollment,
                 "no enrollment in progress for this account (or it expired): start again",
             )),
-            Err(e) => Err(internal(e)),
+            Err(e) => Err(store_failed(e)),
         }
     }
 
@@ -283,7 +283,7 @@ impl<S: Store, C: Clock> Service<S, C> {
                     "the enrollment was replaced, removed or expired while being confirmed, or the name was taken meanwhile, so nothing changed (a code given as proof was used up): start again",
                 ))
             }
-            Err(e) => return Err(internal(e)),
+            Err(e) => return Err(store_failed(e)),
         }
         Ok(codes)
     }

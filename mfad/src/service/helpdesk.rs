@@ -4,7 +4,7 @@
 //! audited; nobody but root may give one to their own account.
 
 use super::subject::Need;
-use super::{denied, internal, Service};
+use super::{denied, internal, store_failed, Service};
 use crate::audit;
 use crate::authz::{Caller, Role};
 use crate::clock::Clock;
@@ -28,7 +28,7 @@ impl<S: Store, C: Clock> Service<S, C> {
         }
         let mut users = match self.store.list(after, PAGE + 1).await {
             Ok(u) => u,
-            Err(e) => return internal(e),
+            Err(e) => return store_failed(e),
         };
         let more = users.len() > PAGE;
         users.truncate(PAGE);
@@ -89,7 +89,7 @@ impl<S: Store, C: Clock> Service<S, C> {
                 }
             }
             Ok(false) => Response::NotEnrolled,
-            Err(e) => internal(e),
+            Err(e) => store_failed(e),
         }
     }
 }

@@ -8,7 +8,7 @@
 
 use super::enroll::{check_shape, imported_secret};
 use super::subject::Need;
-use super::{denied, internal, Service};
+use super::{denied, internal, store_failed, Service};
 use crate::audit;
 use crate::authz::{Caller, Role};
 use crate::clock::Clock;
@@ -52,7 +52,7 @@ impl<S: Store, C: Clock> Service<S, C> {
         };
         let replaces = match self.store.summary(user).await {
             Ok(s) => s.map(|s| s.shape()),
-            Err(e) => return internal(e),
+            Err(e) => return store_failed(e),
         };
         let replaced = replaces.is_some();
         if replaced && !req.replace {
@@ -78,7 +78,7 @@ impl<S: Store, C: Clock> Service<S, C> {
             expires_at: now + PENDING_SECS,
         };
         if let Err(e) = self.store.put_pending(user, &p).await {
-            return internal(e);
+            return store_failed(e);
         }
         let enrollment = Enrollment {
             sealed_secret: sealed,
@@ -103,7 +103,7 @@ impl<S: Store, C: Clock> Service<S, C> {
                     "the account was enrolled, re-enrolled or removed while being imported, so nothing changed: run the import again",
                 )
             }
-            Err(e) => return internal(e),
+            Err(e) => return store_failed(e),
         }
         audit::admin(&caller.peer, "import", user);
         Response::Imported(Imported {

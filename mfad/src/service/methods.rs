@@ -5,7 +5,7 @@
 
 use super::enroll::check_label;
 use super::subject::Need;
-use super::{internal, Service};
+use super::{store_failed, Service};
 use crate::audit;
 use crate::authz::Caller;
 use crate::clock::Clock;
@@ -39,7 +39,7 @@ impl<S: Store, C: Clock> Service<S, C> {
     /// none. The first of each kind (of each channel, for phones) is the
     /// default.
     pub(super) async fn account_info(&self, user: &str) -> Result<Option<AccountInfo>, Response> {
-        let Some(s) = self.store.summary(user).await.map_err(internal)? else {
+        let Some(s) = self.store.summary(user).await.map_err(store_failed)? else {
             return Ok(None);
         };
         let mut methods = Vec::new();
@@ -51,13 +51,13 @@ impl<S: Store, C: Clock> Service<S, C> {
             .store
             .push_targets(user)
             .await
-            .map_err(internal)?
+            .map_err(store_failed)?
             .into_iter()
             .enumerate()
         {
             methods.push(method(MethodKind::Push, t.label, t.created_at, i == 0));
         }
-        let phones = self.store.phones(user).await.map_err(internal)?;
+        let phones = self.store.phones(user).await.map_err(store_failed)?;
         for (i, p) in phones.iter().enumerate() {
             let kind = match p.channel {
                 Channel::Sms => MethodKind::Sms,
@@ -174,7 +174,7 @@ impl<S: Store, C: Clock> Service<S, C> {
                         ErrorCode::InvalidArgument,
                         format!("{user} already has a method of that kind named {new_label:?}"),
                     ),
-                    Err(e) => internal(e),
+                    Err(e) => store_failed(e),
                 }
             }
             MethodChange::Default => match self.store.prefer_method(&user, which, label).await {
@@ -187,7 +187,7 @@ impl<S: Store, C: Clock> Service<S, C> {
                     Response::Done
                 }
                 Ok(false) => not_found(&user, which, label),
-                Err(e) => internal(e),
+                Err(e) => store_failed(e),
             },
         }
     }
@@ -212,7 +212,7 @@ impl<S: Store, C: Clock> Service<S, C> {
                 ErrorCode::PermissionDenied,
                 format!("{label:?} is the last way {user} can log in, so it stays: add another method first (an administrator can remove everything with 'mfa remove --user {user}')"),
             ),
-            Err(e) => internal(e),
+            Err(e) => store_failed(e),
         }
     }
 }

@@ -9,7 +9,7 @@
 use super::login::{clean_code, Step};
 use super::push::base64url;
 use super::subject::Need;
-use super::{denied, internal, Service};
+use super::{denied, internal, store_failed, Service};
 use crate::audit;
 use crate::authz::Caller;
 use crate::clock::Clock;
@@ -166,7 +166,7 @@ impl<S: Store, C: Clock> Service<S, C> {
                     ),
                 )
             }
-            Err(e) => internal(e),
+            Err(e) => store_failed(e),
         }
     }
 
@@ -187,7 +187,7 @@ impl<S: Store, C: Clock> Service<S, C> {
         }
         let phones = match self.store.phones(&user).await {
             Ok(p) => p,
-            Err(e) => return internal(e),
+            Err(e) => return store_failed(e),
         };
         let Some(p) = phones.iter().find(|p| p.channel == channel) else {
             return Response::error(
@@ -234,7 +234,7 @@ impl<S: Store, C: Clock> Service<S, C> {
         // with nothing to prove.
         let enrolled = match self.store.summary(&sub.user).await {
             Ok(s) => s.is_some(),
-            Err(e) => return internal(e),
+            Err(e) => return store_failed(e),
         };
         if !enrolled && !sub.known && caller.role != crate::authz::Role::Root {
             return denied(
@@ -256,7 +256,7 @@ impl<S: Store, C: Clock> Service<S, C> {
                 )
             }
             Ok(_) => {}
-            Err(e) => return internal(e),
+            Err(e) => return store_failed(e),
         }
         if enrolled && sub.needs_proof_from(caller) {
             let Some(current) = current else {
@@ -317,7 +317,7 @@ impl<S: Store, C: Clock> Service<S, C> {
                 ErrorCode::Conflict,
                 "a phone of that name was added meanwhile, so nothing changed: run 'mfa phone add' again with another --name",
             ),
-            Err(e) => internal(e),
+            Err(e) => store_failed(e),
         }
     }
 
@@ -332,7 +332,7 @@ impl<S: Store, C: Clock> Service<S, C> {
                 phones: p.iter().map(info).collect(),
                 recovery_codes: vec![],
             },
-            Err(e) => internal(e),
+            Err(e) => store_failed(e),
         }
     }
 

@@ -9,7 +9,7 @@
 
 use super::push_answer::pending_of;
 use super::push_hub::{ConnPushes, PushEvent};
-use super::{internal, Service};
+use super::{store_failed, Service};
 use crate::audit;
 use crate::authz::Caller;
 use crate::clock::Clock;
@@ -278,7 +278,7 @@ impl<S: Store, C: Clock> Service<S, C> {
                     let _ = tokio::time::timeout(nap, wake.notified()).await;
                     continue;
                 }
-                Err(e) => return internal(e),
+                Err(e) => return store_failed(e),
             };
             expires_at = Some(rec.expires_at);
             if !rec.state.is_pending() {
@@ -301,7 +301,7 @@ impl<S: Store, C: Clock> Service<S, C> {
                         break PushState::Expired;
                     }
                     Ok(false) => continue,
-                    Err(e) => return internal(e),
+                    Err(e) => return store_failed(e),
                 }
             }
             let nap = reread.min(Duration::from_secs(left as u64));

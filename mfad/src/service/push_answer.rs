@@ -7,7 +7,7 @@
 use super::push::numbers_match;
 use super::push_gateway::gone;
 use super::subject::Need;
-use super::{internal, Service};
+use super::{store_failed, Service};
 use crate::audit;
 use crate::authz::Caller;
 use crate::clock::Clock;
@@ -122,7 +122,7 @@ impl<S: Store, C: Clock> Service<S, C> {
             Ok(None) => gone(),
             // Decided at the same moment by another request: it was used.
             Err(crate::store::StoreError::Conflict) => gone(),
-            Err(e) => internal(e),
+            Err(e) => store_failed(e),
         }
     }
 

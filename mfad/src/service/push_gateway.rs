@@ -6,7 +6,7 @@
 
 use super::phone::sealed_code_context;
 use super::push::{token_context, token_hash, topic_context};
-use super::{denied, internal, Service};
+use super::{denied, internal, store_failed, Service};
 use crate::audit;
 use crate::authz::Caller;
 use crate::clock::Clock;
@@ -63,12 +63,12 @@ impl<S: Store, C: Clock> Service<S, C> {
             match self.store.next_phone_delivery(self.clock.now()).await {
                 Ok(Some(code)) => return self.phone_delivery(code).await,
                 Ok(None) => {}
-                Err(e) => return internal(e),
+                Err(e) => return store_failed(e),
             }
             match self.store.next_delivery(self.clock.now()).await {
                 Ok(Some(rec)) => return self.delivery(rec).await,
                 Ok(None) => {}
-                Err(e) => return internal(e),
+                Err(e) => return store_failed(e),
             }
             let nap = tokio::time::sleep_until(deadline);
             tokio::select! {
@@ -182,7 +182,7 @@ impl<S: Store, C: Clock> Service<S, C> {
                 self.push_hub.wake(id);
                 Response::Done
             }
-            Err(e) => internal(e),
+            Err(e) => store_failed(e),
         }
     }
 
@@ -206,7 +206,7 @@ impl<S: Store, C: Clock> Service<S, C> {
                 }))
             }
             Ok(_) => gone(),
-            Err(e) => internal(e),
+            Err(e) => store_failed(e),
         }
     }
 

@@ -8,7 +8,7 @@
 use super::push::{base64url, topic_context};
 use super::push_hub::ConnPushes;
 use super::subject::Need;
-use super::{denied, internal, Service};
+use super::{denied, internal, store_failed, Service};
 use crate::audit;
 use crate::authz::Caller;
 use crate::clock::Clock;
@@ -83,7 +83,7 @@ impl<S: Store, C: Clock> Service<S, C> {
                     "set up an authenticator first (mfa enroll); a phone for pushes comes on top",
                 )
             }
-            Err(e) => return internal(e),
+            Err(e) => return store_failed(e),
         }
         match self.store.push_targets(&sub.user).await {
             Ok(t) if t.iter().any(|t| t.label == label) => {
@@ -95,7 +95,7 @@ impl<S: Store, C: Clock> Service<S, C> {
                 )
             }
             Ok(_) => {}
-            Err(e) => return internal(e),
+            Err(e) => return store_failed(e),
         }
         // Like replacing an enrollment: anyone but root adding a phone to
         // their own account proves the current factor, admins too.
@@ -181,7 +181,7 @@ impl<S: Store, C: Clock> Service<S, C> {
                     })
                     .collect(),
             },
-            Err(e) => internal(e),
+            Err(e) => store_failed(e),
         }
     }
 

@@ -5,7 +5,7 @@
 //! enough to mint codes that log in later.
 
 use super::subject::Need;
-use super::{internal, Service};
+use super::{store_failed, Service};
 use crate::audit;
 use crate::authz::Caller;
 use crate::clock::Clock;
@@ -28,7 +28,7 @@ impl<S: Store, C: Clock> Service<S, C> {
         let secret = match self.store.summary(user).await {
             Ok(Some(s)) => s.shape(),
             Ok(None) => return Response::NotEnrolled,
-            Err(e) => return internal(e),
+            Err(e) => return store_failed(e),
         };
         if sub.needs_proof_from(caller) {
             let Some(current) = current else {
@@ -52,7 +52,7 @@ impl<S: Store, C: Clock> Service<S, C> {
                 ErrorCode::Conflict,
                 "the enrollment was replaced or removed meanwhile, so nothing changed: start again",
             ),
-            Err(e) => return internal(e),
+            Err(e) => return store_failed(e),
         }
         audit::admin(&caller.peer, "recovery_codes", user);
         Response::RecoveryCodes {
