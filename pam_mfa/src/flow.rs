@@ -171,7 +171,13 @@ pub fn authenticate<C: Conversation>(
         }
     };
 
-    let words: Vec<&str> = channels.iter().map(|c| phone_word(*c)).collect();
+    // A channel's word is offered until a code went out by it: one text
+    // or call per channel and login, so retyping `sms` cannot run up the
+    // bill (the per-account limit is mfad's backstop).
+    let mut words: Vec<&str> = channels.iter().map(|c| phone_word(*c)).collect();
+    // Why the last phone word sent nothing: the final message if the
+    // tries run out on it, not "Too many wrong codes."
+    let mut refused: Option<String> = None;
     // After `sms` or `call`: the code sent, and the prompt that asks for it.
     let mut phone_id: Option<String> = None;
     let mut base = opts.prompt.clone();
@@ -290,6 +296,14 @@ pub fn authenticate<C: Conversation>(
             .iter()
             .find(|c| phone_word(**c).eq_ignore_ascii_case(answer))
         {
+            let word = phone_word(channel);
+            if !words.contains(&word) {
+                tries += 1;
+                let why = format!("A code was already sent by {word} for this login.");
+                prompt = format!("{why} {}", push.prompt(&base, &words));
+                refused = Some(why);
+                continue;
+            }
             let start = Request::PhoneStart {
                 user: user.clone(),
                 context: login.context.clone(),
@@ -303,11 +317,15 @@ pub fn authenticate<C: Conversation>(
                     ));
                     base = format!("{} {}: ", sent_by(channel), sent.ending);
                     phone_id = Some(sent.id);
+                    words.retain(|w| *w != word);
+                    refused = None;
                     prompt = push.prompt(&base, &words);
                 }
                 Ok(Response::Error { message, .. }) => {
                     tries += 1;
-                    prompt = format!("No code sent: {message}. {}", push.prompt(&base, &words));
+                    let why = format!("No code sent: {message}.");
+                    prompt = format!("{why} {}", push.prompt(&base, &words));
+                    refused = Some(why);
                 }
                 Ok(Response::Verified { .. }) => {
                     log(&format!(
@@ -328,6 +346,7 @@ pub fn authenticate<C: Conversation>(
             continue;
         } else {
             tries += 1;
+            refused = None;
             let code = Sensitive::new(answer);
             let context = login.context.clone();
             match &phone_id {
@@ -371,7 +390,7 @@ pub fn authenticate<C: Conversation>(
         "user {user:?}: no valid code after {} tries",
         opts.tries
     ));
-    notice(conv, "Too many wrong codes.");
+    notice(conv, refused.as_deref().unwrap_or("Too many wrong codes."));
     Outcome::Denied
 }
 

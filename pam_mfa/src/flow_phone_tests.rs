@@ -1,6 +1,8 @@
 //! Tests of `sms` and `call` at the prompt against a scripted daemon: the
 //! prompt lists them, the word sends a code, the next prompt says where
-//! it went, and what is typed then is checked against that code.
+//! it went, and what is typed then is checked against that code; one
+//! code per channel and login; a refused send is the last word when it
+//! used the last try.
 use super::flow_tests::run;
 use super::*;
 use mfa_proto::phone::PhoneSent;
@@ -42,7 +44,8 @@ fn sms_sends_a_code_and_the_next_prompt_says_where_it_went() {
         seen,
         vec![
             "hidden:Verification code (or type: push, sms, call): ",
-            "hidden:Code sent by text message to the number ending 67 (or type: push, sms, call): ",
+            // sms is no longer offered: one text per login.
+            "hidden:Code sent by text message to the number ending 67 (or type: push, call): ",
         ]
     );
     assert!(matches!(
@@ -86,6 +89,100 @@ fn a_word_for_a_channel_the_account_lacks_is_a_code_and_a_refused_send_says_why(
         seen[2].contains(
             "No code sent: too many codes were sent to this account; try again in 40 min."
         ),
+        "{seen:?}"
+    );
+}
+
+fn sent_sms() -> Result<Response, ClientError> {
+    Ok(Response::PhoneSent(PhoneSent {
+        id: "ph-1".into(),
+        channel: Channel::Sms,
+        ending: "67".into(),
+        expires_in_secs: 300,
+    }))
+}
+
+#[test]
+fn sms_typed_again_sends_no_second_text_but_call_still_can() {
+    let (out, seen, requests) = run(
+        "login",
+        Options::default(),
+        &["sms", "sms", "call"],
+        vec![
+            ready_with(vec![Channel::Sms, Channel::Voice]),
+            sent_sms(),
+            Ok(Response::PhoneSent(PhoneSent {
+                id: "ph-2".into(),
+                channel: Channel::Voice,
+                ending: "58".into(),
+                expires_in_secs: 300,
+            })),
+        ],
+    );
+    // A send is no try: the script ends at the prompt after the call.
+    assert_eq!(out, Outcome::Conversation, "{seen:?}");
+    let starts: Vec<_> = requests
+        .iter()
+        .filter_map(|r| match r {
+            Request::PhoneStart { channel, .. } => Some(*channel),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(starts, vec![Channel::Sms, Channel::Voice], "{requests:?}");
+    assert_eq!(
+        seen[2],
+        "hidden:A code was already sent by sms for this login. \
+         Code sent by text message to the number ending 67 (or type: push, call): "
+    );
+    assert_eq!(
+        seen[3],
+        "hidden:Code read out by a call to the number ending 58 (or type: push): "
+    );
+}
+
+#[test]
+fn a_refused_send_on_the_last_try_is_what_the_user_is_told() {
+    let refused = || {
+        Ok(Response::error(
+            mfa_proto::ErrorCode::RateLimited,
+            "too many codes were sent to this account; try again in 40 min",
+        ))
+    };
+    let (out, seen, _) = run(
+        "login",
+        Options {
+            tries: 1,
+            ..Options::default()
+        },
+        &["sms"],
+        vec![ready_with(vec![Channel::Sms]), refused()],
+    );
+    assert_eq!(out, Outcome::Denied);
+    assert_eq!(
+        seen.last().map(String::as_str),
+        Some("error:No code sent: too many codes were sent to this account; try again in 40 min."),
+        "{seen:?}"
+    );
+    // A wrong code after a refused send: the code is the last word.
+    let (out, seen, _) = run(
+        "login",
+        Options {
+            tries: 2,
+            ..Options::default()
+        },
+        &["sms", "000000"],
+        vec![
+            ready_with(vec![Channel::Sms]),
+            refused(),
+            Ok(Response::WrongCode {
+                retry_after_secs: None,
+            }),
+        ],
+    );
+    assert_eq!(out, Outcome::Denied);
+    assert_eq!(
+        seen.last().map(String::as_str),
+        Some("error:Too many wrong codes."),
         "{seen:?}"
     );
 }

@@ -3,7 +3,8 @@
 //! stand-in that records each message, `mfa phone add` typing back the
 //! code the stand-in got, and logins through real libpam that type `sms`
 //! and then the code from the message. Expired, reused and rate-limited
-//! codes are refused with a reason. Needs root (the gateway's uid).
+//! codes are refused with a reason; `sms` typed twice in one login sends
+//! one text. Needs root (the gateway's uid).
 
 use anyhow::{ensure, Context, Result};
 use mfa_tests::{
@@ -287,6 +288,31 @@ fn an_account_with_only_a_phone_logs_in_by_text_and_gets_recovery_codes() -> Res
     let (rc_, t, _) = sms_login(&l, &stack, "bob", |c| c.to_string())?;
     ensure!(rc_ == rc::SUCCESS, "{t}");
     let run = stack.login("bob", &[codes[0]])?;
+    ensure!(run.rc == rc::SUCCESS, "{}", run.transcript);
+    Ok(())
+}
+
+#[test]
+fn sms_typed_again_in_one_login_sends_no_second_text() -> Result<()> {
+    let l = lab(10)?;
+    l.d.enroll("ann")?;
+    let (code, out) = phone_add(&l, "ann", NUMBER)?;
+    ensure!(code == 0, "{out}");
+    let stack = Stack::new(&l.d.socket, "tries=3", &[])?;
+    let mut live = LiveLogin::start(&stack, "ann", None)?;
+    live.expect("(or type: sms)", WAIT)?;
+    live.answer("sms")?;
+    live.expect("Code sent by text message to the number ending 67", WAIT)?;
+    let msg = l.sms.next(WAIT)?;
+    live.answer("sms")?;
+    live.expect("A code was already sent by sms for this login.", WAIT)?;
+    ensure!(
+        l.sms.nothing_within(Duration::from_secs(1)),
+        "a second text went out in one login"
+    );
+    // The first text's code still logs in.
+    live.answer(&msg.code()?)?;
+    let run = live.finish(WAIT)?;
     ensure!(run.rc == rc::SUCCESS, "{}", run.transcript);
     Ok(())
 }
