@@ -189,6 +189,8 @@ pub fn authenticate<C: Conversation>(
             Err(_) => return Outcome::Conversation,
         };
         let answer = answer.trim();
+        // Only a send refused on this very answer is the last word.
+        refused = None;
         let req = if answer.is_empty() {
             let PushState::Waiting { id, secs, .. } = &push else {
                 tries += 1;
@@ -318,7 +320,6 @@ pub fn authenticate<C: Conversation>(
                     base = format!("{} {}: ", sent_by(channel), sent.ending);
                     phone_id = Some(sent.id);
                     words.retain(|w| *w != word);
-                    refused = None;
                     prompt = push.prompt(&base, &words);
                 }
                 Ok(Response::Error { message, .. }) => {
@@ -346,7 +347,6 @@ pub fn authenticate<C: Conversation>(
             continue;
         } else {
             tries += 1;
-            refused = None;
             let code = Sensitive::new(answer);
             let context = login.context.clone();
             match &phone_id {

@@ -163,6 +163,22 @@ fn a_refused_send_on_the_last_try_is_what_the_user_is_told() {
         Some("error:No code sent: too many codes were sent to this account; try again in 40 min."),
         "{seen:?}"
     );
+    // An empty answer after a refused send: the refusal is not the last word.
+    let (out, seen, _) = run(
+        "login",
+        Options {
+            tries: 2,
+            ..Options::default()
+        },
+        &["sms", ""],
+        vec![ready_with(vec![Channel::Sms]), refused()],
+    );
+    assert_eq!(out, Outcome::Denied);
+    assert_eq!(
+        seen.last().map(String::as_str),
+        Some("error:Too many wrong codes."),
+        "{seen:?}"
+    );
     // A wrong code after a refused send: the code is the last word.
     let (out, seen, _) = run(
         "login",

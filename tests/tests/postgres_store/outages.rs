@@ -101,6 +101,10 @@ async fn a_commit_not_replicated_to_the_synchronous_standby_is_a_failure() -> Re
             if cancelled == "t" {
                 break None;
             }
+            assert!(
+                begun.elapsed() < Duration::from_secs(20),
+                "no commit waited for the standby"
+            );
         };
         match r {
             // Committed before the setting reached it: not held at all.
