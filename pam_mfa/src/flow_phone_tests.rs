@@ -15,14 +15,17 @@ fn ready_with(phone: Vec<Channel>) -> Result<Response, ClientError> {
     })
 }
 
-#[test]
-fn sms_sends_a_code_and_the_next_prompt_says_where_it_went() {
-    let sent = PhoneSent {
+fn sent_sms() -> Result<Response, ClientError> {
+    Ok(Response::PhoneSent(PhoneSent {
         id: "ph-1".into(),
         channel: Channel::Sms,
         ending: "67".into(),
         expires_in_secs: 300,
-    };
+    }))
+}
+
+#[test]
+fn sms_sends_a_code_and_the_next_prompt_says_where_it_went() {
     let (out, seen, requests) = run(
         "sshd",
         Options {
@@ -32,7 +35,7 @@ fn sms_sends_a_code_and_the_next_prompt_says_where_it_went() {
         &["sms", "482913"],
         vec![
             ready_with(vec![Channel::Sms, Channel::Voice]),
-            Ok(Response::PhoneSent(sent)),
+            sent_sms(),
             Ok(Response::Verified {
                 method: Method::Phone,
                 recovery_codes_left: Some(10),
@@ -93,15 +96,6 @@ fn a_word_for_a_channel_the_account_lacks_is_a_code_and_a_refused_send_says_why(
     );
 }
 
-fn sent_sms() -> Result<Response, ClientError> {
-    Ok(Response::PhoneSent(PhoneSent {
-        id: "ph-1".into(),
-        channel: Channel::Sms,
-        ending: "67".into(),
-        expires_in_secs: 300,
-    }))
-}
-
 #[test]
 fn sms_typed_again_sends_no_second_text_but_call_still_can() {
     let (out, seen, requests) = run(
@@ -140,6 +134,21 @@ fn sms_typed_again_sends_no_second_text_but_call_still_can() {
     );
 }
 
+/// How a login with `tries` and these answers ends, and the last thing
+/// it showed.
+fn last_word(
+    tries: u32,
+    answers: &[&'static str],
+    daemon: Vec<Result<Response, ClientError>>,
+) -> (Outcome, Option<String>) {
+    let opts = Options {
+        tries,
+        ..Options::default()
+    };
+    let (out, seen, _) = run("login", opts, answers, daemon);
+    (out, seen.last().cloned())
+}
+
 #[test]
 fn a_refused_send_on_the_last_try_is_what_the_user_is_told() {
     let refused = || {
@@ -148,57 +157,30 @@ fn a_refused_send_on_the_last_try_is_what_the_user_is_told() {
             "too many codes were sent to this account; try again in 40 min",
         ))
     };
-    let (out, seen, _) = run(
-        "login",
-        Options {
-            tries: 1,
-            ..Options::default()
-        },
-        &["sms"],
-        vec![ready_with(vec![Channel::Sms]), refused()],
-    );
-    assert_eq!(out, Outcome::Denied);
+    let sms = || ready_with(vec![Channel::Sms]);
+    let too_many = Some("error:Too many wrong codes.".to_string());
     assert_eq!(
-        seen.last().map(String::as_str),
-        Some("error:No code sent: too many codes were sent to this account; try again in 40 min."),
-        "{seen:?}"
+        last_word(1, &["sms"], vec![sms(), refused()]),
+        (
+            Outcome::Denied,
+            Some(
+                "error:No code sent: too many codes were sent to this account; \
+                 try again in 40 min."
+                    .to_string()
+            )
+        )
     );
     // An empty answer after a refused send: the refusal is not the last word.
-    let (out, seen, _) = run(
-        "login",
-        Options {
-            tries: 2,
-            ..Options::default()
-        },
-        &["sms", ""],
-        vec![ready_with(vec![Channel::Sms]), refused()],
-    );
-    assert_eq!(out, Outcome::Denied);
     assert_eq!(
-        seen.last().map(String::as_str),
-        Some("error:Too many wrong codes."),
-        "{seen:?}"
+        last_word(2, &["sms", ""], vec![sms(), refused()]),
+        (Outcome::Denied, too_many.clone())
     );
     // A wrong code after a refused send: the code is the last word.
-    let (out, seen, _) = run(
-        "login",
-        Options {
-            tries: 2,
-            ..Options::default()
-        },
-        &["sms", "000000"],
-        vec![
-            ready_with(vec![Channel::Sms]),
-            refused(),
-            Ok(Response::WrongCode {
-                retry_after_secs: None,
-            }),
-        ],
-    );
-    assert_eq!(out, Outcome::Denied);
+    let wrong = Ok(Response::WrongCode {
+        retry_after_secs: None,
+    });
     assert_eq!(
-        seen.last().map(String::as_str),
-        Some("error:Too many wrong codes."),
-        "{seen:?}"
+        last_word(2, &["sms", "000000"], vec![sms(), refused(), wrong]),
+        (Outcome::Denied, too_many)
     );
 }
